@@ -1,0 +1,597 @@
+//! The history model every faultline crate shares.
+//!
+//! A history is the sequence of events the harness observed, one [`Op`] per line of a
+//! `history.jsonl` file (see the contract, section 3). This module reads and writes that format
+//! as a stream, so a file of a million operations is never held twice in memory, and pairs each
+//! `invoke` with its completion into a [`Call`]: the closed interval during which the operation
+//! may have taken effect. An `info` completion or an invoke that never completed is an interval
+//! that never closes: the operation may take effect at any time after its invoke.
+//!
+//! Happened-before between operations is decided by the order of events in the file (the
+//! `index`), never by comparing `time` stamps: two events may carry the same nanosecond, but they
+//! never share a position.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Who issued an operation: a logical client process, or the nemesis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Process {
+    Client(u64),
+    Nemesis,
+}
+
+impl Serialize for Process {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Process::Client(p) => s.serialize_u64(*p),
+            Process::Nemesis => s.serialize_str("nemesis"),
+        }
+    }
+}
+
+impl fmt::Display for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Process::Client(p) => write!(f, "{p}"),
+            Process::Nemesis => f.write_str("nemesis"),
+        }
+    }
+}
+
+/// The kind of event: an invocation, or one of the three completions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpType {
+    Invoke,
+    /// The operation certainly took effect, and `value` is its result.
+    Ok,
+    /// The operation certainly did not take effect.
+    Fail,
+    /// The outcome is unknown: the operation may take effect at any later time.
+    Info,
+}
+
+impl OpType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpType::Invoke => "invoke",
+            OpType::Ok => "ok",
+            OpType::Fail => "fail",
+            OpType::Info => "info",
+        }
+    }
+}
+
+/// The object an operation works on. Models over many keys check each key independently.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Key {
+    Int(i64),
+    Str(Arc<str>),
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Key::Int(i) => write!(f, "{i}"),
+            Key::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+impl Serialize for Key {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Key::Int(i) => s.serialize_i64(*i),
+            Key::Str(k) => s.serialize_str(k),
+        }
+    }
+}
+
+impl Key {
+    /// Converts a JSON value to a key; only strings and integers are keys.
+    pub fn from_json(v: &Value) -> Option<Key> {
+        match v {
+            Value::String(s) => Some(Key::Str(Arc::from(s.as_str()))),
+            Value::Number(n) => n.as_i64().map(Key::Int),
+            _ => None,
+        }
+    }
+}
+
+/// One event of a history.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Op {
+    /// Position in the history, starting at 0. Defines happened-before.
+    pub index: u64,
+    /// Nanoseconds since the test began (monotonic). Filled from the previous event when absent.
+    pub time: u64,
+    pub process: Process,
+    #[serde(rename = "type")]
+    pub op_type: OpType,
+    /// The operation name (`read`, `write`, `cas`, ...), interned: a history has few of them.
+    pub f: Arc<str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<Key>,
+    pub value: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<Arc<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// An extension of the contract's format: the harness marks the reads it makes of every
+    /// node after healing with `"final": true`; convergence checkers look only at those.
+    #[serde(rename = "final", skip_serializing_if = "is_false")]
+    pub final_read: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl Op {
+    /// A client event with the given fields and no key, node or error; for builders and tests.
+    pub fn new(process: u64, op_type: OpType, f: &str, value: Value) -> Op {
+        Op {
+            index: 0,
+            time: 0,
+            process: Process::Client(process),
+            op_type,
+            f: Arc::from(f),
+            key: None,
+            value,
+            node: None,
+            error: None,
+            final_read: false,
+        }
+    }
+
+    pub fn with_key(mut self, key: Key) -> Op {
+        self.key = Some(key);
+        self
+    }
+
+    pub fn is_nemesis(&self) -> bool {
+        self.process == Process::Nemesis
+    }
+}
+
+/// A history held in memory, in event order, with `index` equal to the position.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    pub ops: Vec<Op>,
+}
+
+impl History {
+    /// Builds a history from events, renumbering `index` by position and filling missing times.
+    pub fn from_ops(mut ops: Vec<Op>) -> History {
+        for (i, op) in ops.iter_mut().enumerate() {
+            op.index = i as u64;
+        }
+        History { ops }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Pairs invocations with completions; see [`pair`].
+    pub fn calls(&self) -> Result<Vec<Call>, HistoryError> {
+        pair(&self.ops)
+    }
+}
+
+/// A malformed history, naming the file and line (1-based) where it went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct HistoryError {
+    pub file: String,
+    /// 1-based line number; 0 when the problem is not tied to a line (e.g. the file is missing).
+    pub line: usize,
+    pub message: String,
+}
+
+impl HistoryError {
+    pub fn new(file: impl Into<String>, line: usize, message: impl Into<String>) -> Self {
+        HistoryError { file: file.into(), line, message: message.into() }
+    }
+}
+
+/// Interns the few distinct operation names and node names of a history, so a million events
+/// share a handful of allocations.
+#[derive(Default)]
+pub struct Interner {
+    map: HashMap<String, Arc<str>>,
+}
+
+impl Interner {
+    pub fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.map.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.map.insert(s.to_string(), a.clone());
+        a
+    }
+}
+
+/// Reads `history.jsonl` one event at a time.
+///
+/// Blank lines are skipped. Every error names the file and the 1-based line.
+pub struct JsonlReader<R: BufRead> {
+    input: R,
+    file: String,
+    line_no: usize,
+    next_index: u64,
+    last_time: u64,
+    interner: Interner,
+    buf: String,
+}
+
+impl JsonlReader<BufReader<std::fs::File>> {
+    pub fn open(path: &Path) -> Result<Self, HistoryError> {
+        let name = path.display().to_string();
+        let file = std::fs::File::open(path)
+            .map_err(|e| HistoryError::new(&name, 0, format!("cannot open: {e}")))?;
+        Ok(JsonlReader::new(BufReader::with_capacity(1 << 16, file), name))
+    }
+}
+
+impl<R: BufRead> JsonlReader<R> {
+    pub fn new(input: R, file: impl Into<String>) -> Self {
+        JsonlReader {
+            input,
+            file: file.into(),
+            line_no: 0,
+            next_index: 0,
+            last_time: 0,
+            interner: Interner::default(),
+            buf: String::new(),
+        }
+    }
+
+    fn err(&self, message: impl Into<String>) -> HistoryError {
+        HistoryError::new(&self.file, self.line_no, message)
+    }
+
+    fn parse_line(&mut self, line: &str) -> Result<Op, HistoryError> {
+        let v: Value = serde_json::from_str(line).map_err(|e| self.err(format!("invalid JSON: {e}")))?;
+        let Value::Object(mut m) = v else {
+            return Err(self.err("expected a JSON object"));
+        };
+        let process = match m.get("process") {
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(p) => Process::Client(p),
+                None => return Err(self.err(format!("`process` must be a non-negative integer or \"nemesis\", got {n}"))),
+            },
+            Some(Value::String(s)) if s == "nemesis" => Process::Nemesis,
+            Some(other) => return Err(self.err(format!("`process` must be a non-negative integer or \"nemesis\", got {other}"))),
+            None => return Err(self.err("missing field `process`")),
+        };
+        let op_type = match m.get("type") {
+            Some(Value::String(s)) => match s.as_str() {
+                "invoke" => OpType::Invoke,
+                "ok" => OpType::Ok,
+                "fail" => OpType::Fail,
+                "info" => OpType::Info,
+                other => return Err(self.err(format!("`type` must be invoke, ok, fail or info, got {other:?}"))),
+            },
+            Some(other) => return Err(self.err(format!("`type` must be a string, got {other}"))),
+            None => return Err(self.err("missing field `type`")),
+        };
+        let f = match m.get("f") {
+            Some(Value::String(s)) => self.interner.intern(s),
+            Some(other) => return Err(self.err(format!("`f` must be a string, got {other}"))),
+            None => return Err(self.err("missing field `f`")),
+        };
+        let key = match m.get("key") {
+            None | Some(Value::Null) => None,
+            Some(k) => Some(Key::from_json(k).ok_or_else(|| self.err(format!("`key` must be a string or an integer, got {k}")))?),
+        };
+        let index = match m.get("index") {
+            None | Some(Value::Null) => self.next_index,
+            Some(Value::Number(n)) => n.as_u64().ok_or_else(|| self.err("`index` must be a non-negative integer"))?,
+            Some(_) => return Err(self.err("`index` must be a non-negative integer")),
+        };
+        let time = match m.get("time") {
+            None | Some(Value::Null) => self.last_time,
+            Some(Value::Number(n)) => n.as_u64().ok_or_else(|| self.err("`time` must be a non-negative integer"))?,
+            Some(_) => return Err(self.err("`time` must be a non-negative integer")),
+        };
+        let node = match m.get("node") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(self.interner.intern(s)),
+            Some(other) => Some(self.interner.intern(&other.to_string())),
+        };
+        let error = match m.get("error") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => Some(other.to_string()),
+        };
+        let final_read = matches!(m.get("final"), Some(Value::Bool(true)));
+        let value = m.remove("value").unwrap_or(Value::Null);
+        self.last_time = time;
+        // The position in the file is what orders events; an explicit `index` is accepted but
+        // must agree, since a history whose indices disagree with its lines is ambiguous.
+        if index != self.next_index {
+            return Err(self.err(format!("`index` {index} does not match the position {} of this event", self.next_index)));
+        }
+        self.next_index += 1;
+        Ok(Op { index, time, process, op_type, f, key, value, node, error, final_read })
+    }
+}
+
+impl<R: BufRead> Iterator for JsonlReader<R> {
+    type Item = Result<Op, HistoryError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            self.buf.clear();
+            match self.input.read_line(&mut self.buf) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => {
+                    self.line_no += 1;
+                    return Some(Err(self.err(format!("read error: {e}"))));
+                }
+            }
+            self.line_no += 1;
+            let line = std::mem::take(&mut self.buf);
+            let trimmed = line.trim();
+            if trimmed.is_empty() {
+                self.buf = line;
+                continue;
+            }
+            let r = self.parse_line(trimmed);
+            self.buf = line;
+            return Some(r);
+        }
+    }
+}
+
+/// Reads a whole JSONL history from a file.
+pub fn read_jsonl(path: &Path) -> Result<History, HistoryError> {
+    let mut ops = Vec::new();
+    for op in JsonlReader::open(path)? {
+        ops.push(op?);
+    }
+    Ok(History { ops })
+}
+
+/// Reads a whole JSONL history from a string (tests, stdin); `name` is used in errors.
+pub fn parse_jsonl(text: &str, name: &str) -> Result<History, HistoryError> {
+    let mut ops = Vec::new();
+    for op in JsonlReader::new(text.as_bytes(), name) {
+        ops.push(op?);
+    }
+    Ok(History { ops })
+}
+
+/// Writes events as JSON lines. The harness flushes after every event so that a crash leaves a
+/// checkable prefix; bulk writers may flush only at the end.
+pub struct JsonlWriter<W: Write> {
+    out: W,
+}
+
+impl<W: Write> JsonlWriter<W> {
+    pub fn new(out: W) -> Self {
+        JsonlWriter { out }
+    }
+
+    pub fn write(&mut self, op: &Op) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.out, op)?;
+        self.out.write_all(b"\n")
+    }
+
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+/// Writes a whole history as JSON lines.
+pub fn write_jsonl(path: &Path, history: &History) -> std::io::Result<()> {
+    let f = std::fs::File::create(path)?;
+    let mut w = JsonlWriter::new(std::io::BufWriter::new(f));
+    for op in &history.ops {
+        w.write(op)?;
+    }
+    w.flush()
+}
+
+/// How a call ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// It took effect; the completion's value (for a read, the value read).
+    Ok(Value),
+    /// It certainly did not take effect.
+    Fail,
+    /// Unknown: an `info` completion, or no completion at all. It may take effect at any time
+    /// after its invoke, or never.
+    Unknown,
+}
+
+/// An invocation paired with its completion: the interval during which it may take effect.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    pub process: u64,
+    pub f: Arc<str>,
+    pub key: Option<Key>,
+    /// The argument: the invoke's value.
+    pub input: Value,
+    pub outcome: Outcome,
+    /// Index of the invoke event.
+    pub invoke_index: u64,
+    /// Index of the completion event; `None` when unknown (the interval never closes).
+    pub complete_index: Option<u64>,
+    pub invoke_time: u64,
+    /// Time of the completion event, when there was one (also for `info` completions).
+    pub complete_time: Option<u64>,
+    pub node: Option<Arc<str>>,
+    pub final_read: bool,
+}
+
+impl Call {
+    pub fn is_ok(&self) -> bool {
+        matches!(self.outcome, Outcome::Ok(_))
+    }
+
+    /// The result of an `ok` call.
+    pub fn output(&self) -> Option<&Value> {
+        match &self.outcome {
+            Outcome::Ok(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// Pairs every client invoke with the next completion of the same process.
+///
+/// Nemesis events are skipped. Calls come out in invoke order. A process that invokes twice
+/// without completing, or a completion with no open invoke, is a malformed history: the error
+/// names the event's line (`index + 1`, as the reader numbers non-blank lines).
+pub fn pair(ops: &[Op]) -> Result<Vec<Call>, HistoryError> {
+    let mut open: HashMap<u64, usize> = HashMap::new();
+    let mut calls: Vec<Call> = Vec::new();
+    for op in ops {
+        let Process::Client(p) = op.process else { continue };
+        let line = op.index as usize + 1;
+        match op.op_type {
+            OpType::Invoke => {
+                if let Some(prev) = open.get(&p) {
+                    let prev_line = calls[*prev].invoke_index + 1;
+                    return Err(HistoryError::new(
+                        "history",
+                        line,
+                        format!("process {p} invokes again while its invoke at event {prev_line} is still open"),
+                    ));
+                }
+                open.insert(p, calls.len());
+                calls.push(Call {
+                    process: p,
+                    f: op.f.clone(),
+                    key: op.key.clone(),
+                    input: op.value.clone(),
+                    outcome: Outcome::Unknown,
+                    invoke_index: op.index,
+                    complete_index: None,
+                    invoke_time: op.time,
+                    complete_time: None,
+                    node: op.node.clone(),
+                    final_read: op.final_read,
+                });
+            }
+            completion => {
+                let Some(i) = open.remove(&p) else {
+                    return Err(HistoryError::new("history", line, format!("process {p} completes `{}` with no open invoke", op.f)));
+                };
+                let call = &mut calls[i];
+                if call.f != op.f {
+                    return Err(HistoryError::new(
+                        "history",
+                        line,
+                        format!("process {p} completes `{}` but invoked `{}`", op.f, call.f),
+                    ));
+                }
+                call.complete_time = Some(op.time);
+                if op.node.is_some() {
+                    call.node = op.node.clone();
+                }
+                call.final_read |= op.final_read;
+                match completion {
+                    OpType::Ok => {
+                        call.outcome = Outcome::Ok(op.value.clone());
+                        call.complete_index = Some(op.index);
+                    }
+                    OpType::Fail => {
+                        call.outcome = Outcome::Fail;
+                        call.complete_index = Some(op.index);
+                    }
+                    _ => call.outcome = Outcome::Unknown,
+                }
+            }
+        }
+    }
+    Ok(calls)
+}
+
+/// Like [`pair`], but names `file` in the error.
+pub fn pair_in(ops: &[Op], file: &str) -> Result<Vec<Call>, HistoryError> {
+    pair(ops).map_err(|mut e| {
+        e.file = file.to_string();
+        e
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_and_pairs() {
+        let text = r#"{"process":0,"type":"invoke","f":"write","key":"a","value":1}
+{"process":1,"type":"invoke","f":"read","key":"a","value":null}
+
+{"process":"nemesis","type":"info","f":"kill","value":["n1"]}
+{"process":0,"type":"ok","f":"write","key":"a","value":1}
+{"process":1,"type":"info","f":"read","key":"a","value":null}
+{"process":2,"type":"invoke","f":"write","key":"a","value":2}
+{"process":2,"type":"fail","f":"write","key":"a","value":2}
+"#;
+        let h = parse_jsonl(text, "t.jsonl").unwrap();
+        assert_eq!(h.len(), 7);
+        assert_eq!(h.ops[2].process, Process::Nemesis);
+        let calls = h.calls().unwrap();
+        assert_eq!(calls.len(), 3);
+        assert_eq!(calls[0].outcome, Outcome::Ok(json!(1)));
+        assert_eq!(calls[0].complete_index, Some(3));
+        assert_eq!(calls[1].outcome, Outcome::Unknown);
+        assert_eq!(calls[1].complete_index, None);
+        assert_eq!(calls[2].outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let text = "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n\n{\"process\":0,\"type\":\"okay\",\"f\":\"read\"}\n";
+        let e = parse_jsonl(text, "h.jsonl").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.to_string().starts_with("h.jsonl:3: "), "{e}");
+        let e = parse_jsonl("not json\n", "x").unwrap_err();
+        assert_eq!((e.line, e.file.as_str()), (1, "x"));
+    }
+
+    #[test]
+    fn double_invoke_is_malformed() {
+        let text = "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n";
+        let h = parse_jsonl(text, "h").unwrap();
+        let e = h.calls().unwrap_err();
+        assert_eq!(e.line, 2);
+    }
+
+    #[test]
+    fn round_trips_through_writer() {
+        let mut op = Op::new(3, OpType::Ok, "cas", json!([1, 2])).with_key(Key::Int(7));
+        op.node = Some(Arc::from("n2"));
+        op.final_read = true;
+        let h = History::from_ops(vec![Op::new(3, OpType::Invoke, "cas", json!([1, 2])).with_key(Key::Int(7)), op]);
+        let mut w = JsonlWriter::new(Vec::new());
+        for op in &h.ops {
+            w.write(op).unwrap();
+        }
+        let text = String::from_utf8(w.into_inner()).unwrap();
+        let back = parse_jsonl(&text, "mem").unwrap();
+        assert_eq!(back.ops, h.ops);
+    }
+}

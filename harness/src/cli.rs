@@ -1,0 +1,140 @@
+//! The command line, parsed in one place. Commands validate these raw flags into settings of
+//! their own; a bad value is a usage error (exit 254) that names the flag.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "faultline", version, about = "Fault injection and consistency checking for replicated systems")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run one test: a cluster, a workload, faults, then the checkers.
+    Test(TestArgs),
+    /// Check a stored history (a file, or a run directory: its checkers run again).
+    Check(CheckArgs),
+    /// Run a matrix of tests from a TOML file and write a comparison report.
+    Suite(SuiteArgs),
+    /// (Re)render the report of a run, or the index and comparison of a results directory.
+    Report(ReportArgs),
+    /// List every protocol with the guarantee it claims and the workloads it serves.
+    Protocols(ProtocolsArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TestArgs {
+    /// Protocol to test (see `faultline protocols`).
+    #[arg(long, default_value = "raft")]
+    pub protocol: String,
+    /// Workload: register, counter, set, bank. Default: the protocol's first workload.
+    #[arg(long)]
+    pub workload: Option<String>,
+    /// Faults, comma separated: none, partition, partition-halves, partition-one, partition-ring,
+    /// partition-bridge, kill, pause, clock, slow, all.
+    #[arg(long, default_value = "partition,kill", value_delimiter = ',')]
+    pub nemesis: Vec<String>,
+    /// Cluster size (3 to 7).
+    #[arg(long, default_value_t = 5)]
+    pub nodes: usize,
+    /// Concurrent client processes.
+    #[arg(long, default_value_t = 10)]
+    pub concurrency: usize,
+    /// Target request rate over all clients, operations per second.
+    #[arg(long, default_value_t = 200.0)]
+    pub rate: f64,
+    /// Length of the workload phase, seconds.
+    #[arg(long, default_value_t = 20.0)]
+    pub time_limit: f64,
+    /// Seed for every random choice; printed so a run can be repeated. Default: from the clock.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run store directory.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+    /// Node binary to launch (default: faultline-node next to this binary).
+    #[arg(long)]
+    pub node_bin: Option<PathBuf>,
+    /// One argument passed on to every node (repeatable), e.g. `--node-arg=--read-mode --node-arg=local`.
+    #[arg(long = "node-arg", allow_hyphen_values = true)]
+    pub node_args: Vec<String>,
+    /// Checkers to run instead of the protocol's claims: linearizable, convergence, counter, set, bank.
+    #[arg(long, value_delimiter = ',')]
+    pub check: Vec<String>,
+    /// Seconds of quiet between faults and length of each fault.
+    #[arg(long, default_value_t = 3.0)]
+    pub nemesis_interval: f64,
+    /// Name of the test in the run store (default: protocol-workload-nemeses).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Keep node data directories even when the run passes.
+    #[arg(long)]
+    pub keep: bool,
+    /// Client request timeout, milliseconds: past it the outcome is unknown (info).
+    #[arg(long, default_value_t = 1000)]
+    pub request_timeout_ms: u64,
+    /// Budget for the checkers, seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub check_budget: f64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    /// A history file (`.jsonl` or `.edn`) or a run directory.
+    pub path: PathBuf,
+    /// Model: register, cas-register, kv, counter, set. Default: guessed from the operations.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Input format: jsonl or edn. Default: from the extension.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Print one JSON object with the verdict and its explanation.
+    #[arg(long)]
+    pub json: bool,
+    /// Time budget, seconds; past it the answer is unknown (exit 2).
+    #[arg(long, default_value_t = 60.0)]
+    pub budget: f64,
+    /// Write a self-contained HTML page explaining the verdict.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// Checkers to run on a file instead of linearizability: linearizable, counter, set, convergence, bank.
+    #[arg(long, value_delimiter = ',')]
+    pub check: Vec<String>,
+    /// Memory cap for the search, MiB; past it the answer is unknown.
+    #[arg(long, default_value_t = 2048)]
+    pub memory_mb: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SuiteArgs {
+    /// The suite file.
+    pub suite: PathBuf,
+    /// Run store directory.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+    /// Run only slice I of N of the matrix (1-based), e.g. `--shard 2/4`.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Node binary to launch (default: faultline-node next to this binary).
+    #[arg(long)]
+    pub node_bin: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// A run directory, or a results directory.
+    pub path: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ProtocolsArgs {
+    /// Node binary to ask (default: faultline-node next to this binary).
+    #[arg(long)]
+    pub node_bin: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,267 @@
+//! The boundary between a protocol and the world.
+//!
+//! A protocol core is a pure state machine: the runtime feeds it inputs (a client request, a
+//! message from a peer, a timer firing) and it answers by pushing *effects* into a [`Ctx`]:
+//! messages to send, replies to clients, timers to set, state to persist. A core never touches
+//! a socket, a file or a clock: the current wall-clock time arrives in the context (read by the
+//! runtime through the standard library, so libfaketime can skew it), and randomness comes from
+//! the context's seeded generator. The same core can therefore be model checked (stateright),
+//! run on a simulated network in tests, and run for real by [`crate::runtime`].
+//!
+//! The runtime performs the effects of one input in a fixed order: persist first (fsync), then
+//! send messages and replies, then arm timers. A core may thus acknowledge a write in the same
+//! step that persists it: the acknowledgement never leaves before the data is durable.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+/// A node's name, e.g. `n1`.
+pub type NodeId = String;
+
+/// Identifies one pending client request; the runtime maps it back to a connection and
+/// `msg_id`. Cores treat it as opaque and may carry it in their own state (e.g. until commit).
+pub type ClientId = u64;
+
+/// A core's own timer name; setting a timer with the same id again replaces it.
+pub type TimerId = u64;
+
+/// A client request, decoded from the Maelstrom-style body by the runtime.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// `read` with a key (register) or without (counter, set, bank: the whole state).
+    Read { key: Option<Value> },
+    Write { key: Value, value: Value },
+    Cas { key: Value, from: Value, to: Value },
+    /// `add` of a delta to a counter.
+    Add { delta: i64 },
+    /// `add` of an element to a set.
+    AddElement { element: Value },
+    Transfer { from: Value, to: Value, amount: i64 },
+}
+
+/// A reply to a client request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Reply {
+    /// `read_ok` with the value read.
+    ReadOk(Value),
+    WriteOk,
+    CasOk,
+    AddOk,
+    TransferOk,
+    /// An error with Maelstrom's code: 0 timeout and 13 crash are indefinite; 1, 10, 11, 12, 14,
+    /// 20, 21, 22, 30 are definite (the operation certainly did not happen).
+    Error { code: u32, text: String },
+}
+
+/// Maelstrom's error codes, by name.
+pub mod code {
+    pub const TIMEOUT: u32 = 0;
+    pub const NODE_NOT_FOUND: u32 = 1;
+    pub const NOT_SUPPORTED: u32 = 10;
+    pub const TEMPORARILY_UNAVAILABLE: u32 = 11;
+    pub const MALFORMED_REQUEST: u32 = 12;
+    pub const CRASH: u32 = 13;
+    pub const ABORT: u32 = 14;
+    pub const KEY_DOES_NOT_EXIST: u32 = 20;
+    pub const KEY_ALREADY_EXISTS: u32 = 21;
+    pub const PRECONDITION_FAILED: u32 = 22;
+    pub const TXN_CONFLICT: u32 = 30;
+
+    /// Whether the client may conclude the operation did not take effect.
+    pub fn is_definite(code: u32) -> bool {
+        !matches!(code, TIMEOUT | CRASH)
+    }
+}
+
+impl Reply {
+    pub fn error(code: u32, text: impl Into<String>) -> Reply {
+        Reply::Error { code, text: text.into() }
+    }
+}
+
+/// What a protocol says about itself (`--describe`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Describe {
+    pub protocol: String,
+    /// The guarantees it claims: `linearizable`, `atomic-commitment`, `bank-invariant`,
+    /// `strong-eventual-consistency`.
+    pub claims: Vec<String>,
+    /// The workloads it serves: `register`, `counter`, `set`, `bank`.
+    pub workloads: Vec<String>,
+    /// Its known-weak modes, each a protocol option and what it breaks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weak_modes: Vec<String>,
+}
+
+/// A node's place in the cluster and its options, fixed for the life of the process.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    /// Every other node, sorted.
+    pub peers: Vec<NodeId>,
+    /// Which workload the node serves (`register`, `counter`, `set`, `bank`).
+    pub workload: String,
+    /// Protocol options (`--read-mode local` becomes `read-mode` → `local`; flags map to `true`).
+    pub options: BTreeMap<String, String>,
+    /// Seed for the core's random choices (election timeouts, ...).
+    pub seed: u64,
+}
+
+impl NodeConfig {
+    /// All node ids (self and peers), sorted.
+    pub fn members(&self) -> Vec<NodeId> {
+        let mut all = self.peers.clone();
+        all.push(self.id.clone());
+        all.sort();
+        all
+    }
+
+    pub fn option(&self, name: &str) -> Option<&str> {
+        self.options.get(name).map(|s| s.as_str())
+    }
+
+    pub fn flag(&self, name: &str) -> bool {
+        matches!(self.option(name), Some("true") | Some(""))
+    }
+
+    /// A majority of the cluster.
+    pub fn quorum(&self) -> usize {
+        (self.peers.len() + 1) / 2 + 1
+    }
+}
+
+/// One effect a core asks the runtime to perform.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect<M> {
+    Send { to: NodeId, msg: M },
+    Reply { client: ClientId, reply: Reply },
+    /// Arm (or re-arm) a timer to fire after `after_ms` of monotonic time.
+    SetTimer { id: TimerId, after_ms: u64 },
+    CancelTimer { id: TimerId },
+    /// Replace the durable file `name` with `bytes` (written to a temporary file, fsynced, renamed).
+    Save { name: String, bytes: Vec<u8> },
+    /// Append one record to the durable log `name` (fsynced before anything of this step is sent).
+    Append { name: String, record: Vec<u8> },
+    /// Drop the durable log `name` and start it again from these records (log compaction).
+    Rewrite { name: String, records: Vec<Vec<u8>> },
+}
+
+/// What survived a crash: the files saved and the records of each log, as the runtime found
+/// them in the data directory. A torn last record of a log is dropped by the runtime.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Storage {
+    pub files: BTreeMap<String, Vec<u8>>,
+    pub logs: BTreeMap<String, Vec<Vec<u8>>>,
+}
+
+impl Storage {
+    pub fn file(&self, name: &str) -> Option<&[u8]> {
+        self.files.get(name).map(|v| v.as_slice())
+    }
+
+    pub fn log(&self, name: &str) -> &[Vec<u8>] {
+        self.logs.get(name).map(|v| v.as_slice()).unwrap_or(&[])
+    }
+
+    /// Applies a step's durable effects, as the runtime would; for simulations and model checks.
+    pub fn apply<M>(&mut self, effect: &Effect<M>) {
+        match effect {
+            Effect::Save { name, bytes } => {
+                self.files.insert(name.clone(), bytes.clone());
+            }
+            Effect::Append { name, record } => self.logs.entry(name.clone()).or_default().push(record.clone()),
+            Effect::Rewrite { name, records } => {
+                self.logs.insert(name.clone(), records.clone());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The context of one step: the time, a seeded generator, and the effects pushed so far.
+pub struct Ctx<M> {
+    /// Wall-clock milliseconds since the Unix epoch, as the node's (possibly skewed) clock reads.
+    pub now_ms: u64,
+    pub rng: ChaCha8Rng,
+    pub effects: Vec<Effect<M>>,
+}
+
+impl<M> Ctx<M> {
+    pub fn new(now_ms: u64, rng: ChaCha8Rng) -> Self {
+        Ctx { now_ms, rng, effects: Vec::new() }
+    }
+
+    /// A context for tests and simulations.
+    pub fn for_test(now_ms: u64, seed: u64) -> Self {
+        Ctx::new(now_ms, ChaCha8Rng::seed_from_u64(seed))
+    }
+
+    pub fn send(&mut self, to: impl Into<NodeId>, msg: M) {
+        self.effects.push(Effect::Send { to: to.into(), msg });
+    }
+
+    pub fn reply(&mut self, client: ClientId, reply: Reply) {
+        self.effects.push(Effect::Reply { client, reply });
+    }
+
+    pub fn set_timer(&mut self, id: TimerId, after_ms: u64) {
+        self.effects.push(Effect::SetTimer { id, after_ms });
+    }
+
+    /// A timer with a uniformly random delay in `[lo_ms, hi_ms]`.
+    pub fn set_random_timer(&mut self, id: TimerId, lo_ms: u64, hi_ms: u64) {
+        let after_ms = self.rng.gen_range(lo_ms..=hi_ms);
+        self.set_timer(id, after_ms);
+    }
+
+    pub fn cancel_timer(&mut self, id: TimerId) {
+        self.effects.push(Effect::CancelTimer { id });
+    }
+
+    pub fn save(&mut self, name: impl Into<String>, bytes: Vec<u8>) {
+        self.effects.push(Effect::Save { name: name.into(), bytes });
+    }
+
+    pub fn append(&mut self, name: impl Into<String>, record: Vec<u8>) {
+        self.effects.push(Effect::Append { name: name.into(), record });
+    }
+
+    pub fn rewrite(&mut self, name: impl Into<String>, records: Vec<Vec<u8>>) {
+        self.effects.push(Effect::Rewrite { name: name.into(), records });
+    }
+
+    pub fn take(&mut self) -> Vec<Effect<M>> {
+        std::mem::take(&mut self.effects)
+    }
+}
+
+/// A protocol core. The runtime builds one with [`Core::recover`] at start (and after every
+/// restart), then calls [`Core::on_start`] once and the handlers for every input.
+pub trait Core: Send + 'static {
+    /// The peer-to-peer message type; the runtime frames it as one JSON line.
+    type Msg: Serialize + DeserializeOwned + Clone + Debug + Send + 'static;
+
+    /// Rebuilds the node from what survived in its data directory (empty on first start).
+    fn recover(config: &NodeConfig, storage: &Storage) -> Self
+    where
+        Self: Sized;
+
+    /// Arms the first timers (election timeout, anti-entropy, retries).
+    fn on_start(&mut self, ctx: &mut Ctx<Self::Msg>);
+
+    fn on_request(&mut self, ctx: &mut Ctx<Self::Msg>, client: ClientId, request: Request);
+
+    fn on_message(&mut self, ctx: &mut Ctx<Self::Msg>, from: &str, msg: Self::Msg);
+
+    fn on_timer(&mut self, ctx: &mut Ctx<Self::Msg>, timer: TimerId);
+
+    /// What the node believes about leadership, for the harness's `status` request (so a
+    /// nemesis can aim at the leader or coordinator): e.g. `{"leader":"n2","term":7}`.
+    fn status(&self) -> Value {
+        Value::Null
+    }
+}

@@ -1,0 +1,1 @@
+//! faultline's workloads (in progress).
