@@ -4,15 +4,9 @@
 
 use clap::Parser;
 
-mod check;
-mod cli;
-mod exit;
-mod protocols;
-mod report;
-mod run;
-
-use cli::{Cli, Command};
-use exit::Failure;
+use faultline::cli::{Cli, Command};
+use faultline::exit::{self, Failure};
+use faultline::{check, protocols, report, run};
 
 fn main() {
     let cli = match Cli::try_parse() {

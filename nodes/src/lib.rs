@@ -9,4 +9,5 @@ pub mod crdt_state;
 pub mod paxos;
 pub mod raft;
 pub mod runtime;
+pub mod sm;
 pub mod twopc;

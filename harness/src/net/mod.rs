@@ -1,0 +1,1 @@
+//! The proxy network (in progress).
