@@ -1,1 +1,324 @@
-//! (in progress)
+//! The convergence checker: strong eventual consistency, judged on the reads the harness makes
+//! of every node after the faults healed and the cluster went quiet (`"final": true`).
+//!
+//! Two things must hold, per key:
+//! - **agreement**: every node's final value is the same (sets compared as sets, counters as
+//!   numbers, registers as JSON values);
+//! - **no lost or invented updates**: for a set, each node holds every acknowledged add and
+//!   nothing that was never (successfully or possibly) added; for a counter, each value lies in
+//!   [sum of acknowledged adds + unknown negative deltas, sum of acknowledged adds + unknown
+//!   positive deltas]; for a register, the value was written by some write or cas that did not
+//!   fail, or is `null`.
+//!
+//! A node read several times keeps its last final read. With no final read at all the answer is
+//! unknown: nothing says whether the nodes converged.
+
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use crate::history::{Call, History, Key, Outcome};
+use crate::registry::support::{self, big, int, EXAMPLES};
+use crate::set::{element_id, read_elements};
+use crate::verdict::{CheckResult, Validity};
+
+/// What the nodes hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Decide from the history: lists read → set; adds → counter; else register.
+    Auto,
+    Counter,
+    Set,
+    Register,
+}
+
+impl Kind {
+    /// Reads the `kind` parameter of a checker spec.
+    pub fn from_params(params: &Map<String, Value>) -> Result<Kind, String> {
+        match params.get("kind") {
+            None | Some(Value::Null) => Ok(Kind::Auto),
+            Some(Value::String(s)) => match s.as_str() {
+                "counter" => Ok(Kind::Counter),
+                "set" => Ok(Kind::Set),
+                "register" | "kv" | "cas-register" => Ok(Kind::Register),
+                other => Err(format!("convergence: unknown kind `{other}` (known: counter, set, register)")),
+            },
+            Some(other) => Err(format!("convergence: `kind` must be a string, got {other}")),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Auto => "auto",
+            Kind::Counter => "counter",
+            Kind::Set => "set",
+            Kind::Register => "register",
+        }
+    }
+}
+
+fn guess(calls: &[Call]) -> Kind {
+    let finals = calls.iter().filter(|c| c.final_read).filter_map(|c| c.output());
+    if finals.clone().any(|v| v.is_array()) {
+        Kind::Set
+    } else if calls.iter().any(|c| &*c.f == "add") && finals.clone().all(|v| v.is_null() || int(v).is_some()) {
+        Kind::Counter
+    } else {
+        Kind::Register
+    }
+}
+
+/// Checks that the nodes' final reads agree and keep every acknowledged update.
+pub fn check(history: &History, kind: Kind) -> CheckResult {
+    let calls = match support::calls(history) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let kind = if kind == Kind::Auto { guess(&calls) } else { kind };
+    let mut by_key: BTreeMap<Option<Key>, Vec<&Call>> = BTreeMap::new();
+    for c in &calls {
+        by_key.entry(c.key.clone()).or_default().push(c);
+    }
+    let mut t = Tally::default();
+    for (key, calls) in &by_key {
+        check_key(key, calls, kind, &mut t);
+    }
+    t.into_result(kind, by_key.keys().any(|k| k.is_some()))
+}
+
+#[derive(Default)]
+struct Tally {
+    final_reads: u64,
+    /// key → node → final value.
+    values: BTreeMap<String, BTreeMap<String, Value>>,
+    unread_nodes: BTreeSet<String>,
+    disagreements: Vec<Value>,
+    disagreeing_nodes: BTreeSet<String>,
+    problems: u64,
+    lost: Vec<Value>,
+    unexpected: Vec<Value>,
+    out_of_bounds: Vec<Value>,
+}
+
+impl Tally {
+    fn into_result(self, kind: Kind, keyed: bool) -> CheckResult {
+        if self.final_reads == 0 {
+            return CheckResult::unknown("no final reads: the history has no ok read marked `final`, so convergence cannot be judged")
+                .with("kind", json!(kind.name()))
+                .with("unread_nodes", json!(self.unread_nodes));
+        }
+        let bad = !self.disagreements.is_empty() || self.problems > 0;
+        let values = if keyed {
+            serde_json::to_value(&self.values).unwrap_or(Value::Null)
+        } else {
+            serde_json::to_value(self.values.get("").cloned().unwrap_or_default()).unwrap_or(Value::Null)
+        };
+        CheckResult::new(if bad { Validity::Invalid } else { Validity::Valid })
+            .with("kind", json!(kind.name()))
+            .with("final_reads", json!(self.final_reads))
+            .with("nodes", values)
+            .with("unread_nodes", json!(self.unread_nodes))
+            .with("disagreeing_nodes", json!(self.disagreeing_nodes))
+            .with("disagreements", Value::Array(self.disagreements))
+            .with("lost", Value::Array(self.lost))
+            .with("unexpected", Value::Array(self.unexpected))
+            .with("out_of_bounds", Value::Array(self.out_of_bounds))
+    }
+
+    fn problem(list: &mut Vec<Value>, count: &mut u64, v: Value) {
+        *count += 1;
+        if list.len() < EXAMPLES {
+            list.push(v);
+        }
+    }
+}
+
+fn node_name(c: &Call) -> String {
+    match &c.node {
+        Some(n) => n.to_string(),
+        None => format!("process {}", c.process),
+    }
+}
+
+fn check_key(key: &Option<Key>, calls: &[&Call], kind: Kind, t: &mut Tally) {
+    let key_name = key.as_ref().map(|k| k.to_string()).unwrap_or_default();
+    let mut finals: BTreeMap<String, Value> = BTreeMap::new();
+    let mut asked: BTreeSet<String> = BTreeSet::new();
+    for c in calls.iter().filter(|c| c.final_read && &*c.f == "read") {
+        asked.insert(node_name(c));
+        if let Some(v) = c.output() {
+            t.final_reads += 1;
+            finals.insert(node_name(c), v.clone());
+        }
+    }
+    t.unread_nodes.extend(asked.into_iter().filter(|n| !finals.contains_key(n)));
+    if finals.is_empty() {
+        return;
+    }
+    agreement(&key_name, &finals, kind, t);
+    match kind {
+        Kind::Set => set_contents(&key_name, calls, &finals, t),
+        Kind::Counter => counter_bounds(&key_name, calls, &finals, t),
+        _ => register_written(&key_name, calls, &finals, t),
+    }
+    t.values.insert(key_name, finals);
+}
+
+/// The value compared across nodes: sets by their sorted distinct elements.
+fn normal(v: &Value, kind: Kind) -> String {
+    match (kind, read_elements(v)) {
+        (Kind::Set, Some(items)) => {
+            let ids: BTreeSet<String> = items.iter().map(element_id).collect();
+            format!("{ids:?}")
+        }
+        (Kind::Counter, _) if v.is_null() => "0".into(),
+        (Kind::Counter, _) => int(v).map(|i| i.to_string()).unwrap_or_else(|| v.to_string()),
+        _ => v.to_string(),
+    }
+}
+
+fn agreement(key: &str, finals: &BTreeMap<String, Value>, kind: Kind, t: &mut Tally) {
+    let mut groups: BTreeMap<String, (Value, Vec<String>)> = BTreeMap::new();
+    for (node, v) in finals {
+        groups.entry(normal(v, kind)).or_insert_with(|| (v.clone(), Vec::new())).1.push(node.clone());
+    }
+    if groups.len() > 1 {
+        for (_, nodes) in groups.values() {
+            t.disagreeing_nodes.extend(nodes.iter().cloned());
+        }
+        let groups: Vec<Value> = groups.into_values().map(|(v, nodes)| json!({"value": v, "nodes": nodes})).collect();
+        t.disagreements.push(json!({"key": key, "groups": groups}));
+    }
+}
+
+fn set_contents(key: &str, calls: &[&Call], finals: &BTreeMap<String, Value>, t: &mut Tally) {
+    let adds = calls.iter().filter(|c| &*c.f == "add");
+    let acked: BTreeMap<String, Value> = adds.clone().filter(|c| c.is_ok()).map(|c| (element_id(&c.input), c.input.clone())).collect();
+    let possible: HashSet<String> = adds.filter(|c| c.outcome != Outcome::Fail).map(|c| element_id(&c.input)).collect();
+    for (node, v) in finals {
+        let Some(items) = read_elements(v) else {
+            Tally::problem(&mut t.unexpected, &mut t.problems, json!({"key": key, "node": node, "value": v, "problem": "not a list"}));
+            continue;
+        };
+        let held: HashSet<String> = items.iter().map(element_id).collect();
+        let lost: Vec<&Value> = acked.iter().filter(|(id, _)| !held.contains(*id)).map(|(_, v)| v).collect();
+        if !lost.is_empty() {
+            Tally::problem(&mut t.lost, &mut t.problems, json!({"key": key, "node": node, "count": lost.len(), "elements": head(&lost)}));
+        }
+        let extra: Vec<&Value> = items.iter().filter(|e| !possible.contains(&element_id(e))).collect();
+        if !extra.is_empty() {
+            Tally::problem(&mut t.unexpected, &mut t.problems, json!({"key": key, "node": node, "count": extra.len(), "elements": head(&extra)}));
+        }
+    }
+}
+
+fn head(v: &[&Value]) -> Vec<Value> {
+    v.iter().take(50).map(|x| (*x).clone()).collect()
+}
+
+fn counter_bounds(key: &str, calls: &[&Call], finals: &BTreeMap<String, Value>, t: &mut Tally) {
+    let (mut lower, mut upper) = (0i128, 0i128);
+    for c in calls.iter().filter(|c| &*c.f == "add" && c.outcome != Outcome::Fail) {
+        let Some(d) = int(&c.input).or_else(|| c.output().and_then(int)) else {
+            Tally::problem(&mut t.out_of_bounds, &mut t.problems, json!({"key": key, "problem": "add with a non-integer delta", "delta": c.input}));
+            return;
+        };
+        if c.is_ok() {
+            lower += d;
+            upper += d;
+        } else if d < 0 {
+            lower += d;
+        } else {
+            upper += d;
+        }
+    }
+    for (node, v) in finals {
+        let n = if v.is_null() { Some(0) } else { int(v) };
+        if !n.is_some_and(|n| n >= lower && n <= upper) {
+            let bounds = json!([big(lower), big(upper)]);
+            Tally::problem(&mut t.out_of_bounds, &mut t.problems, json!({"key": key, "node": node, "value": v, "bounds": bounds}));
+        }
+    }
+}
+
+fn register_written(key: &str, calls: &[&Call], finals: &BTreeMap<String, Value>, t: &mut Tally) {
+    let mut written: HashSet<String> = HashSet::new();
+    let mut appends = false;
+    for c in calls.iter().filter(|c| c.outcome != Outcome::Fail) {
+        match &*c.f {
+            "write" => {
+                written.insert(c.input.to_string());
+            }
+            "cas" => {
+                if let Some(to) = c.input.get(1) {
+                    written.insert(to.to_string());
+                }
+            }
+            "append" => appends = true,
+            _ => {}
+        }
+    }
+    // An appended value is a concatenation of many writes; only agreement can be judged.
+    if appends {
+        return;
+    }
+    for (node, v) in finals {
+        if !v.is_null() && !written.contains(&v.to_string()) {
+            Tally::problem(&mut t.unexpected, &mut t.problems, json!({"key": key, "node": node, "value": v, "problem": "never written"}));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Op, OpType::*};
+    use std::sync::Arc;
+
+    fn final_read(p: u64, node: &str, v: Value) -> Vec<Op> {
+        let mut a = Op::new(p, Invoke, "read", Value::Null);
+        let mut b = Op::new(p, Ok, "read", v);
+        for op in [&mut a, &mut b] {
+            op.final_read = true;
+            op.node = Some(Arc::from(node));
+        }
+        vec![a, b]
+    }
+
+    fn h(parts: Vec<Vec<Op>>) -> History {
+        History::from_ops(parts.into_iter().flatten().collect())
+    }
+
+    #[test]
+    fn sets_agree_as_sets() {
+        let add = vec![Op::new(0, Invoke, "add", json!(1)), Op::new(0, Ok, "add", json!(1)), Op::new(0, Invoke, "add", json!(2)), Op::new(0, Ok, "add", json!(2))];
+        let hist = h(vec![add.clone(), final_read(1, "n1", json!([1, 2])), final_read(2, "n2", json!([2, 1]))]);
+        let r = check(&hist, Kind::Auto);
+        assert_eq!(r.valid, Validity::Valid, "{r:?}");
+        let hist = h(vec![add, final_read(1, "n1", json!([1, 2])), final_read(2, "n2", json!([2]))]);
+        let r = check(&hist, Kind::Auto);
+        assert_eq!(r.valid, Validity::Invalid);
+        assert_eq!(r.details["disagreeing_nodes"], json!(["n1", "n2"]));
+        assert_eq!(r.details["lost"][0]["node"], json!("n2"));
+    }
+
+    #[test]
+    fn counters_and_registers() {
+        let add = vec![Op::new(0, Invoke, "add", json!(3)), Op::new(0, Ok, "add", json!(3))];
+        let r = check(&h(vec![add.clone(), final_read(1, "n1", json!(3)), final_read(2, "n2", json!(3))]), Kind::Auto);
+        assert_eq!(r.valid, Validity::Valid);
+        let r = check(&h(vec![add, final_read(1, "n1", json!(4)), final_read(2, "n2", json!(4))]), Kind::Counter);
+        assert_eq!(r.valid, Validity::Invalid);
+        let w = vec![Op::new(0, Invoke, "write", json!(7)), Op::new(0, Info, "write", json!(7))];
+        let r = check(&h(vec![w.clone(), final_read(1, "n1", json!(7))]), Kind::Register);
+        assert_eq!(r.valid, Validity::Valid);
+        let r = check(&h(vec![w, final_read(1, "n1", json!(8))]), Kind::Register);
+        assert_eq!(r.valid, Validity::Invalid);
+    }
+
+    #[test]
+    fn no_final_reads_is_unknown() {
+        let r = check(&h(vec![vec![Op::new(0, Invoke, "add", json!(1))]]), Kind::Auto);
+        assert_eq!(r.valid, Validity::Unknown);
+        assert!(r.details["error"].as_str().unwrap().contains("no final reads"));
+    }
+}

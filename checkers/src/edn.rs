@@ -1,1 +1,455 @@
-//! (in progress)
+//! Jepsen EDN import: reads a `history.edn` (a vector or list of op maps, or a plain sequence of
+//! them, one per line as Jepsen's store writes it) into a [`History`].
+//!
+//! EDN values become JSON values: keywords and symbols become strings (`:write` → `"write"`,
+//! `:a/b` → `"a/b"`), vectors, lists and sets become arrays, maps become objects with string keys,
+//! `nil` becomes `null`, and a tagged value becomes its inner value (so Jepsen's
+//! `#jepsen.history.Op{...}` records read as plain maps). Jepsen's `:index` is ignored: the
+//! position in the file orders events, as in JSONL.
+//!
+//! `jepsen.independent` histories carry `[key value]` tuples as their `:value`. A tuple tagged
+//! `#jepsen.independent/tuple` (or a tagged `{:key k :value v}` record) is always split into
+//! `key` and `value`. Jepsen usually prints tuples as plain 2-vectors, which are ambiguous with
+//! a cas's `[from to]`, so splitting untagged ones is the caller's choice ([`Tuples`]).
+//!
+//! The `edn-format` parser reports rows within the text it was given; to name the line of the
+//! offending operation in a whole file, a small scanner first splits the file into one text span
+//! per operation (it understands strings, characters, comments, tags and `#_` discards), and each
+//! span is parsed on its own with its line offset known.
+
+use edn_format::Value as Edn;
+use serde_json::{Map, Number, Value};
+use std::path::Path;
+
+use crate::history::{History, HistoryError, Interner, Key, Op, OpType, Process};
+
+/// Whether untagged 2-element vectors in `:value` are `jepsen.independent` tuples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Tuples {
+    /// Only tagged tuples are split.
+    #[default]
+    Tagged,
+    /// Untagged 2-vectors are split when the whole history looks independent: every non-nil
+    /// value of a read, write or cas is a 2-vector, every cas's second element is itself a
+    /// `[from to]` pair, and the first elements are all valid keys.
+    Auto,
+    /// Every 2-vector value of a read, write or cas is split (other values are an error).
+    Always,
+}
+
+/// Reads a Jepsen EDN history file; only tagged tuples are split.
+pub fn read_edn(path: &Path) -> Result<History, HistoryError> {
+    read_edn_with(path, Tuples::Tagged)
+}
+
+/// Reads a Jepsen EDN history file, splitting independent tuples as `tuples` says.
+pub fn read_edn_with(path: &Path, tuples: Tuples) -> Result<History, HistoryError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| HistoryError::new(&name, 0, format!("cannot read: {e}")))?;
+    parse_edn_with(&text, &name, tuples)
+}
+
+/// Parses a Jepsen EDN history from text; `name` is used in errors. Only tagged tuples are split.
+pub fn parse_edn(text: &str, name: &str) -> Result<History, HistoryError> {
+    parse_edn_with(text, name, Tuples::Tagged)
+}
+
+/// Parses a Jepsen EDN history from text, splitting independent tuples as `tuples` says.
+pub fn parse_edn_with(text: &str, name: &str, tuples: Tuples) -> Result<History, HistoryError> {
+    let lines = Lines::new(text);
+    let err = |offset: usize, msg: String| HistoryError::new(name, lines.line_of(offset), msg);
+    let spans = op_spans(text).map_err(|(at, msg)| err(at, msg))?;
+    let mut conv = Converter { interner: Interner::default(), last_time: 0 };
+    let mut ops = Vec::with_capacity(spans.len());
+    let mut lines_of_ops = Vec::with_capacity(spans.len());
+    for (start, end) in spans {
+        let edn = edn_format::parse_str(&text[start..end]).map_err(|e| {
+            // edn-format 3.3 counts lines in `col` and characters within the line in `row`
+            // (its `RowCol::chomp` bumps `col` on a newline); the line is what we want.
+            let line = lines.line_of(start) + e.col.max(1) - 1;
+            HistoryError::new(name, line, format!("invalid EDN: {}", e.error))
+        })?;
+        ops.push(conv.op(&edn).map_err(|m| err(start, m))?);
+        lines_of_ops.push(lines.line_of(start));
+    }
+    split_untagged(&mut ops, tuples).map_err(|(i, m)| HistoryError::new(name, lines_of_ops[i], m))?;
+    Ok(History::from_ops(ops))
+}
+
+/// Byte offsets of line starts, to turn an offset into a 1-based line number.
+struct Lines {
+    starts: Vec<usize>,
+}
+
+impl Lines {
+    fn new(text: &str) -> Lines {
+        let mut starts = vec![0];
+        starts.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
+        Lines { starts }
+    }
+
+    fn line_of(&self, offset: usize) -> usize {
+        self.starts.partition_point(|s| *s <= offset)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scanner: finds where each top-level form (or each element of one top-level vector/list)
+// begins and ends. Errors carry the byte offset they refer to.
+
+type ScanResult<T> = Result<T, (usize, String)>;
+
+/// Nesting deeper than this is refused rather than risking the stack.
+const MAX_DEPTH: usize = 512;
+
+fn op_spans(text: &str) -> ScanResult<Vec<(usize, usize)>> {
+    let b = text.as_bytes();
+    let top = forms(b, 0, b.len(), b"")?;
+    if let [(s, e)] = top[..] {
+        if b[s] == b'[' || b[s] == b'(' {
+            let close = if b[s] == b'[' { b"]" } else { b")" };
+            return forms(b, s + 1, e, close);
+        }
+    }
+    Ok(top)
+}
+
+/// The spans of the forms in `b[start..end]`, which ends with `closer` (or nothing at top level).
+fn forms(b: &[u8], start: usize, end: usize, closer: &[u8]) -> ScanResult<Vec<(usize, usize)>> {
+    let stop = end - closer.len();
+    let mut out = Vec::new();
+    let mut i = skip_blank(b, start, stop);
+    while i < stop {
+        if b[i..].starts_with(b"#_") {
+            let j = skip_blank(b, i + 2, stop);
+            i = skip_blank(b, skip_form(b, j, stop, 0)?, stop);
+            continue;
+        }
+        let e = skip_form(b, i, stop, 0)?;
+        out.push((i, e));
+        i = skip_blank(b, e, stop);
+    }
+    Ok(out)
+}
+
+fn is_blank(c: u8) -> bool {
+    c.is_ascii_whitespace() || c == b','
+}
+
+fn is_delim(c: u8) -> bool {
+    is_blank(c) || matches!(c, b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'"' | b';')
+}
+
+/// Skips whitespace, commas and `;` comments.
+fn skip_blank(b: &[u8], mut i: usize, end: usize) -> usize {
+    while i < end {
+        if is_blank(b[i]) {
+            i += 1;
+        } else if b[i] == b';' {
+            while i < end && b[i] != b'\n' {
+                i += 1;
+            }
+        } else {
+            break;
+        }
+    }
+    i
+}
+
+/// The end of the form starting at `i`.
+fn skip_form(b: &[u8], i: usize, end: usize, depth: usize) -> ScanResult<usize> {
+    if depth > MAX_DEPTH {
+        return Err((i, format!("nested deeper than {MAX_DEPTH} levels")));
+    }
+    if i >= end {
+        return Err((i.saturating_sub(1), "unexpected end of input: a form is missing".into()));
+    }
+    match b[i] {
+        b'(' => skip_coll(b, i + 1, end, b')', i, depth),
+        b'[' => skip_coll(b, i + 1, end, b']', i, depth),
+        b'{' => skip_coll(b, i + 1, end, b'}', i, depth),
+        b')' | b']' | b'}' => Err((i, format!("unexpected `{}`", b[i] as char))),
+        b'"' => skip_string(b, i, end),
+        b'\\' => Ok(skip_atom(b, (i + 2).min(end), end)),
+        b'#' if b.get(i + 1) == Some(&b'{') => skip_coll(b, i + 2, end, b'}', i, depth),
+        b'#' if b.get(i + 1) == Some(&b'_') => {
+            let j = skip_form(b, skip_blank(b, i + 2, end), end, depth + 1)?;
+            // A discard inside a collection: the form after it is what counts.
+            let k = skip_blank(b, j, end);
+            if k < end && !matches!(b[k], b')' | b']' | b'}') {
+                skip_form(b, k, end, depth + 1)
+            } else {
+                Ok(j)
+            }
+        }
+        b'#' => {
+            // A tag (`#inst`, `#jepsen.history.Op`) and the form it tags.
+            let j = skip_atom(b, i + 1, end);
+            skip_form(b, skip_blank(b, j, end), end, depth + 1)
+        }
+        _ => Ok(skip_atom(b, i, end)),
+    }
+}
+
+fn skip_coll(b: &[u8], mut i: usize, end: usize, close: u8, open_at: usize, depth: usize) -> ScanResult<usize> {
+    loop {
+        i = skip_blank(b, i, end);
+        if i >= end {
+            return Err((open_at, format!("`{}` is never closed", b[open_at] as char)));
+        }
+        if b[i] == close {
+            return Ok(i + 1);
+        }
+        if matches!(b[i], b')' | b']' | b'}') {
+            return Err((i, format!("`{}` closes a collection opened with `{}`", b[i] as char, b[open_at] as char)));
+        }
+        i = skip_form(b, i, end, depth + 1)?;
+    }
+}
+
+fn skip_string(b: &[u8], start: usize, end: usize) -> ScanResult<usize> {
+    let mut i = start + 1;
+    while i < end {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Ok(i + 1),
+            _ => i += 1,
+        }
+    }
+    Err((start, "string is never closed".into()))
+}
+
+fn skip_atom(b: &[u8], mut i: usize, end: usize) -> usize {
+    while i < end && !is_delim(b[i]) {
+        i += 1;
+    }
+    i
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversion of one parsed op map.
+
+struct Converter {
+    interner: Interner,
+    last_time: u64,
+}
+
+/// The name of a keyword, symbol or string, with its namespace when it has one.
+fn name_of(v: &Edn) -> Option<String> {
+    let join = |ns: Option<&str>, n: &str| ns.map_or_else(|| n.to_string(), |ns| format!("{ns}/{n}"));
+    match v {
+        Edn::Keyword(k) => Some(join(k.namespace(), k.name())),
+        Edn::Symbol(s) => Some(join(s.namespace(), s.name())),
+        Edn::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn untag(v: &Edn) -> &Edn {
+    match v {
+        Edn::TaggedElement(_, inner) => untag(inner),
+        other => other,
+    }
+}
+
+impl Converter {
+    fn op(&mut self, edn: &Edn) -> Result<Op, String> {
+        let Edn::Map(m) = untag(edn) else {
+            return Err(format!("expected an op map like {{:type :invoke, :f :read, ...}}, got {}", short(edn)));
+        };
+        let get = |k: &str| m.iter().find(|(key, _)| matches!(key, Edn::Keyword(kw) if kw.name() == k)).map(|(_, v)| v);
+        let process = match get("process").map(untag) {
+            Some(Edn::Integer(p)) if *p >= 0 => Process::Client(*p as u64),
+            Some(v) if name_of(v).as_deref() == Some("nemesis") => Process::Nemesis,
+            Some(v) => return Err(format!(":process must be a non-negative integer or :nemesis, got {}", short(v))),
+            None => return Err("missing :process".into()),
+        };
+        let op_type = match get("type").and_then(name_of).as_deref() {
+            Some("invoke") => OpType::Invoke,
+            Some("ok") => OpType::Ok,
+            Some("fail") => OpType::Fail,
+            Some("info") => OpType::Info,
+            Some(other) => return Err(format!(":type must be :invoke, :ok, :fail or :info, got {other}")),
+            None => return Err("missing :type".into()),
+        };
+        let f = match get("f") {
+            Some(v) => match name_of(untag(v)) {
+                Some(s) => self.interner.intern(&s),
+                None => self.interner.intern(&json(v).to_string()),
+            },
+            None => return Err("missing :f".into()),
+        };
+        let time = match get("time").map(untag) {
+            None | Some(Edn::Nil) => self.last_time,
+            Some(Edn::Integer(t)) if *t >= 0 => *t as u64,
+            Some(v) => return Err(format!(":time must be a non-negative integer, got {}", short(v))),
+        };
+        self.last_time = time;
+        let (mut key, value) = match get("value") {
+            Some(v) => tagged_tuple(v)?.unwrap_or((None, json(v))),
+            None => (None, Value::Null),
+        };
+        if let Some(k) = get("key").map(json).filter(|k| !k.is_null()) {
+            key = Some(Key::from_json(&k).ok_or_else(|| format!(":key must be a string or an integer, got {k}"))?);
+        }
+        let node = get("node").map(json).filter(|n| !n.is_null()).map(|n| match n {
+            Value::String(s) => self.interner.intern(&s),
+            other => self.interner.intern(&other.to_string()),
+        });
+        let error = get("error").map(json).filter(|e| !e.is_null()).map(|e| match e {
+            Value::String(s) => s,
+            other => other.to_string(),
+        });
+        let final_read = [get("final"), get("final?")].into_iter().flatten().any(|v| matches!(v, Edn::Boolean(true)));
+        Ok(Op { index: 0, time, process, op_type, f, key, value, node, error, final_read })
+    }
+}
+
+/// Splits a tagged independent tuple: `#jepsen.independent/tuple [k v]` or a tagged
+/// `{:key k :value v}` record. Other tagged values are not tuples.
+fn tagged_tuple(v: &Edn) -> Result<Option<(Option<Key>, Value)>, String> {
+    let Edn::TaggedElement(tag, inner) = v else { return Ok(None) };
+    if !tag.name().to_ascii_lowercase().ends_with("tuple") {
+        return Ok(None);
+    }
+    let (k, val) = match untag(inner) {
+        Edn::Vector(items) | Edn::List(items) if items.len() == 2 => (json(&items[0]), json(&items[1])),
+        Edn::Map(m) => {
+            let get = |k: &str| m.iter().find(|(key, _)| name_of(key).as_deref() == Some(k)).map(|(_, v)| json(v));
+            (get("key").unwrap_or(Value::Null), get("value").unwrap_or(Value::Null))
+        }
+        other => return Err(format!("an independent tuple must be [key value], got {}", short(other))),
+    };
+    let key = Key::from_json(&k).ok_or_else(|| format!("an independent tuple's key must be a string or an integer, got {k}"))?;
+    Ok(Some((Some(key), val)))
+}
+
+const REGISTER_FS: &[&str] = &["read", "write", "cas"];
+
+/// Splits untagged `[key value]` values of read/write/cas ops, as `mode` says. The error carries
+/// the position of the op that does not fit.
+fn split_untagged(ops: &mut [Op], mode: Tuples) -> Result<(), (usize, String)> {
+    if mode == Tuples::Tagged {
+        return Ok(());
+    }
+    let candidates = || ops.iter().enumerate().filter(|(_, o)| !o.is_nemesis() && o.key.is_none() && REGISTER_FS.contains(&&*o.f));
+    let misfit = candidates().find(|(_, o)| !is_tuple(o) && !o.value.is_null());
+    if let Some((i, o)) = misfit {
+        return match mode {
+            Tuples::Always => Err((i, format!("expected a [key value] tuple for `{}`, got {}", o.f, o.value))),
+            _ => Ok(()),
+        };
+    }
+    if mode == Tuples::Auto && candidates().all(|(_, o)| o.value.is_null()) {
+        return Ok(());
+    }
+    for op in ops.iter_mut().filter(|o| !o.is_nemesis() && o.key.is_none() && REGISTER_FS.contains(&&*o.f)) {
+        if let Value::Array(items) = &mut op.value {
+            let v = items.pop().unwrap_or(Value::Null);
+            op.key = items.pop().as_ref().and_then(Key::from_json);
+            op.value = v;
+        }
+    }
+    Ok(())
+}
+
+/// A 2-element value whose first element is a key; for a cas, whose second is a `[from to]` pair.
+fn is_tuple(o: &Op) -> bool {
+    match o.value.as_array().map(|a| a.as_slice()) {
+        Some([k, v]) => Key::from_json(k).is_some() && (&*o.f != "cas" || v.as_array().is_some_and(|p| p.len() == 2)),
+        _ => false,
+    }
+}
+
+fn short(v: &Edn) -> String {
+    let s = edn_format::emit_str(v);
+    if s.len() > 80 {
+        let cut = (0..=80).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+        format!("{}...", &s[..cut])
+    } else {
+        s
+    }
+}
+
+/// Converts an EDN value to JSON, as the module docs describe.
+pub fn json(v: &Edn) -> Value {
+    match v {
+        Edn::Nil => Value::Null,
+        Edn::Boolean(b) => Value::Bool(*b),
+        Edn::Character(c) => Value::String(c.to_string()),
+        Edn::String(s) => Value::String(s.clone()),
+        Edn::Symbol(_) | Edn::Keyword(_) => Value::String(name_of(v).unwrap_or_default()),
+        Edn::Integer(i) => Value::from(*i),
+        Edn::Float(f) => Number::from_f64(f.into_inner()).map(Value::Number).unwrap_or_else(|| Value::String(f.to_string())),
+        Edn::BigInt(b) => b.to_string().parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(b.to_string())),
+        Edn::BigDec(d) => {
+            let s = d.to_string();
+            s.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number).unwrap_or(Value::String(s))
+        }
+        Edn::List(items) | Edn::Vector(items) => Value::Array(items.iter().map(json).collect()),
+        Edn::Set(items) => Value::Array(items.iter().map(json).collect()),
+        Edn::Map(m) => {
+            let mut out = Map::new();
+            for (k, val) in m {
+                let key = match json(k) {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                out.insert(key, json(val));
+            }
+            Value::Object(out)
+        }
+        Edn::Inst(t) => Value::String(t.to_rfc3339()),
+        Edn::Uuid(u) => Value::String(u.to_string()),
+        Edn::TaggedElement(_, inner) => json(inner),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json as j;
+
+    #[test]
+    fn reads_a_sequence_and_a_vector() {
+        let seq = "{:type :invoke, :f :write, :value 3, :process 0, :time 10, :index 0}\n{:type :ok, :f :write, :value 3, :process 0, :time 20, :index 1}\n";
+        let h = parse_edn(seq, "h.edn").unwrap();
+        assert_eq!(h.len(), 2);
+        assert_eq!((&*h.ops[1].f, h.ops[1].op_type, h.ops[1].time), ("write", OpType::Ok, 20));
+        let vec = format!("[{}]", seq.replace('\n', " "));
+        assert_eq!(parse_edn(&vec, "v.edn").unwrap().ops, h.ops);
+    }
+
+    #[test]
+    fn converts_values() {
+        let text = r#"{:type :ok :f :read :process :nemesis :value {:a #{1} :b (nil "x") "c" #inst "2020-01-01T00:00:00Z" 4 \z}}"#;
+        let h = parse_edn(text, "x").unwrap();
+        assert_eq!(h.ops[0].process, Process::Nemesis);
+        let v = &h.ops[0].value;
+        assert_eq!(v["a"], j!([1]));
+        assert_eq!(v["b"], j!([null, "x"]));
+        assert_eq!(v["4"], j!("z"));
+        assert!(v["c"].as_str().unwrap().starts_with("2020-01-01"));
+    }
+
+    #[test]
+    fn scanner_handles_strings_chars_comments_and_discards() {
+        let text = "; header ]\n{:f :read :type :invoke :process 0 :value \"a]}\" :x \\] }\n#_ {:junk (}\n{:f :read :type :ok :process 0 :value 1}";
+        // The discarded form is itself unbalanced only inside a list: keep a balanced one here.
+        let text = text.replace("#_ {:junk (}", "#_ {:junk ()}");
+        let h = parse_edn(&text, "x").unwrap();
+        assert_eq!(h.len(), 2);
+        assert_eq!(h.ops[0].value, j!("a]}"));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let text = "{:type :invoke :f :read :process 0}\n\n{:type :okay :f :read :process 0}\n";
+        let e = parse_edn(text, "h.edn").unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        let e = parse_edn("[{:type :invoke :f :read :process 0}\n {:type :ok\n", "h.edn").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        let e = parse_edn("{:type :invoke :f :read :process 0}\n{:type :ok :f :read :process 0 :value [1 2}\n", "h.edn").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+    }
+}

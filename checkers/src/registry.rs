@@ -1,1 +1,235 @@
-//! (in progress)
+//! Checkers by name, run together with their failures contained.
+//!
+//! A run stores the checkers it used as [`CheckerSpec`]s in `test.json`, and `faultline check`
+//! and `faultline test` both hand those specs to [`run_all`]. Each checker runs on its own, under
+//! `catch_unwind`: a checker that panics, or cannot read the history, answers unknown with the
+//! reason and never hides what the others found. The verdicts compose like Jepsen's (invalid
+//! beats unknown beats valid, see [`crate::verdict::compose`]).
+//!
+//! Parameters by checker (all optional):
+//! - `linearizable`: none; `model` names the model (`register`, `cas-register`, `kv`, `counter`,
+//!   `set`), guessed from the operations when absent.
+//! - `counter`, `set`: none.
+//! - `convergence`: `kind` = `counter` | `set` | `register`, guessed from the final reads when absent.
+//! - `bank`: `total` (integer; the most common sum of the reads when absent), `accounts` (a list
+//!   of account ids, or a count n meaning `0..n`), `allow_negative` (bool, default false).
+//!
+//! Unknown parameter names are ignored, so a newer harness's `test.json` still rechecks; a known
+//! parameter of the wrong type is a usage error.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use crate::history::History;
+use crate::verdict::{compose, CheckOptions, CheckResult, Validity};
+use crate::{bank, convergence, counter, linear, model, set};
+
+/// Every checker name [`run_all`] knows.
+pub const NAMES: &[&str] = &["linearizable", "counter", "set", "convergence", "bank"];
+
+/// One checker to run: its name, the model (for `linearizable`), and its parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckerSpec {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub params: Map<String, Value>,
+}
+
+impl CheckerSpec {
+    /// A spec with no model and no parameters.
+    pub fn named(name: &str) -> CheckerSpec {
+        CheckerSpec { name: name.to_string(), model: None, params: Map::new() }
+    }
+
+    pub fn with_model(mut self, model: &str) -> CheckerSpec {
+        self.model = Some(model.to_string());
+        self
+    }
+
+    pub fn with_param(mut self, key: &str, value: Value) -> CheckerSpec {
+        self.params.insert(key.to_string(), value);
+        self
+    }
+}
+
+/// The composed verdict of several checkers and each checker's result, in spec order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub valid: Validity,
+    pub results: Vec<(String, CheckResult)>,
+}
+
+impl Report {
+    /// The `{NAME: result}` object that `results.json` and `check --json` hold under `checkers`.
+    pub fn checkers_json(&self) -> Map<String, Value> {
+        compose(&self.results).1
+    }
+}
+
+/// Checks a spec for usage errors: an unknown checker or model, or a parameter of the wrong type.
+pub fn validate(spec: &CheckerSpec) -> Result<(), String> {
+    if !NAMES.contains(&spec.name.as_str()) {
+        return Err(format!("unknown checker `{}` (known: {})", spec.name, NAMES.join(", ")));
+    }
+    if let Some(m) = &spec.model {
+        if spec.name != "linearizable" {
+            return Err(format!("checker `{}` takes no model (got `{m}`)", spec.name));
+        }
+        if !model::NAMES.contains(&m.as_str()) {
+            return Err(format!("unknown model `{m}` (known: {})", model::NAMES.join(", ")));
+        }
+    }
+    match spec.name.as_str() {
+        "bank" => bank::Params::from_json(&spec.params).map(|_| ()),
+        "convergence" => convergence::Kind::from_params(&spec.params).map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
+/// Runs every checker on the history within the overall budget of `opts`, and composes them.
+///
+/// The checkers run one after the other; each gets what is left of the budget. An empty list of
+/// specs is unknown: nothing was checked.
+pub fn run_all(specs: &[CheckerSpec], history: &History, opts: &CheckOptions) -> Report {
+    let started = Instant::now();
+    let mut results: Vec<(String, CheckResult)> = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let left = opts.budget.saturating_sub(started.elapsed());
+        let one = CheckOptions { budget: left.max(Duration::from_millis(1)), ..opts.clone() };
+        let result = run_one(spec, history, &one);
+        results.push((unique_name(&results, spec), result));
+    }
+    let (valid, _) = compose(&results);
+    Report { valid, results }
+}
+
+/// Runs one checker, turning a usage error or a panic into an unknown result.
+pub fn run_one(spec: &CheckerSpec, history: &History, opts: &CheckOptions) -> CheckResult {
+    if let Err(e) = validate(spec) {
+        return CheckResult::unknown(e);
+    }
+    match catch_unwind(AssertUnwindSafe(|| dispatch(spec, history, opts))) {
+        Ok(r) => r,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".to_string());
+            CheckResult::unknown(format!("checker `{}` crashed: {msg}", spec.name))
+        }
+    }
+}
+
+fn dispatch(spec: &CheckerSpec, history: &History, opts: &CheckOptions) -> CheckResult {
+    match spec.name.as_str() {
+        "linearizable" => {
+            let m: &str = match &spec.model {
+                Some(m) => m,
+                None => model::guess(history),
+            };
+            linear::check(history, m, opts).with("model", Value::String(m.to_string()))
+        }
+        "counter" => counter::check(history),
+        "set" => set::check(history),
+        "convergence" => match convergence::Kind::from_params(&spec.params) {
+            Ok(kind) => convergence::check(history, kind),
+            Err(e) => CheckResult::unknown(e),
+        },
+        "bank" => match bank::Params::from_json(&spec.params) {
+            Ok(p) => bank::check(history, &p),
+            Err(e) => CheckResult::unknown(e),
+        },
+        other => CheckResult::unknown(format!("unknown checker `{other}`")),
+    }
+}
+
+/// Two specs of the same checker (say, linearizable over two models) must not overwrite each
+/// other in the results object: the second gets its model or position appended.
+fn unique_name(done: &[(String, CheckResult)], spec: &CheckerSpec) -> String {
+    let taken = |n: &str| done.iter().any(|(d, _)| d == n);
+    if !taken(&spec.name) {
+        return spec.name.clone();
+    }
+    if let Some(m) = &spec.model {
+        let n = format!("{}-{m}", spec.name);
+        if !taken(&n) {
+            return n;
+        }
+    }
+    (2..).map(|i| format!("{}-{i}", spec.name)).find(|n| !taken(n)).unwrap_or_default()
+}
+
+/// Small helpers the non-linearizability checkers share.
+pub(crate) mod support {
+    use serde_json::{json, Value};
+
+    use crate::history::{Call, History, Outcome};
+    use crate::verdict::CheckResult;
+
+    /// How many examples of each anomaly a result lists; counts are always complete.
+    pub const EXAMPLES: usize = 10;
+
+    /// Pairs the history's calls; a malformed history cannot be judged, so it is unknown.
+    pub fn calls(history: &History) -> Result<Vec<Call>, CheckResult> {
+        history.calls().map_err(|e| CheckResult::unknown(format!("malformed history: {e}")))
+    }
+
+    /// A call as the results show it: who, what, when (event indices), and what came back.
+    pub fn call_json(c: &Call) -> Value {
+        let mut m = serde_json::Map::new();
+        m.insert("process".into(), json!(c.process));
+        m.insert("f".into(), json!(&*c.f));
+        if let Some(k) = &c.key {
+            m.insert("key".into(), serde_json::to_value(k).unwrap_or(Value::Null));
+        }
+        m.insert("value".into(), c.input.clone());
+        match &c.outcome {
+            Outcome::Ok(v) => {
+                m.insert("type".into(), json!("ok"));
+                m.insert("output".into(), v.clone());
+            }
+            Outcome::Fail => {
+                m.insert("type".into(), json!("fail"));
+            }
+            Outcome::Unknown => {
+                m.insert("type".into(), json!("info"));
+            }
+        }
+        m.insert("invoke_index".into(), json!(c.invoke_index));
+        m.insert("complete_index".into(), json!(c.complete_index));
+        if let Some(n) = &c.node {
+            m.insert("node".into(), json!(&**n));
+        }
+        if c.final_read {
+            m.insert("final".into(), json!(true));
+        }
+        Value::Object(m)
+    }
+
+    /// An integer of a history value; floats with no fraction count too (EDN imports).
+    pub fn int(v: &Value) -> Option<i128> {
+        match v {
+            Value::Number(n) => n
+                .as_i64()
+                .map(i128::from)
+                .or_else(|| n.as_u64().map(i128::from))
+                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e18).map(|f| f as i128)),
+            _ => None,
+        }
+    }
+
+    /// An i128 sum as JSON: a number when it fits in i64, else its decimal string.
+    pub fn big(x: i128) -> Value {
+        i64::try_from(x).map(Value::from).unwrap_or_else(|_| Value::String(x.to_string()))
+    }
+
+    /// Milliseconds between two nanosecond stamps, never negative.
+    pub fn ms_between(from_ns: u64, to_ns: u64) -> f64 {
+        to_ns.saturating_sub(from_ns) as f64 / 1e6
+    }
+}

@@ -1,6 +1,381 @@
-//! `faultline check` (in progress).
+//! `faultline check`: judge a stored history, a file or a whole run directory, again.
+//!
+//! The raw flags of [`CheckArgs`] are validated here into [`Settings`] (a bad flag, model,
+//! checker or format is a usage error, exit 254); the history is read (JSONL, or Jepsen EDN), its
+//! invokes are paired with their completions up front so that a malformed history is reported
+//! as `file:line: what` (exit 254) instead of as an unknown verdict; then the checkers run
+//! through the registry, which contains their failures. The verdict is the exit code (0, 1, 2).
+//!
+//! A run directory is read-only here: its `test.json` says which checkers the run used, its
+//! `history.jsonl` is checked again, and nothing in the directory is written.
+
+use anyhow::Context;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use faultline_checkers::edn::{self, Tuples};
+use faultline_checkers::history::{self, pair_in, History, HistoryError};
+use faultline_checkers::registry::{self, CheckerSpec, Report};
+use faultline_checkers::{linear, model, CheckOptions, CheckResult, Validity};
+
 use crate::cli::CheckArgs;
-use crate::exit::Failure;
-pub fn main(_args: CheckArgs) -> Result<i32, Failure> {
-    Err(Failure::Internal(anyhow::anyhow!("not yet")))
+use crate::exit::{usage, Failure};
+
+/// The two history formats `check` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Jsonl,
+    Edn,
+}
+
+/// Validated settings of one `check` invocation.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub path: PathBuf,
+    pub format: Option<Format>,
+    pub model: Option<String>,
+    pub checks: Vec<String>,
+    pub json: bool,
+    pub html: Option<PathBuf>,
+    pub opts: CheckOptions,
+}
+
+/// Turns raw flags into settings; every rejection names the flag.
+pub fn settings(args: CheckArgs) -> Result<Settings, Failure> {
+    if !(args.budget.is_finite() && args.budget > 0.0) {
+        return Err(usage(format!("--budget must be a positive number of seconds, got {}", args.budget)));
+    }
+    if args.memory_mb == 0 {
+        return Err(usage("--memory-mb must be at least 1"));
+    }
+    let format = match args.format.as_deref() {
+        None => None,
+        Some("jsonl" | "json") => Some(Format::Jsonl),
+        Some("edn") => Some(Format::Edn),
+        Some(other) => return Err(usage(format!("--format: unknown format `{other}` (known: jsonl, edn)"))),
+    };
+    if let Some(m) = &args.model {
+        if !model::NAMES.contains(&m.as_str()) {
+            return Err(usage(format!("--model: unknown model `{m}` (known: {})", model::NAMES.join(", "))));
+        }
+    }
+    for c in &args.check {
+        if !registry::NAMES.contains(&c.as_str()) {
+            return Err(usage(format!("--check: unknown checker `{c}` (known: {})", registry::NAMES.join(", "))));
+        }
+    }
+    let opts = CheckOptions {
+        budget: Duration::from_secs_f64(args.budget.min(1e9)),
+        memory_limit_bytes: args.memory_mb.saturating_mul(1 << 20),
+        threads: 0,
+    };
+    Ok(Settings { path: args.path, format, model: args.model, checks: args.check, json: args.json, html: args.html, opts })
+}
+
+/// Entry point of `faultline check`.
+pub fn main(args: CheckArgs) -> Result<i32, Failure> {
+    let s = settings(args)?;
+    let (history, stored_specs) = load(&s)?;
+    let specs = choose_specs(&s, stored_specs, &history)?;
+    let report = registry::run_all(&specs, &history, &s.opts);
+    let file = s.path.display().to_string();
+    if s.json {
+        let out = json!({"valid": report.valid, "checkers": report.checkers_json(), "file": file});
+        println!("{out}");
+    } else {
+        print!("{}", summary(&file, &history, &report));
+    }
+    if let Some(path) = &s.html {
+        let page = html_page(&file, &history, &report);
+        std::fs::write(path, page).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(report.valid.exit_code())
+}
+
+/// Reads the history (and, for a run directory, its stored checkers) and pairs it.
+fn load(s: &Settings) -> Result<(History, Option<Vec<CheckerSpec>>), Failure> {
+    let (history, specs, name) = if s.path.is_dir() {
+        let specs = stored_specs(&s.path.join("test.json"))?;
+        let file = s.path.join("history.jsonl");
+        (read_run_history(&file)?, specs, file.display().to_string())
+    } else {
+        let format = match s.format {
+            Some(f) => f,
+            None => sniff(&s.path)?,
+        };
+        let h = match format {
+            Format::Jsonl => history::read_jsonl(&s.path),
+            Format::Edn => edn::read_edn_with(&s.path, Tuples::Auto),
+        };
+        (h.map_err(bad_input)?, None, s.path.display().to_string())
+    };
+    pair_in(&history.ops, &name).map_err(bad_input)?;
+    Ok((history, specs))
+}
+
+fn bad_input(e: HistoryError) -> Failure {
+    if e.line == 0 {
+        usage(format!("{}: {}", e.file, e.message))
+    } else {
+        usage(e.to_string())
+    }
+}
+
+/// The format of a history file: from its extension, else from its first non-blank character.
+pub fn sniff(path: &Path) -> Result<Format, Failure> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("jsonl" | "json") => return Ok(Format::Jsonl),
+        Some("edn") => return Ok(Format::Edn),
+        _ => {}
+    }
+    let text = std::fs::read(path).map_err(|e| usage(format!("{}: cannot open: {e}", path.display())))?;
+    sniff_text(&String::from_utf8_lossy(&text[..text.len().min(4096)]))
+        .ok_or_else(|| usage(format!("{}: cannot tell the format (neither a JSON object nor EDN); use --format", path.display())))
+}
+
+/// `{"` starts JSON lines; `[`, `(`, `{:`, `#` or a `;` comment start EDN.
+pub fn sniff_text(text: &str) -> Option<Format> {
+    let t = text.trim_start();
+    let mut chars = t.chars();
+    match chars.next()? {
+        '{' => match chars.as_str().trim_start().chars().next() {
+            Some('"') | Some('}') => Some(Format::Jsonl),
+            Some(_) => Some(Format::Edn),
+            None => None,
+        },
+        '[' | '(' | '#' | ';' => Some(Format::Edn),
+        _ => None,
+    }
+}
+
+/// A run's stored checkers; `None` when the run has no `test.json` or it names none.
+fn stored_specs(path: &Path) -> Result<Option<Vec<CheckerSpec>>, Failure> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(usage(format!("{}: cannot read: {e}", path.display()))),
+    };
+    let v: Value = serde_json::from_str(&text).map_err(|e| usage(format!("{}:{}: invalid JSON: {e}", path.display(), e.line())))?;
+    let Some(list) = v.get("checkers") else { return Ok(None) };
+    let specs: Vec<CheckerSpec> = serde_json::from_value(list.clone())
+        .map_err(|e| usage(format!("{}: `checkers` is not a list of checker specs: {e}", path.display())))?;
+    Ok(if specs.is_empty() { None } else { Some(specs) })
+}
+
+/// A run's history. A harness that crashed may have left half a line at the end: that tail is
+/// dropped (with a warning) since the contract promises a checkable prefix; a bad line anywhere
+/// else is bad input.
+fn read_run_history(path: &Path) -> Result<History, Failure> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| usage(format!("{name}: cannot read: {e}")))?;
+    let mut body = text.as_str();
+    if !body.is_empty() && !body.ends_with('\n') {
+        let cut = body.rfind('\n').map_or(0, |i| i + 1);
+        if serde_json::from_str::<Value>(&body[cut..]).is_err() {
+            eprintln!("faultline: {name}: ignoring the unfinished last line (the run was interrupted)");
+            body = &body[..cut];
+        }
+    }
+    history::parse_jsonl(body, &name).map_err(bad_input)
+}
+
+/// The checkers to run: `--check`, else the run's stored ones, else linearizability; `--model`
+/// overrides the model of every linearizability check.
+fn choose_specs(s: &Settings, stored: Option<Vec<CheckerSpec>>, h: &History) -> Result<Vec<CheckerSpec>, Failure> {
+    let mut specs = if !s.checks.is_empty() {
+        s.checks.iter().map(|c| CheckerSpec::named(c)).collect()
+    } else {
+        stored.unwrap_or_else(|| vec![CheckerSpec::named("linearizable")])
+    };
+    for spec in &mut specs {
+        if spec.name == "linearizable" {
+            if let Some(m) = &s.model {
+                spec.model = Some(m.clone());
+            } else if spec.model.is_none() {
+                spec.model = Some(model::guess(h).to_string());
+            }
+        }
+        registry::validate(spec).map_err(usage)?;
+    }
+    Ok(specs)
+}
+
+fn verdict_word(v: Validity) -> &'static str {
+    match v {
+        Validity::Valid => "valid",
+        Validity::Invalid => "INVALID",
+        Validity::Unknown => "unknown",
+    }
+}
+
+/// A few lines per checker for a person at a terminal.
+pub fn summary(file: &str, h: &History, report: &Report) -> String {
+    let clients = h.ops.iter().filter(|o| !o.is_nemesis()).count();
+    let mut out = format!("{file}: {} events ({clients} client, {} nemesis)\n", h.len(), h.len() - clients);
+    for (name, r) in &report.results {
+        let model = r.details.get("model").and_then(Value::as_str).map(|m| format!(" ({m})")).unwrap_or_default();
+        out.push_str(&format!("  {name}{model}: {}\n", verdict_word(r.valid)));
+        for line in explain(name, r) {
+            out.push_str(&format!("    {line}\n"));
+        }
+    }
+    out.push_str(&format!("verdict: {}\n", verdict_word(report.valid)));
+    out
+}
+
+fn num(r: &CheckResult, k: &str) -> String {
+    r.details.get(k).map(|v| v.to_string()).unwrap_or_else(|| "?".into())
+}
+
+fn first(r: &CheckResult, k: &str) -> Option<String> {
+    r.details.get(k).and_then(|v| v.as_array()).and_then(|a| a.first()).map(|v| short(v, 300))
+}
+
+fn short(v: &Value, max: usize) -> String {
+    let s = v.to_string();
+    if s.len() <= max {
+        return s;
+    }
+    let cut = (0..=max).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+    format!("{}...", &s[..cut])
+}
+
+/// The lines that explain one result: the reason of an unknown, the first anomaly of an invalid.
+fn explain(name: &str, r: &CheckResult) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(e) = r.details.get("error").and_then(Value::as_str) {
+        lines.push(format!("reason: {e}"));
+        if r.valid == Validity::Unknown && !name.starts_with("linearizable") {
+            return lines;
+        }
+    }
+    match name.split('-').next().unwrap_or(name) {
+        "counter" => {
+            lines.push(format!("{} reads ({} final), {} out of bounds", num(r, "reads"), num(r, "final_reads"), num(r, "error_count")));
+            lines.extend(first(r, "errors").map(|e| format!("first: {e}")));
+        }
+        "set" => {
+            lines.push(format!(
+                "{} reads, {} elements: {} lost, {} unexpected, {} duplicated; {} stale reads, worst {} ms",
+                num(r, "reads"),
+                num(r, "elements"),
+                num(r, "lost_count"),
+                num(r, "unexpected_count"),
+                num(r, "duplicated_count"),
+                num(r, "stale_reads"),
+                num(r, "worst_stale_ms")
+            ));
+            for k in ["lost", "unexpected", "duplicated", "malformed_reads"] {
+                lines.extend(first(r, k).map(|e| format!("{k}: {e}")));
+            }
+        }
+        "convergence" => {
+            lines.push(format!("final values: {}", r.details.get("nodes").map(|v| short(v, 300)).unwrap_or_default()));
+            for k in ["disagreements", "lost", "unexpected", "out_of_bounds"] {
+                lines.extend(first(r, k).map(|e| format!("{k}: {e}")));
+            }
+        }
+        "bank" => {
+            lines.push(format!("{} reads, total {}, {} bad", num(r, "reads"), num(r, "total"), num(r, "bad_count")));
+            lines.extend(first(r, "bad_reads").map(|e| format!("first: {e}")));
+        }
+        _ => lines.extend(explain_linear(r)),
+    }
+    lines
+}
+
+/// The linearizability checker's explanation of its first anomaly: the key, the operation that
+/// cannot be placed, what ran concurrently with it, and the checker's own sentence.
+fn explain_linear(r: &CheckResult) -> Vec<String> {
+    let mut lines = Vec::new();
+    let anomalies = r.details.get("anomalies").and_then(Value::as_array);
+    let Some(a) = anomalies.and_then(|a| a.first()) else {
+        if r.valid == Validity::Invalid {
+            lines.push(short(&Value::Object(r.details.clone()), 600));
+        }
+        return lines;
+    };
+    if let Some(n) = anomalies.map(|a| a.len()).filter(|n| *n > 1) {
+        lines.push(format!("{n} keys fail; the first:"));
+    }
+    if let Some(k) = a.get("key").filter(|k| !k.is_null()) {
+        lines.push(format!("key: {k}"));
+    }
+    if let Some(op) = a.get("op") {
+        lines.push(format!("cannot place: {}", short(op, 300)));
+    }
+    if let Some(Value::Array(ops)) = a.get("concurrent") {
+        let total = a.get("concurrent_count").and_then(Value::as_u64).unwrap_or(ops.len() as u64);
+        lines.push(format!("{total} concurrent operations{}", if ops.is_empty() { "" } else { ":" }));
+        lines.extend(ops.iter().take(6).map(|o| format!("  {}", short(o, 200))));
+    }
+    if let Some(e) = a.get("explanation").and_then(Value::as_str) {
+        lines.push(e.to_string());
+    }
+    lines
+}
+
+/// The `--html` page: the linearizability checker's own page when it is the only checker,
+/// else one section per checker with its details as escaped JSON (the linearizability page
+/// embedded in a frame).
+pub fn html_page(file: &str, h: &History, report: &Report) -> String {
+    let linear_results: Vec<&(String, CheckResult)> = report.results.iter().filter(|(n, _)| n.starts_with("linearizable")).collect();
+    if report.results.len() == 1 && linear_results.len() == 1 {
+        return linear::html::render(h, &linear_results[0].1, file);
+    }
+    let mut body = String::new();
+    for (name, r) in &report.results {
+        body.push_str(&format!("<section><h2>{}: <span class=\"v{}\">{}</span></h2>\n", escape(name), verdict_word(r.valid), verdict_word(r.valid)));
+        if name.starts_with("linearizable") {
+            let page = linear::html::render(h, r, file);
+            body.push_str(&format!("<iframe srcdoc=\"{}\"></iframe>\n", escape(&page)));
+        }
+        let pretty = serde_json::to_string_pretty(r).unwrap_or_default();
+        body.push_str(&format!("<pre>{}</pre></section>\n", escape(&pretty)));
+    }
+    format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title><style>\
+         body{{font-family:sans-serif;margin:2em}} pre{{background:#f4f4f4;padding:1em;overflow:auto}}\
+         iframe{{width:100%;height:40em;border:1px solid #ccc}} .vvalid{{color:#070}} .vINVALID{{color:#b00}} .vunknown{{color:#a60}}\
+         </style></head><body><h1>{t}: <span class=\"v{w}\">{w}</span></h1>\n{body}</body></html>\n",
+        t = escape(file),
+        w = verdict_word(report.valid),
+    )
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_formats() {
+        assert_eq!(sniff_text("  {\"process\":0}"), Some(Format::Jsonl));
+        assert_eq!(sniff_text("{:type :invoke}"), Some(Format::Edn));
+        assert_eq!(sniff_text("\n[{:type :ok}]"), Some(Format::Edn));
+        assert_eq!(sniff_text("; comment\n{:a 1}"), Some(Format::Edn));
+        assert_eq!(sniff_text("hello"), None);
+        assert_eq!(sniff_text("   "), None);
+    }
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(escape("<a href=\"x\">&</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;");
+    }
 }

@@ -121,12 +121,18 @@ pub struct SuiteArgs {
     /// Node binary to launch (default: faultline-node next to this binary).
     #[arg(long)]
     pub node_bin: Option<PathBuf>,
+    /// Print the planned runs (cell, repetition, seed) of this shard and exit.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct ReportArgs {
     /// A run directory, or a results directory.
     pub path: PathBuf,
+    /// With a results directory: also re-render every run's report (slow: reads every history).
+    #[arg(long)]
+    pub runs: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -1,6 +1,207 @@
-//! `faultline protocols` (in progress).
+//! `faultline protocols`, and the two questions the harness asks a node binary before a test:
+//! which protocols it implements (`NODE_BIN --list`) and what one of them promises
+//! (`NODE_BIN <protocol> --describe`). Both answers come from running the binary, so a third-party
+//! node binary that follows the contract is described the same way as the reference one.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
 use crate::cli::ProtocolsArgs;
-use crate::exit::Failure;
-pub fn main(_args: ProtocolsArgs) -> Result<i32, Failure> {
-    Err(Failure::Internal(anyhow::anyhow!("not yet")))
+use crate::exit::{self, Failure};
+
+/// How long a node binary may take to answer `--list` or `--describe`.
+const ASK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a protocol says about itself (`--describe`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Description {
+    pub protocol: String,
+    /// The guarantees it claims: `linearizable`, `strong-eventual-consistency`, ...
+    pub claims: Vec<String>,
+    /// The workloads it serves, the default first.
+    pub workloads: Vec<String>,
+    /// Options that deliberately weaken it, as the node describes them.
+    pub weak_modes: Vec<Value>,
+}
+
+impl Description {
+    /// Parses the JSON a node prints for `--describe`.
+    pub fn parse(text: &str) -> Result<Description, String> {
+        let v: Value = serde_json::from_str(text.trim()).map_err(|e| format!("not JSON: {e}"))?;
+        let strings = |field: &str| -> Result<Vec<String>, String> {
+            match v.get(field) {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_string).ok_or_else(|| format!("`{field}` must be a list of strings")))
+                    .collect(),
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(_) => Err(format!("`{field}` must be a list of strings")),
+            }
+        };
+        let protocol = v.get("protocol").and_then(Value::as_str).ok_or("missing string field `protocol`")?.to_string();
+        let weak_modes = match v.get("weak_modes") {
+            Some(Value::Array(items)) => items.clone(),
+            Some(Value::Object(m)) => m.iter().map(|(k, v)| serde_json::json!({ "option": k, "effect": v })).collect(),
+            _ => Vec::new(),
+        };
+        Ok(Description { protocol, claims: strings("claims")?, workloads: strings("workloads")?, weak_modes })
+    }
+}
+
+/// The node binary next to the running executable (`faultline-node`), as `--node-bin` defaults.
+pub fn default_node_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("faultline"));
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    let candidate = dir.join("faultline-node");
+    // Integration tests run from target/<profile>/deps; the binaries sit one level up.
+    if !candidate.exists() && dir.ends_with("deps") {
+        if let Some(up) = dir.parent() {
+            return up.join("faultline-node");
+        }
+    }
+    candidate
+}
+
+/// Resolves `--node-bin` (or the default) to an existing executable, or a usage error naming the flag.
+pub fn resolve_node_bin(flag: Option<&Path>) -> Result<PathBuf, Failure> {
+    let path = flag.map(Path::to_path_buf).unwrap_or_else(default_node_bin);
+    let path = if path.components().count() == 1 && !path.exists() { which(&path).unwrap_or(path) } else { path };
+    if !path.is_file() {
+        let how = if flag.is_some() { "--node-bin" } else { "the default node binary (set --node-bin)" };
+        return Err(exit::usage(format!("{how}: {} does not exist or is not a file", path.display())));
+    }
+    Ok(std::fs::canonicalize(&path).unwrap_or(path))
+}
+
+fn which(name: &Path) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// Runs the node binary with `args` and returns its stdout, bounded by [`ASK_TIMEOUT`].
+fn ask(node_bin: &Path, args: &[&str]) -> Result<String, String> {
+    let mut child = Command::new(node_bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", node_bin.display()))?;
+    let deadline = std::time::Instant::now() + ASK_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{} {} did not answer within {:?}", node_bin.display(), args.join(" "), ASK_TIMEOUT));
+            }
+            Err(e) => return Err(format!("waiting for {}: {e}", node_bin.display())),
+        }
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("{} {} exited with {}: {}", node_bin.display(), args.join(" "), out.status, stderr.trim()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The protocol names the binary implements (`--list`: one per line, or a JSON list).
+pub fn list(node_bin: &Path) -> Result<Vec<String>, String> {
+    let text = ask(node_bin, &["--list"])?;
+    if let Ok(Value::Array(items)) = serde_json::from_str::<Value>(text.trim()) {
+        return Ok(items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect());
+    }
+    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect())
+}
+
+/// What `protocol` claims, according to the binary.
+pub fn describe(node_bin: &Path, protocol: &str) -> Result<Description, String> {
+    let text = ask(node_bin, &[protocol, "--describe"])?;
+    Description::parse(&text).map_err(|e| format!("{} {protocol} --describe: {e}", node_bin.display()))
+}
+
+/// Renders descriptions as an aligned text table.
+pub fn table(descs: &[Description]) -> String {
+    let weak = |d: &Description| {
+        d.weak_modes
+            .iter()
+            .map(|w| match w {
+                Value::String(s) => s.clone(),
+                Value::Object(m) => m
+                    .get("option")
+                    .or_else(|| m.get("flag"))
+                    .or_else(|| m.get("name"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| w.to_string()),
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let rows: Vec<[String; 4]> = descs
+        .iter()
+        .map(|d| [d.protocol.clone(), d.claims.join(", "), d.workloads.join(", "), weak(d)])
+        .collect();
+    let header = ["PROTOCOL", "CLAIMS", "WORKLOADS", "WEAK MODES"].map(str::to_string);
+    let mut widths = header.clone().map(|h| h.len());
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let mut out = String::new();
+    for r in std::iter::once(&header).chain(rows.iter()) {
+        let line: Vec<String> = r.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `faultline protocols [--json]`.
+pub fn main(args: ProtocolsArgs) -> Result<i32, Failure> {
+    let bin = resolve_node_bin(args.node_bin.as_deref())?;
+    let names = list(&bin).map_err(|e| Failure::Internal(anyhow::anyhow!(e)))?;
+    let mut descs = Vec::new();
+    for name in &names {
+        descs.push(describe(&bin, name).map_err(|e| Failure::Internal(anyhow::anyhow!(e)))?);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&descs).map_err(anyhow::Error::from)?);
+    } else {
+        print!("{}", table(&descs));
+    }
+    Ok(exit::VALID)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_description_and_renders_a_table() {
+        let d = Description::parse(
+            r#"{"protocol":"raft","claims":["linearizable"],"workloads":["register","counter"],"weak_modes":[{"option":"--read-mode local","effect":"stale reads"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(d.workloads, vec!["register", "counter"]);
+        let t = table(&[d]);
+        assert!(t.starts_with("PROTOCOL"), "{t}");
+        assert!(t.contains("raft      linearizable  register, counter  --read-mode local"), "{t}");
+    }
+
+    #[test]
+    fn rejects_a_bad_description() {
+        assert!(Description::parse("{}").is_err());
+        assert!(Description::parse(r#"{"protocol":"x","claims":"linearizable"}"#).is_err());
+        assert!(Description::parse("nope").is_err());
+    }
 }

@@ -1,4 +1,216 @@
-fn main() {
-    eprintln!("faultline-node: in progress");
-    std::process::exit(255);
+//! `faultline-node`: runs one reference protocol node (see docs/design.md, "Node wire protocol").
+//!
+//! ```text
+//! faultline-node <protocol> --id n1 --listen 127.0.0.1:PORT --data-dir DIR \
+//!                --peer n2=127.0.0.1:PORT ... [--workload W] [--seed N] [protocol options]
+//! faultline-node <protocol> --describe
+//! faultline-node --list
+//! ```
+//!
+//! Raw arguments are parsed in [`parse`] and validated into [`runtime::Settings`]; every
+//! `--name value` or bare `--flag` the runtime does not know becomes a protocol option. Bad
+//! usage exits 254 with a message on stderr; a node that fails while running exits 255.
+
+use faultline_nodes::core::{Core, Describe, NodeConfig};
+use faultline_nodes::runtime::{self, Settings};
+use faultline_nodes::{crdt_op, crdt_state, paxos, raft, twopc};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const EXIT_USAGE: u8 = 254;
+const EXIT_INTERNAL: u8 = 255;
+
+/// One protocol the binary can run.
+struct Protocol {
+    describe: fn() -> Describe,
+    /// Checks the protocol options, so a bad one is a usage error rather than a silent default.
+    validate: fn(&NodeConfig) -> Result<(), String>,
+    run: fn(Settings) -> anyhow::Result<()>,
+}
+
+fn protocol<C: Core>(describe: fn() -> Describe) -> Protocol {
+    Protocol { describe, validate: |_| Ok(()), run: runtime::run::<C> }
+}
+
+/// Every protocol, by the name its `describe()` gives.
+fn protocols() -> Vec<Protocol> {
+    vec![
+        Protocol { validate: raft::validate, ..protocol::<raft::Raft>(raft::describe) },
+        protocol::<paxos::Paxos>(paxos::describe),
+        protocol::<twopc::TwoPc>(twopc::describe),
+        protocol::<crdt_op::CrdtOp>(crdt_op::describe),
+        protocol::<crdt_state::CrdtState>(crdt_state::describe),
+    ]
+}
+
+#[derive(Debug)]
+struct UsageError(String);
+
+fn usage(text: impl Into<String>) -> UsageError {
+    UsageError(text.into())
+}
+
+const USAGE: &str = "usage: faultline-node <protocol> --id ID --listen 127.0.0.1:PORT --data-dir DIR \
+[--peer ID=HOST:PORT]... [--workload W] [--seed N] [options]\n       faultline-node <protocol> --describe\n       faultline-node --list";
+
+enum Command {
+    List,
+    Describe(Protocol),
+    Run(Protocol, Settings),
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match parse(&args) {
+        Ok(c) => c,
+        Err(UsageError(text)) => {
+            eprintln!("faultline-node: {text}\n{USAGE}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match command {
+        Command::List => {
+            for p in protocols() {
+                println!("{}", (p.describe)().protocol);
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Describe(p) => {
+            println!("{}", serde_json::to_string(&(p.describe)()).expect("Describe serialises"));
+            ExitCode::SUCCESS
+        }
+        Command::Run(p, settings) => {
+            init_tracing(&settings.config.id);
+            match (p.run)(settings) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("fatal: {e:#}");
+                    eprintln!("faultline-node: fatal: {e:#}");
+                    ExitCode::from(EXIT_INTERNAL)
+                }
+            }
+        }
+    }
+}
+
+fn init_tracing(id: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).with_target(false).with_ansi(false).init();
+    tracing::info!(node = id, pid = std::process::id(), "faultline-node starting");
+}
+
+fn parse(args: &[String]) -> Result<Command, UsageError> {
+    let first = args.first().ok_or_else(|| usage("missing protocol"))?;
+    if first == "--list" {
+        return Ok(Command::List);
+    }
+    if first == "--help" || first == "-h" {
+        println!("{USAGE}");
+        std::process::exit(0);
+    }
+    let protocol = protocols()
+        .into_iter()
+        .find(|p| (p.describe)().protocol == *first)
+        .ok_or_else(|| {
+            let names: Vec<String> = protocols().iter().map(|p| (p.describe)().protocol).collect();
+            usage(format!("unknown protocol {first:?} (known: {})", names.join(", ")))
+        })?;
+    let rest = &args[1..];
+    if rest.iter().any(|a| a == "--describe") {
+        return Ok(Command::Describe(protocol));
+    }
+    let settings = settings(rest)?;
+    let described = (protocol.describe)();
+    if !described.workloads.contains(&settings.config.workload) {
+        return Err(usage(format!(
+            "{} does not serve the {} workload (it serves: {})",
+            described.protocol,
+            settings.config.workload,
+            described.workloads.join(", ")
+        )));
+    }
+    (protocol.validate)(&settings.config).map_err(usage)?;
+    Ok(Command::Run(protocol, settings))
+}
+
+/// The raw flags: known ones by name, the rest as protocol options.
+#[derive(Default)]
+struct Raw {
+    id: Option<String>,
+    listen: Option<String>,
+    data_dir: Option<String>,
+    peers: Vec<String>,
+    workload: Option<String>,
+    seed: Option<String>,
+    options: BTreeMap<String, String>,
+}
+
+fn raw_flags(args: &[String]) -> Result<Raw, UsageError> {
+    let mut raw = Raw::default();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        let name = arg.strip_prefix("--").filter(|n| !n.is_empty()).ok_or_else(|| usage(format!("unexpected argument {arg:?}")))?;
+        let (name, inline) = match name.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (name, None),
+        };
+        let next_is_value = args.get(i + 1).is_some_and(|v| !v.starts_with("--"));
+        let value = match inline {
+            Some(v) => Some(v),
+            None if next_is_value => {
+                i += 1;
+                Some(args[i].clone())
+            }
+            None => None,
+        };
+        let need = |v: Option<String>| v.ok_or_else(|| usage(format!("--{name} needs a value")));
+        match name {
+            "id" => raw.id = Some(need(value)?),
+            "listen" => raw.listen = Some(need(value)?),
+            "data-dir" => raw.data_dir = Some(need(value)?),
+            "peer" => raw.peers.push(need(value)?),
+            "workload" => raw.workload = Some(need(value)?),
+            "seed" => raw.seed = Some(need(value)?),
+            _ => {
+                raw.options.insert(name.to_string(), value.unwrap_or_else(|| "true".to_string()));
+            }
+        }
+        i += 1;
+    }
+    Ok(raw)
+}
+
+fn settings(args: &[String]) -> Result<Settings, UsageError> {
+    let raw = raw_flags(args)?;
+    let id = raw.id.ok_or_else(|| usage("missing --id"))?;
+    let listen_text = raw.listen.ok_or_else(|| usage("missing --listen"))?;
+    let listen: SocketAddr = listen_text.parse().map_err(|_| usage(format!("--listen {listen_text:?} is not IP:PORT")))?;
+    if !listen.ip().is_loopback() {
+        return Err(usage(format!("--listen {listen}: only loopback addresses are allowed")));
+    }
+    let data_dir = PathBuf::from(raw.data_dir.ok_or_else(|| usage("missing --data-dir"))?);
+    let mut peer_addrs = BTreeMap::new();
+    for peer in &raw.peers {
+        let (pid, addr) = peer.split_once('=').ok_or_else(|| usage(format!("--peer {peer:?} is not ID=HOST:PORT")))?;
+        let port_ok = addr.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+        if pid.is_empty() || !port_ok {
+            return Err(usage(format!("--peer {peer:?} is not ID=HOST:PORT")));
+        }
+        if pid == id || peer_addrs.insert(pid.to_string(), addr.to_string()).is_some() {
+            return Err(usage(format!("--peer {pid}: duplicate node id")));
+        }
+    }
+    let workload = raw.workload.unwrap_or_else(|| "register".to_string());
+    if !["register", "counter", "set", "bank"].contains(&workload.as_str()) {
+        return Err(usage(format!("unknown workload {workload:?} (register, counter, set, bank)")));
+    }
+    let seed = match raw.seed {
+        Some(s) => s.parse().map_err(|_| usage(format!("--seed {s:?} is not an integer")))?,
+        None => 0,
+    };
+    let config = NodeConfig { id, peers: peer_addrs.keys().cloned().collect(), workload, options: raw.options, seed };
+    Ok(Settings { config, listen, peer_addrs, data_dir })
 }

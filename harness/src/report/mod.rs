@@ -1,9 +1,67 @@
-//! Reports and suites (in progress).
-use crate::cli::{ReportArgs, SuiteArgs};
-use crate::exit::Failure;
-pub fn suite_main(_args: SuiteArgs) -> Result<i32, Failure> {
-    Err(Failure::Internal(anyhow::anyhow!("not yet")))
+//! Reports and suites: what a person looks at when a run turns red, and how protocols compare.
+//!
+//! - [`run_report`]: `report.html`, `latency.png`, `rate.png` of one run ([`write_run_report`],
+//!   called by `faultline test` at the end of every run).
+//! - [`plots`]: the two plots, drawn with plotters and the bundled font.
+//! - [`anomaly`]: the failure sections (linearizability timeline, final states, details).
+//! - [`index`]: `results/index.html` over cached per-run summaries ([`write_index`]).
+//! - [`suite`]: `faultline suite` (a matrix of `faultline test` subprocesses, sharded).
+//! - [`compare`]: the protocol comparison (`comparison.html`, `comparison.json`) and
+//!   [`junit`]: `junit.xml`.
+//! - [`html`]: escaping and page pieces shared by every page; [`data`]: a run loaded.
+
+pub mod anomaly;
+pub mod compare;
+pub mod data;
+pub mod html;
+pub mod index;
+pub mod junit;
+pub mod plots;
+pub mod run_report;
+pub mod suite;
+
+pub use index::write_index;
+pub use run_report::write_run_report;
+pub use suite::suite_main;
+
+use crate::cli::ReportArgs;
+use crate::exit::{self, usage, Failure};
+use faultline_checkers::Validity;
+
+/// `faultline report PATH`: re-renders one run (a directory with `test.json`), or the index and
+/// comparison of a results directory (every run found below it, from any shard). The exit
+/// code is the worst verdict among the runs rendered; a run without a verdict counts as a
+/// harness failure (255).
+pub fn report_main(args: ReportArgs) -> Result<i32, Failure> {
+    let path = &args.path;
+    if !path.is_dir() {
+        return Err(usage(format!("{}: no such directory (expected a run directory or a results directory)", path.display())));
+    }
+    if path.join("test.json").is_file() {
+        write_run_report(path).map_err(Failure::Internal)?;
+        println!("report: {}", path.join("report.html").display());
+        let results = index::load_summary(path);
+        return Ok(code_of(results.verdict()));
+    }
+    let runs = index::find_runs(path);
+    if runs.is_empty() {
+        return Err(usage(format!("{}: no runs found (no directory below it has a test.json)", path.display())));
+    }
+    if args.runs {
+        for r in &runs {
+            if let Err(e) = write_run_report(r) {
+                eprintln!("faultline: {}: {e:#}", r.display());
+            }
+        }
+    }
+    let cmp = compare::write_comparison(path).map_err(Failure::Internal)?;
+    write_index(path).map_err(Failure::Internal)?;
+    println!("index: {}", path.join("index.html").display());
+    println!("comparison: {}", path.join("comparison.html").display());
+    Ok(exit::worst(cmp.runs.iter().map(|r| code_of(r.summary.verdict()))))
 }
-pub fn report_main(_args: ReportArgs) -> Result<i32, Failure> {
-    Err(Failure::Internal(anyhow::anyhow!("not yet")))
+
+/// The exit code of a run's verdict; no verdict means the run crashed.
+pub fn code_of(v: Option<Validity>) -> i32 {
+    v.map_or(exit::INTERNAL, Validity::exit_code)
 }

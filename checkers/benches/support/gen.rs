@@ -1,0 +1,173 @@
+//! Generates valid histories from a simulated store, for benchmarks and tests.
+//!
+//! Clients run against one sequential key-value map. Every step picks a random client and
+//! advances its operation: invoke, take effect (the map changes at that instant), complete.
+//! Concurrency is therefore real: about `clients` operations are open at any time, and an
+//! operation's interval contains its effect, so the history is linearizable by construction.
+//! A fraction of operations end `info` (their effect applied or not, at random) or never
+//! complete; the client is then replaced by a new process, as Jepsen does. Write values are
+//! unique, so a stale read can be injected afterwards with certainty.
+#![allow(dead_code)]
+
+use faultline_checkers::history::{History, Op, OpType};
+use faultline_checkers::Key;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+#[derive(Clone, Debug)]
+pub struct Spec {
+    pub ops: usize,
+    pub clients: usize,
+    pub keys: usize,
+    /// Fraction of operations whose outcome is unknown.
+    pub unknown: f64,
+    /// `register` (read/write), `cas-register` (read/write/cas) or `kv` (read/write/cas/append).
+    pub model: &'static str,
+    pub seed: u64,
+}
+
+struct Inflight {
+    process: u64,
+    f: &'static str,
+    key: i64,
+    input: Value,
+    /// `None` until it took effect; then `Some(output)` (`None` output = failed cas).
+    effect: Option<Option<Value>>,
+}
+
+pub fn generate(spec: &Spec) -> History {
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    let mut map: HashMap<i64, Value> = HashMap::new();
+    let mut ops = Vec::with_capacity(spec.ops * 2 + spec.clients);
+    let mut clients: Vec<Option<Inflight>> = (0..spec.clients).map(|_| None).collect();
+    let mut process_of: Vec<u64> = (0..spec.clients as u64).collect();
+    let mut next_process = spec.clients as u64;
+    let mut next_value = 1i64;
+    let mut invoked = 0usize;
+    let f_names: &[&'static str] = match spec.model {
+        "register" => &["read", "read", "write"],
+        "cas-register" => &["read", "read", "write", "cas"],
+        _ => &["read", "read", "write", "cas", "append"],
+    };
+    let push = |ops: &mut Vec<Op>, p: u64, t: OpType, f: &str, key: i64, v: Value| {
+        ops.push(Op::new(p, t, f, v).with_key(Key::Int(key)));
+    };
+    loop {
+        let c = rng.gen_range(0..spec.clients);
+        match clients[c].take() {
+            None if invoked < spec.ops => {
+                invoked += 1;
+                let f = f_names[rng.gen_range(0..f_names.len())];
+                let key = rng.gen_range(0..spec.keys as i64);
+                let input = match f {
+                    "read" => Value::Null,
+                    "cas" => {
+                        // Usually the current value, so that cas succeeds often.
+                        let from = if rng.gen_bool(0.7) { map.get(&key).cloned().unwrap_or(json!(0)) } else { json!(next_value - 1) };
+                        next_value += 1;
+                        json!([from, next_value])
+                    }
+                    _ => {
+                        next_value += 1;
+                        json!(next_value)
+                    }
+                };
+                push(&mut ops, process_of[c], OpType::Invoke, f, key, input.clone());
+                clients[c] = Some(Inflight { process: process_of[c], f, key, input, effect: None });
+            }
+            None => {
+                if clients.iter().all(|c| c.is_none()) {
+                    break;
+                }
+            }
+            Some(mut op) if op.effect.is_none() => {
+                let unknown = rng.gen_bool(spec.unknown);
+                if unknown && rng.gen_bool(0.5) {
+                    // Lost before taking effect.
+                    finish_unknown(&mut ops, &mut rng, &op, &mut process_of[c], &mut next_process);
+                    continue;
+                }
+                op.effect = Some(apply(&mut map, &op));
+                if unknown {
+                    finish_unknown(&mut ops, &mut rng, &op, &mut process_of[c], &mut next_process);
+                } else {
+                    clients[c] = Some(op);
+                }
+            }
+            Some(op) => {
+                let (t, v) = match op.effect.clone().flatten() {
+                    Some(out) => (OpType::Ok, out),
+                    None => (OpType::Fail, op.input.clone()),
+                };
+                push(&mut ops, op.process, t, op.f, op.key, v);
+            }
+        }
+    }
+    History::from_ops(ops)
+}
+
+fn finish_unknown(ops: &mut Vec<Op>, rng: &mut ChaCha8Rng, op: &Inflight, process: &mut u64, next: &mut u64) {
+    if rng.gen_bool(0.8) {
+        ops.push(Op::new(op.process, OpType::Info, op.f, op.input.clone()).with_key(Key::Int(op.key)));
+    }
+    *process = *next;
+    *next += 1;
+}
+
+/// Applies an operation to the map: its output, or `None` for a cas that fails.
+fn apply(map: &mut HashMap<i64, Value>, op: &Inflight) -> Option<Value> {
+    let cur = map.get(&op.key).cloned().unwrap_or(Value::Null);
+    match op.f {
+        "read" => Some(cur),
+        "write" => {
+            map.insert(op.key, op.input.clone());
+            Some(op.input.clone())
+        }
+        "cas" => {
+            if !cur.is_null() && cur == op.input[0] {
+                map.insert(op.key, op.input[1].clone());
+                Some(op.input.clone())
+            } else {
+                None
+            }
+        }
+        _ => {
+            let next = match cur {
+                Value::Array(mut a) => {
+                    a.push(op.input.clone());
+                    Value::Array(a)
+                }
+                // Appending to a written scalar is a type error; treat it as a failure.
+                Value::Null => json!([op.input.clone()]),
+                _ => return None,
+            };
+            map.insert(op.key, next);
+            Some(op.input.clone())
+        }
+    }
+}
+
+/// Changes one `ok` read near `at` (a fraction of the history) on the busiest key so that it
+/// returns a value that was overwritten before the read began: a certain violation. Returns
+/// the event index of the changed completion.
+pub fn inject_stale_read(history: &mut History, at: f64) -> Option<usize> {
+    let calls = history.calls().ok()?;
+    let mut count: HashMap<&Option<Key>, usize> = HashMap::new();
+    for c in &calls {
+        *count.entry(&c.key).or_default() += 1;
+    }
+    let key = count.into_iter().max_by_key(|(k, n)| (*n, (*k).clone()))?.0.clone();
+    let start = (calls.len() as f64 * at) as usize;
+    let writes: Vec<_> = calls.iter().filter(|c| c.key == key && &*c.f == "write" && c.is_ok()).collect();
+    let w1 = writes.first()?;
+    let w1_end = w1.complete_index?;
+    // w2 starts after w1 ended, so w1 can never again be the value once w2 took effect.
+    let w2 = writes.iter().find(|w| w.invoke_index > w1_end)?;
+    let w2_end = w2.complete_index?;
+    let read = calls[start..].iter().find(|c| c.key == key && &*c.f == "read" && c.is_ok() && c.invoke_index > w2_end)?;
+    let idx = read.complete_index? as usize;
+    history.ops[idx].value = w1.input.clone();
+    Some(idx)
+}

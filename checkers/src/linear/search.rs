@@ -1,0 +1,447 @@
+//! The search for one partition (key): Wing and Gong's algorithm with Lowe's just-in-time
+//! linearization and memoization of configurations, as in porcupine.
+//!
+//! The events of the partition sit in a doubly linked list in history order: a *call* entry per
+//! operation and a *return* entry per `ok` operation (an operation with an unknown outcome never
+//! returns: it may take effect at any time after its call, or never). Walking the list from the
+//! front, a call entry may be linearized when the model accepts it in the current state; then
+//! its entries are lifted out of the list and the walk restarts. Reaching a return entry means
+//! that operation should have been linearized already: undo the last choice and try the next
+//! candidate after it. The history is linearizable when every `ok` operation is linearized.
+//!
+//! A configuration is (set of linearized operations, model state); having explored one, the
+//! search never explores it again. The set is stored compactly: all `ok` operations before the
+//! first unlinearized one `m` are linearized, and any linearized `ok` operation after `m` was
+//! invoked before `m` returned (the walk never passes `m`'s return entry), so the set is `m`, the
+//! bits of the window `(m, reach[m])`, and the bits of the unknown-outcome operations.
+//!
+//! Reads are linearized greedily: a read that the state allows now can always be moved to now in
+//! any linearization that places it later (everything that must precede it is linearized, and it
+//! changes nothing), so when that choice fails, the configuration before it fails too.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use crate::model::{Machine, ModelOp};
+
+/// One operation of a partition, ready for the search.
+#[derive(Clone, Debug)]
+pub(crate) struct SearchOp {
+    pub op: ModelOp,
+    /// Position of the invoke event in the history.
+    pub invoke: u64,
+    /// Position of the completion; `None` when the outcome is unknown.
+    pub complete: Option<u64>,
+}
+
+/// Shared limits of a whole check.
+pub(crate) struct Limits<'a> {
+    pub deadline: Instant,
+    pub cancel: &'a AtomicBool,
+    /// Bytes of memo tables currently held by all searches.
+    pub memory_used: &'a AtomicU64,
+    pub memory_limit: u64,
+}
+
+/// Why a search stopped without an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    Deadline,
+    Memory,
+    Cancelled,
+}
+
+/// The answer for one partition.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    Linearizable,
+    /// No linearization exists. `op` is the operation (index into the ops) whose return was
+    /// reached in the deepest configuration; `prefixes` are linearizable prefixes of maximal
+    /// length (indices into the ops, in linearization order).
+    Violation { op: usize, prefixes: Vec<Vec<usize>> },
+    Undecided(Stop),
+}
+
+const NIL: u32 = u32::MAX;
+const HEAD: u32 = 0;
+
+/// A fast multiplicative hasher (FxHash); keys here are a few integers.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Fx(u64);
+
+impl Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(*b as u64);
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(i as u64)
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64)
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(i as u64)
+    }
+}
+
+type FxBuild = BuildHasherDefault<Fx>;
+
+/// The bits of a configuration beyond `m`; two words inline cover the common case.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Bits {
+    Small([u64; 2]),
+    Big(Box<[u64]>),
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct MemoKey {
+    m: u32,
+    state: u64,
+    bits: Bits,
+}
+
+/// A set of bits with the operations the search needs.
+struct BitSet(Vec<u64>);
+
+impl BitSet {
+    fn new(n: usize) -> BitSet {
+        BitSet(vec![0; n.div_ceil(64)])
+    }
+    fn set(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+    fn clear(&mut self, i: usize) {
+        self.0[i / 64] &= !(1 << (i % 64));
+    }
+    /// The first clear bit at or after `i` (or `n`).
+    fn next_clear(&self, mut i: usize, n: usize) -> usize {
+        while i < n {
+            let w = !self.0[i / 64] >> (i % 64);
+            if w != 0 {
+                return (i + w.trailing_zeros() as usize).min(n);
+            }
+            i = (i / 64 + 1) * 64;
+        }
+        n
+    }
+    /// Appends the bits `[start, end)` to `out`, packed from bit 0.
+    fn extract(&self, start: usize, end: usize, out: &mut Vec<u64>) {
+        let mut i = start;
+        while i < end {
+            let take = (end - i).min(64);
+            let (w, off) = (i / 64, i % 64);
+            let mut v = self.0[w] >> off;
+            if off != 0 && w + 1 < self.0.len() {
+                v |= self.0[w + 1] << (64 - off);
+            }
+            if take < 64 {
+                v &= (1u64 << take) - 1;
+            }
+            out.push(v);
+            i += take;
+        }
+    }
+}
+
+/// The doubly linked list of call and return entries.
+struct Entries {
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    /// The operation of each entry (entry 0 is the head).
+    op: Vec<u32>,
+    is_call: Vec<bool>,
+    /// The return entry of each operation, or NIL.
+    ret_of: Vec<u32>,
+}
+
+impl Entries {
+    fn build(ops: &[SearchOp]) -> Entries {
+        let mut events: Vec<(u64, u32, bool)> = Vec::with_capacity(ops.len() * 2);
+        for (i, op) in ops.iter().enumerate() {
+            events.push((op.invoke, i as u32, true));
+            if let Some(c) = op.complete {
+                events.push((c, i as u32, false));
+            }
+        }
+        events.sort_unstable_by_key(|e| e.0);
+        let n = events.len() + 1;
+        let mut e = Entries {
+            next: (1..=n as u32).collect(),
+            prev: (0..n as u32).map(|i| i.wrapping_sub(1)).collect(),
+            op: Vec::with_capacity(n),
+            is_call: Vec::with_capacity(n),
+            ret_of: vec![NIL; ops.len()],
+        };
+        e.next[n - 1] = NIL;
+        e.prev[0] = NIL;
+        e.op.push(NIL);
+        e.is_call.push(false);
+        for (k, (_, op, call)) in events.into_iter().enumerate() {
+            e.op.push(op);
+            e.is_call.push(call);
+            if !call {
+                e.ret_of[op as usize] = k as u32 + 1;
+            }
+        }
+        e
+    }
+
+    fn unlink(&mut self, x: u32) {
+        let (p, n) = (self.prev[x as usize], self.next[x as usize]);
+        self.next[p as usize] = n;
+        if n != NIL {
+            self.prev[n as usize] = p;
+        }
+    }
+
+    fn relink(&mut self, x: u32) {
+        let (p, n) = (self.prev[x as usize], self.next[x as usize]);
+        self.next[p as usize] = x;
+        if n != NIL {
+            self.prev[n as usize] = x;
+        }
+    }
+
+    /// Removes a call entry and its return entry.
+    fn lift(&mut self, call: u32) {
+        self.unlink(call);
+        let r = self.ret_of[self.op[call as usize] as usize];
+        if r != NIL {
+            self.unlink(r);
+        }
+    }
+
+    /// Undoes [`Entries::lift`]; lifts are undone in reverse order.
+    fn unlift(&mut self, call: u32) {
+        let r = self.ret_of[self.op[call as usize] as usize];
+        if r != NIL {
+            self.relink(r);
+        }
+        self.relink(call);
+    }
+}
+
+/// What the search remembers about the deepest configurations it reached.
+struct Best {
+    depth: usize,
+    op: usize,
+    path: Vec<usize>,
+    /// Stack height below which `path` still matches the stack.
+    valid_below: usize,
+    /// Pass two: record up to three distinct paths of exactly this depth.
+    alternates_at: Option<usize>,
+    alternates: Vec<Vec<usize>>,
+}
+
+/// One search over a partition whose `ok` operations come first (in invoke order), then the
+/// operations with unknown outcome.
+pub(crate) struct Search<'a> {
+    machine: &'a Machine,
+    ops: &'a [SearchOp],
+    n_ok: usize,
+    limits: &'a Limits<'a>,
+    /// For each `ok` operation i: how many `ok` operations were invoked before i returned.
+    reach: Vec<u32>,
+}
+
+impl<'a> Search<'a> {
+    pub(crate) fn new(machine: &'a Machine, ops: &'a [SearchOp], n_ok: usize, limits: &'a Limits<'a>) -> Search<'a> {
+        debug_assert!(ops[..n_ok].iter().all(|o| o.complete.is_some()));
+        debug_assert!(ops[n_ok..].iter().all(|o| o.complete.is_none()));
+        let reach = ops[..n_ok]
+            .iter()
+            .map(|o| {
+                let c = o.complete.unwrap_or(u64::MAX);
+                ops[..n_ok].partition_point(|x| x.invoke < c) as u32
+            })
+            .collect();
+        Search { machine, ops, n_ok, limits, reach }
+    }
+
+    /// Runs the search. With `alternates_at`, also collects up to three linearizable prefixes of
+    /// that length (the explanation pass, after a first pass found the depth).
+    pub(crate) fn run(&self, alternates_at: Option<usize>) -> Answer {
+        let mut memo_bytes = 0u64;
+        let answer = self.walk(alternates_at, &mut memo_bytes);
+        self.limits.memory_used.fetch_sub(memo_bytes, Ordering::Relaxed);
+        answer
+    }
+
+    fn memo_key(&self, m: usize, state: u64, ok: &BitSet, unknown: &BitSet, scratch: &mut Vec<u64>) -> MemoKey {
+        scratch.clear();
+        if m < self.n_ok {
+            ok.extract(m + 1, (self.reach[m] as usize).max(m + 1), scratch);
+        }
+        scratch.extend_from_slice(&unknown.0);
+        let bits = match scratch.len() {
+            0 => Bits::Small([0, 0]),
+            1 => Bits::Small([scratch[0], 0]),
+            2 => Bits::Small([scratch[0], scratch[1]]),
+            _ => Bits::Big(scratch.as_slice().into()),
+        };
+        MemoKey { m: m as u32, state, bits }
+    }
+
+    fn walk(&self, alternates_at: Option<usize>, memo_bytes: &mut u64) -> Answer {
+        let n = self.ops.len();
+        let mut entries = Entries::build(self.ops);
+        let mut ok = BitSet::new(self.n_ok);
+        let mut unknown = BitSet::new(n - self.n_ok);
+        let mut memo: HashSet<MemoKey, FxBuild> = HashSet::default();
+        let mut scratch = Vec::new();
+        // (call entry, state before it, forced)
+        let mut stack: Vec<(u32, u64, bool)> = Vec::new();
+        let mut best =
+            Best { depth: 0, op: usize::MAX, path: Vec::new(), valid_below: 0, alternates_at, alternates: Vec::new() };
+        let (mut state, mut m, mut linearized_ok) = (self.machine.init(), 0usize, 0usize);
+        let mut entry = entries.next[HEAD as usize];
+        let mut steps = 0u64;
+        let entry_bytes = std::mem::size_of::<MemoKey>() as u64 + 1;
+        let mut accounted_cap = 0usize;
+        loop {
+            if linearized_ok == self.n_ok {
+                return Answer::Linearizable;
+            }
+            steps += 1;
+            if steps % 1024 == 0 || memo.capacity() != accounted_cap {
+                if let Some(stop) = self.should_stop(memo.capacity(), &mut accounted_cap, entry_bytes, memo_bytes) {
+                    return Answer::Undecided(stop);
+                }
+            }
+            let is_call = entry != NIL && entries.is_call[entry as usize];
+            if is_call {
+                let i = entries.op[entry as usize] as usize;
+                let op = &self.ops[i].op;
+                if let Some(next_state) = self.machine.step(state, op) {
+                    let next_m = if i < self.n_ok {
+                        ok.set(i);
+                        if i == m {
+                            ok.next_clear(m + 1, self.n_ok)
+                        } else {
+                            m
+                        }
+                    } else {
+                        unknown.set(i - self.n_ok);
+                        m
+                    };
+                    let key = self.memo_key(next_m, next_state, &ok, &unknown, &mut scratch);
+                    let heap = match &key.bits {
+                        Bits::Big(b) => b.len() as u64 * 8,
+                        Bits::Small(_) => 0,
+                    };
+                    if memo.insert(key) {
+                        *memo_bytes += heap;
+                        self.limits.memory_used.fetch_add(heap, Ordering::Relaxed);
+                        stack.push((entry, state, op.is_read()));
+                        state = next_state;
+                        m = next_m;
+                        linearized_ok += (i < self.n_ok) as usize;
+                        entries.lift(entry);
+                        entry = entries.next[HEAD as usize];
+                        continue;
+                    }
+                    if i < self.n_ok {
+                        ok.clear(i);
+                    } else {
+                        unknown.clear(i - self.n_ok);
+                    }
+                    // A read that fits now but leads to an explored configuration: that
+                    // configuration failed, so this one fails too (see the module docs).
+                    if !op.is_read() {
+                        entry = entries.next[entry as usize];
+                        continue;
+                    }
+                } else {
+                    entry = entries.next[entry as usize];
+                    continue;
+                }
+            } else if entry != NIL {
+                // A return entry: the operation should have been linearized by now.
+                self.note_best(&mut best, &stack, entries.op[entry as usize] as usize);
+            }
+            loop {
+                let Some((call, old_state, forced)) = stack.pop() else {
+                    return self.violation(best);
+                };
+                best.valid_below = best.valid_below.min(stack.len());
+                let i = entries.op[call as usize] as usize;
+                if i < self.n_ok {
+                    ok.clear(i);
+                    m = m.min(i);
+                    linearized_ok -= 1;
+                } else {
+                    unknown.clear(i - self.n_ok);
+                }
+                state = old_state;
+                entries.unlift(call);
+                entry = entries.next[call as usize];
+                if !forced {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn should_stop(&self, cap: usize, accounted: &mut usize, entry_bytes: u64, memo_bytes: &mut u64) -> Option<Stop> {
+        if cap > *accounted {
+            let delta = (cap - *accounted) as u64 * entry_bytes;
+            *accounted = cap;
+            *memo_bytes += delta;
+            self.limits.memory_used.fetch_add(delta, Ordering::Relaxed);
+        }
+        if self.limits.cancel.load(Ordering::Relaxed) {
+            return Some(Stop::Cancelled);
+        }
+        if self.limits.memory_used.load(Ordering::Relaxed) > self.limits.memory_limit {
+            return Some(Stop::Memory);
+        }
+        if Instant::now() >= self.limits.deadline {
+            return Some(Stop::Deadline);
+        }
+        None
+    }
+
+    fn note_best(&self, best: &mut Best, stack: &[(u32, u64, bool)], op: usize) {
+        let depth = stack.len();
+        if let Some(at) = best.alternates_at {
+            if depth == at && best.alternates.len() < 3 {
+                let path: Vec<usize> = stack.iter().map(|s| s.0 as usize).collect();
+                if !best.alternates.contains(&path) {
+                    best.alternates.push(path);
+                }
+            }
+        }
+        if depth > best.depth || best.op == usize::MAX {
+            best.path.truncate(best.valid_below.min(best.path.len()));
+            best.path.extend(stack[best.path.len()..].iter().map(|s| s.0 as usize));
+            best.valid_below = depth;
+            best.depth = depth;
+            best.op = op;
+        }
+    }
+
+    /// Turns the best configuration (entry ids) into operation indices.
+    fn violation(&self, best: Best) -> Answer {
+        let entries = Entries::build(self.ops);
+        let to_ops = |p: &Vec<usize>| p.iter().map(|e| entries.op[*e] as usize).collect::<Vec<_>>();
+        let mut prefixes = vec![to_ops(&best.path)];
+        for alt in &best.alternates {
+            let p = to_ops(alt);
+            if !prefixes.contains(&p) {
+                prefixes.push(p);
+            }
+        }
+        prefixes.truncate(3);
+        Answer::Violation { op: best.op, prefixes }
+    }
+}

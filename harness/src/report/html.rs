@@ -1,0 +1,183 @@
+//! HTML building blocks shared by every page faultline writes: the one escaping function, the
+//! inline style sheet, verdict badges and small table helpers.
+//!
+//! Every string that comes from a history, a log, a checker or a configuration file goes through
+//! [`escape`] before it reaches a page; the helpers here take raw text and escape it themselves,
+//! so a caller has to go out of its way (`push_str` of its own markup) to skip it.
+
+use faultline_checkers::Validity;
+use serde_json::Value;
+
+/// Escapes text for HTML element content and for quoted attribute values.
+///
+/// The five characters that can end a text run or an attribute (`& < > " '`) become entities;
+/// everything else passes through, so non-ASCII text stays readable.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A JSON value as compact text, cut to `max_chars` characters (with an ellipsis), escaped.
+pub fn json_text(v: &Value, max_chars: usize) -> String {
+    let s = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    escape(&truncate(&s, max_chars))
+}
+
+/// Cuts `s` to at most `max_chars` characters, marking the cut with an ellipsis.
+pub fn truncate(s: &str, max_chars: usize) -> String {
+    if s.chars().count() <= max_chars {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max_chars.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// The verdict of a JSON `valid` field: `true`, `false`, `"unknown"`; anything else (missing,
+/// a crashed run) is `None`.
+pub fn validity_of(v: &Value) -> Option<Validity> {
+    Validity::from_json(v)
+}
+
+/// The word and CSS class for a verdict; `None` is a run that produced no verdict.
+pub fn verdict_word(v: Option<Validity>) -> (&'static str, &'static str) {
+    match v {
+        Some(Validity::Valid) => ("valid", "ok"),
+        Some(Validity::Invalid) => ("INVALID", "bad"),
+        Some(Validity::Unknown) => ("unknown", "unk"),
+        None => ("no verdict", "none"),
+    }
+}
+
+/// A coloured badge with the verdict.
+pub fn badge(v: Option<Validity>) -> String {
+    let (word, class) = verdict_word(v);
+    format!("<span class=\"badge {class}\">{word}</span>")
+}
+
+/// Opens a page: doctype, title (escaped) and the shared style sheet.
+pub fn page_start(title: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title><style>{}</style></head><body>\n",
+        escape(title),
+        STYLE
+    )
+}
+
+/// Closes a page opened with [`page_start`].
+pub fn page_end() -> &'static str {
+    "</body></html>\n"
+}
+
+/// A table row of cells that are already HTML (callers escape raw text first).
+pub fn row(cells: &[String]) -> String {
+    let mut s = String::from("<tr>");
+    for c in cells {
+        s.push_str("<td>");
+        s.push_str(c);
+        s.push_str("</td>");
+    }
+    s.push_str("</tr>\n");
+    s
+}
+
+/// A header row from raw text.
+pub fn header(cells: &[&str]) -> String {
+    let mut s = String::from("<thead><tr>");
+    for c in cells {
+        s.push_str("<th>");
+        s.push_str(&escape(c));
+        s.push_str("</th>");
+    }
+    s.push_str("</tr></thead>\n");
+    s
+}
+
+/// A number of milliseconds with a sensible precision, or a dash.
+pub fn ms(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() => {
+            if x >= 100.0 {
+                format!("{x:.0}")
+            } else if x >= 1.0 {
+                format!("{x:.1}")
+            } else {
+                format!("{x:.2}")
+            }
+        }
+        _ => "–".to_string(),
+    }
+}
+
+/// A share as a percentage, or a dash.
+pub fn percent(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{:.1}%", x * 100.0),
+        _ => "–".to_string(),
+    }
+}
+
+const STYLE: &str = r#"
+body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:1.5em auto;max-width:1250px;padding:0 1em;color:#222;background:#fff}
+h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+h3{font-size:1.05em}
+table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
+th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top}
+th{background:#f4f4f4}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+code,pre,.mono{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:.88em}
+pre{background:#f7f7f7;padding:.6em;overflow-x:auto;white-space:pre-wrap;word-break:break-all}
+.badge{display:inline-block;padding:.1em .6em;border-radius:.8em;font-weight:bold;font-size:.9em;color:#fff}
+.badge.ok{background:#2e7d32}.badge.bad{background:#c62828}.badge.unk{background:#ef8f00}.badge.none{background:#777}
+tr.v-ok td.verdict{background:#e8f5e9}tr.v-bad td.verdict{background:#ffebee}tr.v-unk td.verdict{background:#fff3e0}tr.v-none td.verdict{background:#eee}
+td.diff{background:#ffe0e0;font-weight:bold}
+.muted{color:#777}.small{font-size:.85em}
+.explain{background:#fff8e1;border-left:4px solid #ef8f00;padding:.5em .8em;white-space:pre-wrap}
+.plot svg{max-width:100%;height:auto;border:1px solid #eee}
+.scroll{overflow-x:auto;max-width:100%}
+.legend span{display:inline-block;margin-right:1.2em}
+.sw{display:inline-block;width:1em;height:.8em;vertical-align:middle;margin-right:.3em;border:1px solid #999}
+.filters select,.filters input{margin-right:1em}
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(escape("<script>alert('x')</script>"), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;");
+        assert_eq!(escape("a & b \"c\""), "a &amp; b &quot;c&quot;");
+        assert_eq!(escape("plain ü"), "plain ü");
+        // Escaping twice escapes the ampersands of the first pass: callers must escape once.
+        assert_eq!(escape("&lt;"), "&amp;lt;");
+    }
+
+    #[test]
+    fn json_text_escapes_and_truncates() {
+        let v = serde_json::json!({"k": "<b>"});
+        assert_eq!(json_text(&v, 100), "{&quot;k&quot;:&quot;&lt;b&gt;&quot;}");
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(json_text(&Value::String("<x>".into()), 10), "&lt;x&gt;");
+    }
+
+    #[test]
+    fn header_escapes() {
+        assert!(header(&["<a>"]).contains("&lt;a&gt;"));
+    }
+}

@@ -1,0 +1,349 @@
+//! `results/index.html`: every run of a results directory, newest first, with verdict colours
+//! and filters by protocol, workload, nemesis and verdict.
+//!
+//! It must stay fast with thousands of runs, so it never reads a history: each run is reduced
+//! to a [`RunSummary`] built from its `test.json` and `results.json` only, cached as
+//! `summary.json` in the run directory and rebuilt only when one of those two files is newer.
+//! The page is one static table; a few lines of inline script hide the rows that do not match
+//! the filters (the table is complete without script).
+
+use super::data::nemeses_of;
+use super::html::{self, badge, escape, ms, percent};
+use faultline_checkers::Validity;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// Bumped when the summary's fields change, so old caches are rebuilt.
+const SUMMARY_VERSION: u32 = 1;
+/// How deep below a results directory run directories are looked for
+/// (`<test-name>/<run>` is depth 2; suites may nest one more level).
+const MAX_DEPTH: usize = 4;
+
+/// The compact facts of one run, cached as `summary.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunSummary {
+    pub version: u32,
+    /// The run directory relative to the results directory, with `/` separators (filled in by
+    /// the scan; a cached summary can be moved with its directory).
+    #[serde(default)]
+    pub path: String,
+    pub name: String,
+    pub protocol: String,
+    pub workload: String,
+    pub nemesis: Vec<String>,
+    pub seed: Value,
+    pub started_at: String,
+    /// `true`, `false`, `"unknown"`, or `null` when the run produced no results.
+    pub valid: Value,
+    /// Checker name → its `valid`.
+    pub checkers: BTreeMap<String, Value>,
+    pub claims: Vec<String>,
+    pub availability: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub duration_s: Option<f64>,
+    pub time_to_converge_ms: Option<f64>,
+    pub ops: u64,
+}
+
+impl RunSummary {
+    pub fn verdict(&self) -> Option<Validity> {
+        Validity::from_json(&self.valid)
+    }
+
+    /// The nemeses as one cell name: `partition,kill`, or `none`.
+    pub fn nemesis_label(&self) -> String {
+        if self.nemesis.is_empty() {
+            "none".into()
+        } else {
+            self.nemesis.join(",")
+        }
+    }
+}
+
+fn read_json(path: &Path) -> Value {
+    std::fs::read_to_string(path).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null)
+}
+
+fn str_of(v: &Value, k: &str) -> String {
+    match v.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(x) => x.to_string(),
+    }
+}
+
+/// Builds a summary from a run's `test.json` and `results.json` values.
+pub fn summarize(test: &Value, results: &Value) -> RunSummary {
+    let stats = results.get("stats").cloned().unwrap_or(Value::Null);
+    let f = |p: &str| stats.pointer(p).and_then(Value::as_f64);
+    let checkers = results
+        .get("checkers")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.get("valid").cloned().unwrap_or(Value::Null))).collect())
+        .unwrap_or_default();
+    let ops = stats
+        .get("ops")
+        .and_then(Value::as_object)
+        .map(|m| m.values().flat_map(|c| ["ok", "fail", "info"].map(|k| c.get(k).and_then(Value::as_u64).unwrap_or(0))).sum())
+        .unwrap_or(0);
+    RunSummary {
+        version: SUMMARY_VERSION,
+        path: String::new(),
+        name: str_of(test, "name"),
+        protocol: str_of(test, "protocol"),
+        workload: str_of(test, "workload"),
+        nemesis: nemeses_of(test),
+        seed: test.get("seed").cloned().unwrap_or(Value::Null),
+        started_at: str_of(test, "started_at"),
+        valid: results.get("valid").cloned().unwrap_or(Value::Null),
+        checkers,
+        claims: test.get("claims").and_then(Value::as_array).map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_string)).collect()).unwrap_or_default(),
+        availability: f("/availability"),
+        p50_ms: f("/latency_ms/p50"),
+        p99_ms: f("/latency_ms/p99"),
+        duration_s: f("/duration_s"),
+        time_to_converge_ms: f("/time_to_converge_ms"),
+        ops,
+    }
+}
+
+fn mtime(p: &Path) -> Option<SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+/// The summary of a run directory, from its cache when the cache is fresh.
+pub fn load_summary(run_dir: &Path) -> RunSummary {
+    let cache = run_dir.join("summary.json");
+    let sources = [run_dir.join("test.json"), run_dir.join("results.json")];
+    let newest_source = sources.iter().filter_map(|p| mtime(p)).max();
+    if let (Some(c), Some(src)) = (mtime(&cache), newest_source) {
+        if c >= src {
+            if let Ok(s) = serde_json::from_value::<RunSummary>(read_json(&cache)) {
+                if s.version == SUMMARY_VERSION {
+                    return s;
+                }
+            }
+        }
+    }
+    let s = summarize(&read_json(&sources[0]), &read_json(&sources[1]));
+    // A read-only results directory still gets an index; the cache is an optimisation.
+    if let Ok(text) = serde_json::to_string(&s) {
+        let tmp = run_dir.join("summary.json.tmp");
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, &cache);
+        }
+    }
+    s
+}
+
+/// Every run directory (a directory with a `test.json`) below `results_dir`, skipping symlinks
+/// (`latest`) so no run is listed twice.
+pub fn find_runs(results_dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    walk(results_dir, 0, &mut out);
+    out.sort();
+    out
+}
+
+fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let Ok(ft) = e.file_type() else { continue };
+        if !ft.is_dir() || ft.is_symlink() {
+            continue;
+        }
+        let p = e.path();
+        if p.join("test.json").is_file() {
+            out.push(p);
+        } else {
+            walk(&p, depth + 1, out);
+        }
+    }
+}
+
+/// Summaries of every run below `results_dir`, newest first.
+pub fn collect(results_dir: &Path) -> Vec<RunSummary> {
+    let mut runs: Vec<RunSummary> = find_runs(results_dir)
+        .into_iter()
+        .map(|dir| {
+            let mut s = load_summary(&dir);
+            s.path = relative(results_dir, &dir);
+            s
+        })
+        .collect();
+    runs.sort_by(|a, b| b.started_at.cmp(&a.started_at).then_with(|| b.path.cmp(&a.path)));
+    runs
+}
+
+/// `dir` relative to `base` as a URL path (`/` separators).
+pub fn relative(base: &Path, dir: &Path) -> String {
+    let rel = dir.strip_prefix(base).unwrap_or(dir);
+    rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")
+}
+
+/// Writes `results_dir/index.html`.
+pub fn write_index(results_dir: &Path) -> anyhow::Result<()> {
+    if !results_dir.is_dir() {
+        anyhow::bail!("{}: not a directory", results_dir.display());
+    }
+    let runs = collect(results_dir);
+    let has_comparison = results_dir.join("comparison.html").is_file();
+    let page = render_index(&runs, has_comparison);
+    let tmp = results_dir.join("index.html.tmp");
+    std::fs::write(&tmp, page)?;
+    std::fs::rename(&tmp, results_dir.join("index.html"))?;
+    Ok(())
+}
+
+fn verdict_key(v: Option<Validity>) -> &'static str {
+    match v {
+        Some(Validity::Valid) => "valid",
+        Some(Validity::Invalid) => "invalid",
+        Some(Validity::Unknown) => "unknown",
+        None => "none",
+    }
+}
+
+fn select(id: &str, label: &str, values: &BTreeSet<String>) -> String {
+    let mut s = format!("<label>{label} <select id=\"{id}\"><option value=\"\">all</option>");
+    for v in values {
+        let _ = write!(s, "<option value=\"{0}\">{0}</option>", escape(v));
+    }
+    s + "</select></label>"
+}
+
+/// The index page for runs already sorted newest first.
+pub fn render_index(runs: &[RunSummary], has_comparison: bool) -> String {
+    let mut s = html::page_start("faultline results");
+    let counts = runs.iter().fold([0usize; 4], |mut c, r| {
+        c[match r.verdict() {
+            Some(Validity::Valid) => 0,
+            Some(Validity::Invalid) => 1,
+            Some(Validity::Unknown) => 2,
+            None => 3,
+        }] += 1;
+        c
+    });
+    let _ = write!(
+        s,
+        "<h1>faultline results</h1><p>{} runs: {} valid, {} invalid, {} unknown, {} without a verdict.{}</p>",
+        runs.len(),
+        counts[0],
+        counts[1],
+        counts[2],
+        counts[3],
+        if has_comparison { " <a href=\"comparison.html\">Protocol comparison</a>." } else { "" }
+    );
+    let set = |f: &dyn Fn(&RunSummary) -> Vec<String>| runs.iter().flat_map(f).filter(|x| !x.is_empty()).collect::<BTreeSet<String>>();
+    s += "<p class=\"filters\">";
+    s += &select("f-protocol", "protocol", &set(&|r| vec![r.protocol.clone()]));
+    s += &select("f-workload", "workload", &set(&|r| vec![r.workload.clone()]));
+    s += &select("f-nemesis", "nemesis", &set(&|r| if r.nemesis.is_empty() { vec!["none".into()] } else { r.nemesis.clone() }));
+    s += &select("f-verdict", "verdict", &["valid", "invalid", "unknown", "none"].iter().map(|x| x.to_string()).collect());
+    let _ = write!(s, "<label>name <input id=\"f-text\" type=\"search\" placeholder=\"filter\"></label> <span id=\"shown\">{}</span> shown</p>", runs.len());
+    s += "<table id=\"runs\">";
+    s += &html::header(&["started", "test", "protocol", "workload", "nemeses", "seed", "verdict", "checkers", "availability", "p50 ms", "p99 ms", "duration s"]);
+    s += "<tbody>\n";
+    for r in runs {
+        s += &index_row(r);
+    }
+    s += "</tbody></table>";
+    s += INDEX_SCRIPT;
+    s += html::page_end();
+    s
+}
+
+fn index_row(r: &RunSummary) -> String {
+    let v = r.verdict();
+    let (_, class) = html::verdict_word(v);
+    let nem = if r.nemesis.is_empty() { vec!["none".to_string()] } else { r.nemesis.clone() };
+    let checkers: Vec<String> = r
+        .checkers
+        .iter()
+        .map(|(k, v)| format!("{}: {}", escape(k), html::verdict_word(Validity::from_json(v)).0))
+        .collect();
+    let seed = match &r.seed {
+        Value::Null => String::new(),
+        v => escape(&v.to_string()),
+    };
+    let link = format!("{}/report.html", r.path);
+    format!(
+        "<tr class=\"v-{class}\" data-protocol=\"{}\" data-workload=\"{}\" data-nemesis=\" {} \" data-verdict=\"{}\" data-name=\"{}\">\
+<td class=\"mono small\">{}</td><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{seed}</td>\
+<td class=\"verdict\">{}</td><td class=\"small\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+        escape(&r.protocol),
+        escape(&r.workload),
+        escape(&nem.join(" ")),
+        verdict_key(v),
+        escape(&format!("{} {}", r.name, r.path).to_lowercase()),
+        escape(&r.started_at),
+        escape(&link),
+        escape(if r.name.is_empty() { &r.path } else { &r.name }),
+        escape(&r.protocol),
+        escape(&r.workload),
+        escape(&nem.join(", ")),
+        badge(v),
+        checkers.join("<br>"),
+        percent(r.availability),
+        ms(r.p50_ms),
+        ms(r.p99_ms),
+        r.duration_s.map(|d| format!("{d:.1}")).unwrap_or_else(|| "–".into()),
+    )
+}
+
+/// Hides the rows that do not match the filters; one pass over cached row data per change.
+const INDEX_SCRIPT: &str = r#"<script>
+(function(){
+  var rows=Array.prototype.slice.call(document.querySelectorAll('#runs tbody tr'));
+  var data=rows.map(function(r){return {r:r,p:r.dataset.protocol,w:r.dataset.workload,n:r.dataset.nemesis,v:r.dataset.verdict,t:r.dataset.name};});
+  var ids=['f-protocol','f-workload','f-nemesis','f-verdict','f-text'];
+  function val(id){return document.getElementById(id).value;}
+  function apply(){
+    var p=val('f-protocol'),w=val('f-workload'),n=val('f-nemesis'),v=val('f-verdict'),t=val('f-text').toLowerCase(),shown=0;
+    for(var i=0;i<data.length;i++){var d=data[i];
+      var ok=(!p||d.p===p)&&(!w||d.w===w)&&(!n||d.n.indexOf(' '+n+' ')>=0)&&(!v||d.v===v)&&(!t||d.t.indexOf(t)>=0);
+      d.r.style.display=ok?'':'none'; if(ok)shown++;}
+    document.getElementById('shown').textContent=shown;
+  }
+  ids.forEach(function(id){var e=document.getElementById(id);e.addEventListener('change',apply);e.addEventListener('input',apply);});
+  var q=new URLSearchParams(location.search);
+  ['protocol','workload','nemesis','verdict'].forEach(function(k){if(q.get(k))document.getElementById('f-'+k).value=q.get(k);});
+  apply();
+})();
+</script>"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn summary_from_results() {
+        let test = json!({"name": "raft-register-partition", "protocol": "raft", "workload": "register", "nemesis": ["partition"], "seed": 7, "started_at": "2026-01-01T00:00:00Z", "claims": ["linearizable"]});
+        let results = json!({"valid": false, "checkers": {"linearizable": {"valid": false}}, "stats": {"availability": 0.75, "latency_ms": {"p50": 2.5, "p99": 40.0}, "duration_s": 12.0, "ops": {"read": {"ok": 3, "fail": 1, "info": 0}, "write": {"ok": 2, "fail": 0, "info": 1}}}});
+        let s = summarize(&test, &results);
+        assert_eq!(s.verdict(), Some(Validity::Invalid));
+        assert_eq!((s.availability, s.p50_ms, s.p99_ms, s.ops), (Some(0.75), Some(2.5), Some(40.0), 7));
+        assert_eq!(s.nemesis_label(), "partition");
+        let row = index_row(&s);
+        assert!(row.contains("data-verdict=\"invalid\"") && row.contains("data-nemesis=\" partition \""));
+    }
+
+    #[test]
+    fn index_escapes_names() {
+        let mut s = summarize(&json!({"name": "<script>x</script>", "protocol": "p\"q"}), &Value::Null);
+        s.path = "a/b".into();
+        let page = render_index(&[s], false);
+        assert!(!page.contains("<script>x"));
+        assert!(page.contains("&lt;script&gt;x&lt;/script&gt;"));
+        assert!(page.contains("p&quot;q"));
+    }
+}

@@ -1,0 +1,114 @@
+//! Final reads: after the faults healed and the cluster went quiet, every node is read once
+//! more (`Workload::final_reads`), recorded with `"final": true`. The convergence checker
+//! judges only these. When it is one of the checkers, rounds of final reads repeat until
+//! every node answers the same or [`CONVERGE_BUDGET`] passes; the checker keeps each node's
+//! last read, and the time the nodes took to agree goes into the results.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use faultline_workloads::{Client, OpSpec};
+use serde_json::Value;
+
+use super::clients::perform;
+use super::record::Recorder;
+
+/// How long the nodes may take to agree after healing.
+pub const CONVERGE_BUDGET: Duration = Duration::from_secs(10);
+/// Pause between two rounds of final reads.
+const ROUND_PAUSE: Duration = Duration::from_millis(250);
+
+/// What the final reads found.
+#[derive(Debug, Default)]
+pub struct Finals {
+    /// Per node: the value of each final read (in `final_reads` order); `None` for a read that
+    /// did not succeed.
+    pub values: BTreeMap<String, Vec<Option<Value>>>,
+    /// Milliseconds from the first round to the round in which every node agreed; `None` when
+    /// convergence was not awaited or never came.
+    pub time_to_converge_ms: Option<u64>,
+    pub rounds: u32,
+}
+
+/// Sorts lists inside a value, so two nodes holding the same set in different orders agree.
+pub fn normalise(v: &Value) -> Value {
+    match v {
+        Value::Array(items) => {
+            let mut items: Vec<Value> = items.iter().map(normalise).collect();
+            items.sort_by_key(|i| i.to_string());
+            Value::Array(items)
+        }
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), normalise(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Whether every node read every value, and all nodes read the same.
+pub fn agree(values: &BTreeMap<String, Vec<Option<Value>>>) -> bool {
+    let mut rows = values.values().map(|row| row.iter().map(|v| v.as_ref().map(normalise)).collect::<Vec<_>>());
+    let Some(first) = rows.next() else { return false };
+    first.iter().all(Option::is_some) && rows.all(|r| r == first)
+}
+
+/// One round: every node, every read, recorded. Process numbers start at `*next_process`.
+async fn round(rec: &Recorder, nodes: &[(String, SocketAddr)], reads: &[OpSpec], timeout: Duration, next_process: &mut u64) -> BTreeMap<String, Vec<Option<Value>>> {
+    let mut out = BTreeMap::new();
+    for (id, addr) in nodes {
+        let mut process = *next_process;
+        *next_process += 1;
+        let mut client: Option<Client> = None;
+        let mut row = Vec::with_capacity(reads.len());
+        for spec in reads {
+            let done = perform(rec, &mut client, *addr, id, process, spec, timeout, true).await;
+            row.push(done.ok);
+            if done.retire {
+                process = *next_process;
+                *next_process += 1;
+            }
+        }
+        out.insert(id.clone(), row);
+    }
+    out
+}
+
+/// Performs the final reads; `converge` repeats rounds until the nodes agree.
+pub async fn final_reads(rec: &Recorder, nodes: &[(String, SocketAddr)], reads: &[OpSpec], timeout: Duration, first_process: u64, converge: bool) -> Finals {
+    let started = Instant::now();
+    let mut next_process = first_process;
+    let mut finals = Finals::default();
+    loop {
+        finals.values = round(rec, nodes, reads, timeout, &mut next_process).await;
+        finals.rounds += 1;
+        if !converge {
+            return finals;
+        }
+        if agree(&finals.values) {
+            finals.time_to_converge_ms = Some(started.elapsed().as_millis() as u64);
+            return finals;
+        }
+        if started.elapsed() + ROUND_PAUSE >= CONVERGE_BUDGET {
+            return finals;
+        }
+        tokio::time::sleep(ROUND_PAUSE).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn agreement_ignores_set_order_and_needs_every_read() {
+        let mut v = BTreeMap::new();
+        v.insert("n1".to_string(), vec![Some(json!([1, 2, 3]))]);
+        v.insert("n2".to_string(), vec![Some(json!([3, 1, 2]))]);
+        assert!(agree(&v));
+        v.insert("n3".to_string(), vec![Some(json!([1, 2]))]);
+        assert!(!agree(&v));
+        v.insert("n3".to_string(), vec![None]);
+        assert!(!agree(&v));
+        assert!(!agree(&BTreeMap::new()));
+    }
+}

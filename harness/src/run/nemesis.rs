@@ -1,0 +1,414 @@
+//! The nemesis: starts and stops one fault at a time, and records each as history events.
+//!
+//! The random choices (which nodes, which offset, which links) are pure functions of a seeded
+//! generator, in [`plan`]; [`Nemesis`] performs them on the cluster, the proxy network and the
+//! clock files. Every `start` has a `stop` that undoes it and is safe to call on a fault that
+//! already ended; [`Nemesis::heal_all`] undoes everything at the end of a run, whatever state
+//! the run left behind.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+
+use super::cluster::Cluster;
+use super::faketime;
+use super::links::{Grudge, Links};
+use super::record::Recorder;
+use super::settings::{FaultKind, Shape};
+
+/// Pure random choices of the nemesis.
+pub mod plan {
+    use super::*;
+
+    /// Picks the nodes a process fault hits: one node, a minority, a majority or all of them,
+    /// chosen at random. When the cluster names a leader (or coordinator), it is among the
+    /// targets three times out of four, since faults of the leader find the most bugs.
+    pub fn targets(rng: &mut ChaCha8Rng, nodes: &[String], leader: Option<&str>) -> Vec<String> {
+        let n = nodes.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let minority = (n - 1) / 2;
+        let count = match rng.gen_range(0..4) {
+            0 => 1,
+            1 => rng.gen_range(1..=minority.max(1)),
+            2 => n / 2 + 1,
+            _ => n,
+        };
+        let mut pool: Vec<String> = nodes.to_vec();
+        pool.shuffle(rng);
+        if let Some(l) = leader.filter(|l| nodes.iter().any(|n| n == l)) {
+            if rng.gen_bool(0.75) {
+                pool.retain(|n| n != l);
+                pool.insert(0, l.to_string());
+            }
+        }
+        let mut out: Vec<String> = pool.into_iter().take(count).collect();
+        out.sort();
+        out
+    }
+
+    /// A clock offset from ±100 ms to ±2 min, uniform in its logarithm so small and large
+    /// jumps are both common.
+    pub fn offset_s(rng: &mut ChaCha8Rng) -> f64 {
+        let magnitude = rng.gen_range(0.1f64.ln()..120f64.ln()).exp();
+        if rng.gen_bool(0.5) {
+            magnitude
+        } else {
+            -magnitude
+        }
+    }
+
+    /// A drift rate from ×0.5 to ×2, never ×1.
+    pub fn drift_rate(rng: &mut ChaCha8Rng) -> f64 {
+        let r = rng.gen_range(0.5f64.ln()..2f64.ln()).exp();
+        if (r - 1.0).abs() < 0.1 {
+            2.0
+        } else {
+            (r * 100.0).round() / 100.0
+        }
+    }
+
+    /// The directed links to slow down: each one with probability one half, at least one.
+    pub fn slow_links(rng: &mut ChaCha8Rng, nodes: &[String]) -> Vec<(String, String)> {
+        let all: Vec<(String, String)> =
+            nodes.iter().flat_map(|a| nodes.iter().filter(move |b| *b != a).map(move |b| (a.clone(), b.clone()))).collect();
+        let mut picked: Vec<(String, String)> = all.iter().filter(|_| rng.gen_bool(0.5)).cloned().collect();
+        if picked.is_empty() {
+            if let Some(l) = all.choose(rng) {
+                picked.push(l.clone());
+            }
+        }
+        picked
+    }
+
+    /// The shape a `partition` fault takes this time.
+    pub fn shape(rng: &mut ChaCha8Rng, shape: Shape) -> &'static str {
+        match shape {
+            Shape::Random => ["halves", "one", "ring", "bridge", "one-way"][rng.gen_range(0..5)],
+            Shape::Halves => "halves",
+            Shape::One => "one",
+            Shape::Ring => "ring",
+            Shape::Bridge => "bridge",
+        }
+    }
+}
+
+/// How a clock fault moves the clocks.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ClockKind {
+    Bump { offset_s: f64 },
+    Strobe { offset_s: f64, period: Duration },
+    Drift { rate: f64 },
+}
+
+/// A fault in effect, with what its stop must undo.
+pub enum Active {
+    Partition { name: &'static str },
+    Kill { nodes: Vec<String> },
+    Pause { nodes: Vec<String> },
+    Clock { nodes: Vec<String>, task: Option<JoinHandle<()>> },
+    Slow { links: Vec<(String, String)> },
+}
+
+impl Active {
+    /// The nemesis name shown while the fault is active.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Active::Partition { name } => name,
+            Active::Kill { .. } => "kill",
+            Active::Pause { .. } => "pause",
+            Active::Clock { .. } => "clock",
+            Active::Slow { .. } => "slow",
+        }
+    }
+}
+
+/// Performs faults on a cluster; owns the cluster and the network for the length of the run.
+pub struct Nemesis {
+    pub cluster: Cluster,
+    pub links: Links,
+    rec: Recorder,
+    rng: ChaCha8Rng,
+    request_timeout: Duration,
+}
+
+fn grudge_json(g: &Grudge) -> Value {
+    json!(g.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>())
+}
+
+impl Nemesis {
+    pub fn new(cluster: Cluster, links: Links, rec: Recorder, rng: ChaCha8Rng, request_timeout: Duration) -> Nemesis {
+        Nemesis { cluster, links, rec, rng, request_timeout }
+    }
+
+    /// Asks live nodes who leads (`leader` or `coordinator` in their status); the first answer wins.
+    async fn leader(&mut self) -> Option<String> {
+        let mut live = self.cluster.live();
+        live.shuffle(&mut self.rng);
+        let t = self.request_timeout.min(Duration::from_millis(500));
+        for id in live.into_iter().take(3) {
+            let addr = self.cluster.addr(&id)?;
+            let Ok(mut c) = faultline_workloads::Client::connect(addr, t).await else { continue };
+            let Some(status) = c.status(t).await else { continue };
+            for field in ["leader", "coordinator"] {
+                if let Some(l) = status.get(field).and_then(Value::as_str) {
+                    return Some(l.to_string());
+                }
+            }
+        }
+        None
+    }
+
+    fn event(&self, f: &str, fault: &str, phase: &str, mut details: Value) {
+        if let Value::Object(m) = &mut details {
+            m.insert("fault".into(), json!(fault));
+            m.insert("phase".into(), json!(phase));
+        }
+        self.rec.nemesis(f, details);
+        self.rec.counters.set_active(fault, phase == "start");
+    }
+
+    /// Starts one fault of `kind`.
+    pub async fn start(&mut self, kind: FaultKind) -> anyhow::Result<Active> {
+        let nodes = self.cluster.ids();
+        match kind {
+            FaultKind::Partition(shape) => {
+                let shape_name = plan::shape(&mut self.rng, shape);
+                let grudge = Links::grudge(shape_name, &nodes, &mut self.rng);
+                let reset = self.rng.gen_bool(0.25);
+                self.links.partition(&grudge, reset);
+                let name = kind.name();
+                let mode = if reset { "reset" } else { "stall" };
+                self.event("start-partition", name, "start", json!({"shape": shape_name, "mode": mode, "grudge": grudge_json(&grudge)}));
+                Ok(Active::Partition { name })
+            }
+            FaultKind::Kill => {
+                let leader = self.leader().await;
+                let targets = plan::targets(&mut self.rng, &nodes, leader.as_deref());
+                for id in &targets {
+                    self.cluster.kill(id)?;
+                }
+                self.event("kill", "kill", "start", json!({"nodes": targets, "leader": leader}));
+                Ok(Active::Kill { nodes: targets })
+            }
+            FaultKind::Pause => {
+                let leader = self.leader().await;
+                let targets = plan::targets(&mut self.rng, &nodes, leader.as_deref());
+                for id in &targets {
+                    self.cluster.pause(id)?;
+                }
+                self.event("pause", "pause", "start", json!({"nodes": targets, "leader": leader}));
+                Ok(Active::Pause { nodes: targets })
+            }
+            FaultKind::Clock => self.start_clock(&nodes).await,
+            FaultKind::Slow => {
+                let links = plan::slow_links(&mut self.rng, &nodes);
+                let delay_ms = self.rng.gen_range(20..=300u64);
+                let jitter_ms = self.rng.gen_range(0..=delay_ms / 2);
+                for (a, b) in &links {
+                    self.links.slow(a, b, delay_ms, jitter_ms);
+                }
+                self.event("start-slow", "slow", "start", json!({"links": links, "delay_ms": delay_ms, "jitter_ms": jitter_ms}));
+                Ok(Active::Slow { links })
+            }
+        }
+    }
+
+    async fn start_clock(&mut self, nodes: &[String]) -> anyhow::Result<Active> {
+        let leader = self.leader().await;
+        let targets = plan::targets(&mut self.rng, nodes, leader.as_deref());
+        let files: Vec<PathBuf> = targets.iter().filter_map(|id| self.cluster.clock_file(id).map(PathBuf::from)).collect();
+        let kind = match self.rng.gen_range(0..3) {
+            0 => ClockKind::Bump { offset_s: plan::offset_s(&mut self.rng) },
+            1 => ClockKind::Strobe { offset_s: plan::offset_s(&mut self.rng), period: Duration::from_millis(self.rng.gen_range(100..=1000)) },
+            _ => ClockKind::Drift { rate: plan::drift_rate(&mut self.rng) },
+        };
+        let details = match kind {
+            ClockKind::Bump { offset_s } => {
+                for f in &files {
+                    faketime::write_offset(f, offset_s)?;
+                }
+                json!({"kind": "bump", "offset_ms": (offset_s * 1000.0).round()})
+            }
+            ClockKind::Strobe { offset_s, period } => json!({"kind": "strobe", "offset_ms": (offset_s * 1000.0).round(), "period_ms": period.as_millis() as u64}),
+            ClockKind::Drift { rate } => json!({"kind": "drift", "rate": rate}),
+        };
+        let task = match kind {
+            ClockKind::Bump { .. } => None,
+            _ => Some(tokio::spawn(move_clocks(files, kind))),
+        };
+        let mut details = details;
+        details["nodes"] = json!(targets);
+        self.event("start-clock", "clock", "start", details);
+        Ok(Active::Clock { nodes: targets, task })
+    }
+
+    /// Undoes a fault.
+    pub async fn stop(&mut self, active: Active) -> anyhow::Result<()> {
+        match active {
+            Active::Partition { name } => {
+                self.links.heal();
+                self.event("stop-partition", name, "stop", json!({}));
+            }
+            Active::Kill { nodes } => {
+                let mut errors = Vec::new();
+                for id in &nodes {
+                    if let Err(e) = self.cluster.restart(id).await {
+                        errors.push(format!("{e:#}"));
+                    }
+                }
+                self.event("restart", "kill", "stop", json!({"nodes": nodes}));
+                if !errors.is_empty() {
+                    anyhow::bail!("restarting: {}", errors.join("; "));
+                }
+            }
+            Active::Pause { nodes } => {
+                for id in &nodes {
+                    self.cluster.resume(id)?;
+                }
+                self.event("resume", "pause", "stop", json!({"nodes": nodes}));
+            }
+            Active::Clock { nodes, task } => {
+                if let Some(t) = task {
+                    t.abort();
+                    let _ = t.await;
+                }
+                for id in &nodes {
+                    if let Some(f) = self.cluster.clock_file(id) {
+                        faketime::write_offset(f, 0.0)?;
+                    }
+                }
+                self.event("stop-clock", "clock", "stop", json!({"nodes": nodes}));
+            }
+            Active::Slow { links } => {
+                for (a, b) in &links {
+                    self.links.pass(a, b);
+                }
+                self.event("stop-slow", "slow", "stop", json!({"links": links}));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends every fault whatever the run left behind: links healed, paused nodes resumed,
+    /// killed nodes restarted, clocks reset. Records one `heal` event. Keeps going past
+    /// errors and reports them together.
+    pub async fn heal_all(&mut self) -> anyhow::Result<()> {
+        let mut errors: Vec<String> = Vec::new();
+        self.links.heal();
+        for id in self.cluster.paused() {
+            if let Err(e) = self.cluster.resume(&id) {
+                errors.push(format!("{e:#}"));
+            }
+        }
+        let down = self.cluster.down();
+        for id in &down {
+            if let Err(e) = self.cluster.restart(id).await {
+                errors.push(format!("{e:#}"));
+            }
+        }
+        for id in self.cluster.ids() {
+            if let Some(f) = self.cluster.clock_file(&id) {
+                if let Err(e) = faketime::write_offset(f, 0.0) {
+                    errors.push(format!("resetting the clock of {id}: {e}"));
+                }
+            }
+        }
+        self.rec.nemesis("heal", json!({"fault": "heal", "phase": "stop", "restarted": down}));
+        if let Ok(mut a) = self.rec.counters.active.lock() {
+            a.clear();
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            anyhow::bail!("{}", errors.join("; "))
+        }
+    }
+}
+
+/// Moves the given clocks until aborted: a strobe flips between the offset and zero every
+/// period; a drift ramps the offset at its rate.
+async fn move_clocks(files: Vec<PathBuf>, kind: ClockKind) {
+    let started = Instant::now();
+    let step = match kind {
+        ClockKind::Strobe { period, .. } => period,
+        _ => faketime::DRIFT_STEP,
+    };
+    let mut tick = tokio::time::interval(step);
+    let mut flip = false;
+    loop {
+        tick.tick().await;
+        let offset = match kind {
+            ClockKind::Strobe { offset_s, .. } => {
+                flip = !flip;
+                if flip {
+                    offset_s
+                } else {
+                    0.0
+                }
+            }
+            ClockKind::Drift { rate } => faketime::drift_offset_s(rate, started.elapsed()),
+            ClockKind::Bump { offset_s } => offset_s,
+        };
+        for f in &files {
+            let _ = faketime::write_offset(f, offset);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use std::collections::BTreeSet;
+
+    fn nodes(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("n{i}")).collect()
+    }
+
+    #[test]
+    fn targets_cover_every_size_and_favour_the_leader() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let ns = nodes(5);
+        let mut sizes = BTreeSet::new();
+        let mut with_leader = 0;
+        for _ in 0..400 {
+            let t = plan::targets(&mut rng, &ns, Some("n3"));
+            assert!(!t.is_empty() && t.len() <= 5);
+            assert!(t.windows(2).all(|w| w[0] < w[1]), "sorted and distinct: {t:?}");
+            sizes.insert(t.len());
+            with_leader += t.contains(&"n3".to_string()) as usize;
+        }
+        assert_eq!(sizes, BTreeSet::from([1, 2, 3, 5]));
+        assert!(with_leader > 300, "leader targeted {with_leader}/400 times");
+    }
+
+    #[test]
+    fn offsets_and_rates_stay_in_range_and_are_seeded() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..1000 {
+            let o = plan::offset_s(&mut rng).abs();
+            assert!((0.1..=120.0).contains(&o), "{o}");
+            let r = plan::drift_rate(&mut rng);
+            assert!((0.5..=2.0).contains(&r) && (r - 1.0).abs() >= 0.1, "{r}");
+        }
+        let a: Vec<f64> = (0..5).map(|_| plan::offset_s(&mut ChaCha8Rng::seed_from_u64(3))).collect();
+        assert!(a.windows(2).all(|w| w[0] == w[1]));
+    }
+
+    #[test]
+    fn slow_links_are_directed_links_between_distinct_nodes() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        for _ in 0..50 {
+            let l = plan::slow_links(&mut rng, &nodes(3));
+            assert!(!l.is_empty() && l.len() <= 6);
+            assert!(l.iter().all(|(a, b)| a != b));
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! The flags of `faultline test`, validated into settings before anything starts.
+//!
+//! Every check that can be made without running the test is made here, so that a typo costs a
+//! usage error (exit 254, naming the flag) and not a half-started cluster. The node binary is
+//! asked which protocols it knows and what the chosen one claims; the claims decide the
+//! checkers unless `--check` names them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use faultline_checkers::registry::CheckerSpec;
+
+use super::claims;
+use super::faketime;
+use crate::cli::TestArgs;
+use crate::exit::{self, Failure};
+use crate::protocols::{self, Description};
+
+/// A partition shape, from the contract's nemesis names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Shape {
+    /// A different random shape each time (`partition`).
+    Random,
+    Halves,
+    One,
+    Ring,
+    Bridge,
+}
+
+/// One kind of fault the schedule may inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultKind {
+    Partition(Shape),
+    Kill,
+    Pause,
+    Clock,
+    Slow,
+}
+
+impl FaultKind {
+    /// The contract's nemesis name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Partition(Shape::Random) => "partition",
+            FaultKind::Partition(Shape::Halves) => "partition-halves",
+            FaultKind::Partition(Shape::One) => "partition-one",
+            FaultKind::Partition(Shape::Ring) => "partition-ring",
+            FaultKind::Partition(Shape::Bridge) => "partition-bridge",
+            FaultKind::Kill => "kill",
+            FaultKind::Pause => "pause",
+            FaultKind::Clock => "clock",
+            FaultKind::Slow => "slow",
+        }
+    }
+
+    const ALL: [FaultKind; 5] =
+        [FaultKind::Partition(Shape::Random), FaultKind::Kill, FaultKind::Pause, FaultKind::Clock, FaultKind::Slow];
+
+    fn parse(name: &str) -> Option<Vec<FaultKind>> {
+        let one = match name {
+            "none" => return Some(Vec::new()),
+            "all" => return Some(Self::ALL.to_vec()),
+            "partition" => FaultKind::Partition(Shape::Random),
+            "partition-halves" => FaultKind::Partition(Shape::Halves),
+            "partition-one" => FaultKind::Partition(Shape::One),
+            "partition-ring" => FaultKind::Partition(Shape::Ring),
+            "partition-bridge" => FaultKind::Partition(Shape::Bridge),
+            "kill" => FaultKind::Kill,
+            "pause" => FaultKind::Pause,
+            "clock" => FaultKind::Clock,
+            "slow" => FaultKind::Slow,
+            _ => return None,
+        };
+        Some(vec![one])
+    }
+}
+
+/// Parses `--nemesis` names into fault kinds, deduplicated, in a stable order.
+pub fn parse_nemeses(names: &[String]) -> Result<Vec<FaultKind>, String> {
+    let mut kinds = Vec::new();
+    for raw in names {
+        let name = raw.trim();
+        if name.is_empty() {
+            continue;
+        }
+        let parsed = FaultKind::parse(name).ok_or_else(|| {
+            format!(
+                "--nemesis: unknown nemesis {name:?} (known: none, partition, partition-halves, partition-one, \
+                 partition-ring, partition-bridge, kill, pause, clock, slow, all)"
+            )
+        })?;
+        kinds.extend(parsed);
+    }
+    kinds.sort();
+    kinds.dedup();
+    Ok(kinds)
+}
+
+/// Everything `faultline test` needs, validated.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub name: String,
+    pub protocol: String,
+    pub workload: String,
+    /// The `--nemesis` names as given (normalised), for test.json and the rerun command.
+    pub nemesis_names: Vec<String>,
+    pub faults: Vec<FaultKind>,
+    pub nodes: usize,
+    pub concurrency: usize,
+    pub rate: f64,
+    pub time_limit: Duration,
+    pub nemesis_interval: Duration,
+    pub request_timeout: Duration,
+    pub seed: u64,
+    pub results: PathBuf,
+    pub node_bin: PathBuf,
+    /// Whether `--node-bin` was given (the rerun command repeats it only then).
+    pub node_bin_given: bool,
+    pub node_args: Vec<String>,
+    /// `--check` as given; empty when the claims decide.
+    pub check: Vec<String>,
+    pub checkers: Vec<CheckerSpec>,
+    pub description: Description,
+    pub keep: bool,
+    pub check_budget: Duration,
+    /// libfaketime's multi-threaded library, when the clock nemesis is on.
+    pub faketime_lib: Option<PathBuf>,
+}
+
+impl Settings {
+    /// The node ids, `n1` to `nN`.
+    pub fn node_ids(&self) -> Vec<String> {
+        (1..=self.nodes).map(|i| format!("n{i}")).collect()
+    }
+}
+
+fn positive_secs(flag: &str, v: f64) -> Result<Duration, Failure> {
+    if !v.is_finite() || v <= 0.0 || v > 1e6 {
+        return Err(exit::usage(format!("{flag}: must be a positive number of seconds, got {v}")));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+/// Checks the numeric flags (pure: no processes are run).
+fn check_numbers(args: &TestArgs) -> Result<(), Failure> {
+    if !(3..=7).contains(&args.nodes) {
+        return Err(exit::usage(format!("--nodes: a cluster has 3 to 7 nodes, got {}", args.nodes)));
+    }
+    if args.concurrency == 0 || args.concurrency > 1000 {
+        return Err(exit::usage(format!("--concurrency: must be 1 to 1000, got {}", args.concurrency)));
+    }
+    if !args.rate.is_finite() || args.rate <= 0.0 {
+        return Err(exit::usage(format!("--rate: must be a positive number of operations per second, got {}", args.rate)));
+    }
+    if args.request_timeout_ms == 0 {
+        return Err(exit::usage("--request-timeout-ms: must be positive"));
+    }
+    Ok(())
+}
+
+/// Validates the flags; asks the node binary about the protocol.
+pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
+    check_numbers(args)?;
+    let time_limit = positive_secs("--time-limit", args.time_limit)?;
+    let nemesis_interval = positive_secs("--nemesis-interval", args.nemesis_interval)?;
+    let check_budget = positive_secs("--check-budget", args.check_budget)?;
+    let faults = parse_nemeses(&args.nemesis).map_err(exit::usage)?;
+    let node_bin = protocols::resolve_node_bin(args.node_bin.as_deref())?;
+    let known = protocols::list(&node_bin).map_err(|e| Failure::Internal(anyhow::anyhow!(e)))?;
+    if !known.iter().any(|p| p == &args.protocol) {
+        return Err(exit::usage(format!("--protocol: unknown protocol {:?} (known: {})", args.protocol, known.join(", "))));
+    }
+    let description = protocols::describe(&node_bin, &args.protocol).map_err(|e| exit::usage(format!("--protocol: {e}")))?;
+    let workload = match &args.workload {
+        Some(w) if description.workloads.iter().any(|s| s == w) => w.clone(),
+        Some(w) => {
+            return Err(exit::usage(format!(
+                "--workload: protocol {} does not serve workload {w:?} (it serves: {})",
+                args.protocol,
+                description.workloads.join(", ")
+            )))
+        }
+        None => description.workloads.first().cloned().ok_or_else(|| exit::usage(format!("--protocol: {} serves no workload", args.protocol)))?,
+    };
+    let checkers = if args.check.is_empty() {
+        claims::from_claims(&description.claims, &workload)
+    } else {
+        claims::from_names(&args.check, &workload).map_err(exit::usage)?
+    };
+    if checkers.is_empty() {
+        return Err(exit::usage(format!(
+            "--check: protocol {} claims {:?}, which implies no checker for workload {workload}; name checkers with --check",
+            args.protocol, description.claims
+        )));
+    }
+    let faketime_lib = if faults.contains(&FaultKind::Clock) {
+        Some(faketime::find_lib().ok_or_else(|| {
+            exit::usage("--nemesis clock: libfaketime (libfaketimeMT.so.1) is not installed; install it with `apt-get install -y faketime libfaketime`")
+        })?)
+    } else {
+        None
+    };
+    let nemesis_names: Vec<String> = if faults.is_empty() { vec!["none".into()] } else { args.nemesis.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect() };
+    let name = args.name.clone().unwrap_or_else(|| format!("{}-{}-{}", args.protocol, workload, nemesis_names.join("-")));
+    if name.is_empty() || name.contains('/') || name.starts_with('.') || name == "latest" {
+        return Err(exit::usage(format!("--name: {name:?} cannot name a directory of the run store")));
+    }
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64 % 1_000_000_000).unwrap_or(1)
+    });
+    Ok(Settings {
+        name,
+        protocol: args.protocol.clone(),
+        workload,
+        nemesis_names,
+        faults,
+        nodes: args.nodes,
+        concurrency: args.concurrency,
+        rate: args.rate,
+        time_limit,
+        nemesis_interval,
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        seed,
+        results: args.results.clone(),
+        node_bin,
+        node_bin_given: args.node_bin.is_some(),
+        node_args: args.node_args.clone(),
+        check: args.check.clone(),
+        checkers,
+        description,
+        keep: args.keep,
+        check_budget,
+        faketime_lib,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nemesis_names_parse_and_dedup() {
+        let v = |s: &[&str]| parse_nemeses(&s.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(v(&["kill", "partition", "kill"]).unwrap(), vec![FaultKind::Partition(Shape::Random), FaultKind::Kill]);
+        assert_eq!(v(&["none"]).unwrap(), vec![]);
+        assert_eq!(v(&["all"]).unwrap().len(), 5);
+        let e = v(&["partition", "flood"]).unwrap_err();
+        assert!(e.contains("--nemesis") && e.contains("flood"), "{e}");
+        for k in FaultKind::ALL {
+            assert_eq!(v(&[k.name()]).unwrap(), vec![k]);
+        }
+    }
+}

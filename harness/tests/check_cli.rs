@@ -1,0 +1,236 @@
+//! `faultline check` end to end: the real binary on small histories, judged by exit code and
+//! output (contract sections 2 to 4).
+
+use serde_json::{json, Value};
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_faultline");
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `faultline` with a 60 s limit, killing it if it overstays.
+fn faultline(args: &[&str]) -> Out {
+    let mut child = Command::new(BIN).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("faultline {args:?} did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    Out { code: status.code().unwrap_or(-1), stdout, stderr }
+}
+
+fn jsonl(ops: &[Value]) -> String {
+    ops.iter().map(|o| format!("{o}\n")).collect()
+}
+
+fn write_read(value: i64) -> Vec<Value> {
+    vec![
+        json!({"process": 0, "type": "invoke", "f": "write", "key": "a", "value": 1}),
+        json!({"process": 0, "type": "ok", "f": "write", "key": "a", "value": 1}),
+        json!({"process": 0, "type": "invoke", "f": "write", "key": "a", "value": 2}),
+        json!({"process": 0, "type": "ok", "f": "write", "key": "a", "value": 2}),
+        json!({"process": "nemesis", "type": "info", "f": "kill", "value": {"fault": "kill", "phase": "start"}}),
+        json!({"process": 1, "type": "invoke", "f": "read", "key": "a", "value": null}),
+        json!({"process": 1, "type": "ok", "f": "read", "key": "a", "value": value}),
+    ]
+}
+
+fn file(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn valid_and_stale_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = file(dir.path(), "ok.jsonl", &jsonl(&write_read(2)));
+    let o = faultline(&["check", &ok]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert!(o.stdout.contains("verdict: valid"), "{}", o.stdout);
+
+    let stale = file(dir.path(), "stale.jsonl", &jsonl(&write_read(1)));
+    let o = faultline(&["check", &stale]);
+    assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+    assert!(o.stdout.contains("INVALID"), "{}", o.stdout);
+    assert!(o.stdout.contains("key: \"a\""), "the summary names the key: {}", o.stdout);
+    assert!(o.stdout.contains("cannot place"), "the summary names the op: {}", o.stdout);
+}
+
+#[test]
+fn json_output_is_one_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let stale = file(dir.path(), "stale.jsonl", &jsonl(&write_read(1)));
+    let o = faultline(&["check", "--json", "--model", "register", &stale]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let v: Value = serde_json::from_str(o.stdout.trim()).expect("stdout is exactly one JSON object");
+    assert_eq!(v["valid"], json!(false));
+    assert_eq!(v["file"], json!(stale));
+    assert_eq!(v["checkers"]["linearizable"]["valid"], json!(false));
+    assert_eq!(v["checkers"]["linearizable"]["model"], json!("register"));
+}
+
+/// Fourteen concurrent writes that never complete, and reads of them in a shuffled order twice
+/// over: deciding it takes seconds, so a 50 ms budget must end in unknown (exit 2).
+#[test]
+fn tiny_budget_on_a_hard_history_is_unknown() {
+    let mut ops = Vec::new();
+    for p in 0..14 {
+        ops.push(json!({"process": p, "type": "invoke", "f": "write", "key": "k", "value": p + 1}));
+    }
+    for p in 0..14 {
+        ops.push(json!({"process": p, "type": "info", "f": "write", "key": "k", "value": p + 1}));
+    }
+    let order = [5, 12, 1, 9, 14, 3, 7, 11, 2, 13, 6, 10, 4, 8];
+    for (i, v) in order.iter().chain(order.iter()).enumerate() {
+        ops.push(json!({"process": 100 + i, "type": "invoke", "f": "read", "key": "k", "value": null}));
+        ops.push(json!({"process": 100 + i, "type": "ok", "f": "read", "key": "k", "value": v}));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let hard = file(dir.path(), "hard.jsonl", &jsonl(&ops));
+    let o = faultline(&["check", "--budget", "0.05", "--json", &hard]);
+    assert_eq!(o.code, 2, "{}{}", o.stdout, o.stderr);
+    let v: Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(v["valid"], json!("unknown"));
+}
+
+#[test]
+fn bad_input_and_usage_exit_254() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = jsonl(&write_read(2)[..2]);
+    text.push_str("{\"process\": 1, \"type\": \"invoke\", \"f\": \"read\"\n");
+    let bad = file(dir.path(), "bad.jsonl", &text);
+    let o = faultline(&["check", &bad]);
+    assert_eq!(o.code, 254, "{}", o.stderr);
+    assert!(o.stderr.contains("bad.jsonl:3:"), "names file and line: {}", o.stderr);
+
+    let ok = file(dir.path(), "ok.jsonl", &jsonl(&write_read(2)));
+    for args in [
+        vec!["check", ok.as_str(), "--no-such-flag"],
+        vec!["check", ok.as_str(), "--model", "queue"],
+        vec!["check", ok.as_str(), "--check", "linearizable,sorcery"],
+        vec!["check", ok.as_str(), "--format", "xml"],
+        vec!["check", ok.as_str(), "--budget", "0"],
+        vec!["check", dir.path().join("missing.jsonl").to_str().unwrap()],
+    ] {
+        let o = faultline(&args);
+        assert_eq!(o.code, 254, "{args:?}: {}", o.stderr);
+        assert!(!o.stderr.is_empty(), "{args:?} says why");
+    }
+
+    // Two invokes of one process in a row: paired up front, so bad input rather than unknown.
+    let twice = jsonl(&[
+        json!({"process": 0, "type": "invoke", "f": "read", "key": "a", "value": null}),
+        json!({"process": 0, "type": "invoke", "f": "read", "key": "a", "value": null}),
+    ]);
+    let p = file(dir.path(), "twice.jsonl", &twice);
+    let o = faultline(&["check", &p]);
+    assert_eq!(o.code, 254, "{}", o.stderr);
+    assert!(o.stderr.contains("twice.jsonl:2:"), "{}", o.stderr);
+}
+
+#[test]
+fn edn_histories() {
+    let edn = "{:type :invoke, :f :write, :value 1, :process 0, :time 10, :index 0}\n\
+               {:type :info, :f :kill, :value [:n1], :process :nemesis, :time 11, :index 1}\n\
+               {:type :ok, :f :write, :value 1, :process 0, :time 20, :index 2}\n\
+               {:type :invoke, :f :read, :value nil, :process 1, :time 30, :index 3}\n\
+               {:type :ok, :f :read, :value 1, :process 1, :time 40, :index 4}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let p = file(dir.path(), "history.edn", edn);
+    let o = faultline(&["check", &p]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    // Without the extension the format is sniffed; with --format it is forced.
+    let q = file(dir.path(), "history.txt", &edn.replace(":value 1, :process 1", ":value 7, :process 1"));
+    let o = faultline(&["check", &q]);
+    assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+    let o = faultline(&["check", "--format", "jsonl", &q]);
+    assert_eq!(o.code, 254, "EDN read as JSONL is bad input: {}", o.stderr);
+    assert!(o.stderr.contains("history.txt:1:"), "{}", o.stderr);
+    // Malformed EDN names its line.
+    let r = file(dir.path(), "broken.edn", &edn.replace(":time 30, :index 3}", ":time 30, :index 3]"));
+    let o = faultline(&["check", &r]);
+    assert_eq!(o.code, 254, "{}", o.stderr);
+    assert!(o.stderr.contains("broken.edn:4:"), "{}", o.stderr);
+}
+
+#[test]
+fn other_checkers_and_escaped_html() {
+    let ops = [
+        json!({"process": 0, "type": "invoke", "f": "add", "value": "<script>alert(1)</script>"}),
+        json!({"process": 0, "type": "ok", "f": "add", "value": "<script>alert(1)</script>"}),
+        json!({"process": 1, "type": "invoke", "f": "read", "value": null}),
+        json!({"process": 1, "type": "ok", "f": "read", "value": ["<script>alert(1)</script>", "<b>x</b>"]}),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let p = file(dir.path(), "set.jsonl", &jsonl(&ops));
+    let html = dir.path().join("out.html");
+    let o = faultline(&["check", "--check", "set", "--html", html.to_str().unwrap(), &p]);
+    assert_eq!(o.code, 1, "an unexpected element: {}{}", o.stdout, o.stderr);
+    assert!(o.stdout.contains("1 unexpected"), "{}", o.stdout);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("&lt;script&gt;"), "{page}");
+    assert!(!page.contains("<script>alert"), "nothing from the history is live markup");
+
+    let lin_html = dir.path().join("lin.html");
+    let stale = file(dir.path(), "stale.jsonl", &jsonl(&write_read(1)));
+    let o = faultline(&["check", "--html", lin_html.to_str().unwrap(), &stale]);
+    assert_eq!(o.code, 1);
+    assert!(std::fs::read_to_string(&lin_html).unwrap().contains("<html") || std::fs::metadata(&lin_html).unwrap().len() > 0);
+}
+
+#[test]
+fn run_directory_reruns_its_checkers_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    let test = json!({"name": "t", "checkers": [
+        {"name": "counter", "params": {}},
+        {"name": "bank", "params": {"total": 10}}
+    ]});
+    std::fs::write(run.join("test.json"), test.to_string()).unwrap();
+    let mut history = jsonl(&[
+        json!({"process": 0, "type": "invoke", "f": "add", "value": 3}),
+        json!({"process": 0, "type": "ok", "f": "add", "value": 3}),
+        json!({"process": 1, "type": "invoke", "f": "read", "value": null}),
+        json!({"process": 1, "type": "ok", "f": "read", "value": 3}),
+    ]);
+    // An interrupted harness leaves half a line: the prefix is still checked.
+    history.push_str("{\"process\": 2, \"type\": \"inv");
+    std::fs::write(run.join("history.jsonl"), &history).unwrap();
+    let before: Vec<(String, Vec<u8>)> = ["test.json", "history.jsonl"].iter().map(|f| (f.to_string(), std::fs::read(run.join(f)).unwrap())).collect();
+
+    let o = faultline(&["check", "--json", run.to_str().unwrap()]);
+    // counter is valid; bank sees reads of a plain number, which are malformed balances.
+    let v: Value = serde_json::from_str(o.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}{}", o.stdout, o.stderr));
+    assert_eq!(v["checkers"]["counter"]["valid"], json!(true), "{v}");
+    assert_eq!(v["checkers"]["bank"]["valid"], json!(false), "{v}");
+    assert_eq!((o.code, v["valid"].clone()), (1, json!(false)));
+    assert!(o.stderr.contains("unfinished last line"), "{}", o.stderr);
+
+    // --check overrides the stored checkers.
+    let o = faultline(&["check", "--check", "counter", run.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+
+    for (f, bytes) in before {
+        assert_eq!(std::fs::read(run.join(&f)).unwrap(), bytes, "{f} unchanged");
+    }
+    let names: Vec<_> = std::fs::read_dir(run).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 2, "no file added: {names:?}");
+}
