@@ -303,17 +303,36 @@ fn explain_linear(r: &CheckResult) -> Vec<String> {
         lines.push(format!("key: {k}"));
     }
     if let Some(op) = a.get("op") {
-        lines.push(format!("cannot place: {}", short(op, 300)));
+        lines.push(format!("cannot place: {}", describe_op(op)));
     }
     if let Some(Value::Array(ops)) = a.get("concurrent") {
         let total = a.get("concurrent_count").and_then(Value::as_u64).unwrap_or(ops.len() as u64);
         lines.push(format!("{total} concurrent operations{}", if ops.is_empty() { "" } else { ":" }));
-        lines.extend(ops.iter().take(6).map(|o| format!("  {}", short(o, 200))));
+        lines.extend(ops.iter().take(6).map(|o| format!("  {}", describe_op(o))));
+        if total > 6 {
+            lines.push(format!("  ... and {} more", total - 6));
+        }
     }
     if let Some(e) = a.get("explanation").and_then(Value::as_str) {
         lines.push(e.to_string());
     }
     lines
+}
+
+/// An operation of the linearizability checker's explanation in one line, e.g.
+/// `process 1 read -> ok 1 (events 4..5)`; anything not shaped like one is shown as JSON.
+fn describe_op(op: &Value) -> String {
+    let (Some(p), Some(f)) = (op.get("process"), op.get("f").and_then(Value::as_str)) else {
+        return short(op, 300);
+    };
+    let arg = op.get("value").filter(|v| !v.is_null()).map(|v| format!(" {}", short(v, 80))).unwrap_or_default();
+    let outcome = op.get("outcome").and_then(Value::as_str).unwrap_or("?");
+    let output = match op.get("output") {
+        Some(v) if outcome == "ok" => format!(" {}", short(v, 80)),
+        _ => String::new(),
+    };
+    let at = |k: &str| op.get(k).and_then(Value::as_u64).map(|i| i.to_string()).unwrap_or_else(|| "...".into());
+    format!("process {p} {f}{arg} -> {outcome}{output} (events {}..{})", at("invoke_index"), at("complete_index"))
 }
 
 /// The `--html` page: the linearizability checker's own page when it is the only checker,

@@ -133,3 +133,19 @@ fn index_reuses_and_refreshes_the_summary_cache() {
     write_index(d.path()).unwrap();
     assert!(std::fs::read_to_string(d.path().join("index.html")).unwrap().contains("data-verdict=\"invalid\""));
 }
+
+/// Writes the fixture runs, their reports and the index into `$FAULTLINE_FIXTURE_DIR` to look at
+/// them by eye: `FAULTLINE_FIXTURE_DIR=/tmp/fx cargo test -p faultline --test report_render -- --ignored`.
+#[test]
+#[ignore = "writes example pages for a person to look at"]
+fn write_example_pages() {
+    let Ok(dir) = std::env::var("FAULTLINE_FIXTURE_DIR") else { return };
+    let base = Path::new(&dir);
+    let a = base.join("raft-register-partition-kill/20261125T200000-42");
+    let b = base.join("crdt-state-set-partition/20261125T200000-7");
+    fixtures::stale_read_run(&a);
+    fixtures::diverged_set_run(&b);
+    write_run_report(&a).unwrap();
+    write_run_report(&b).unwrap();
+    write_index(base).unwrap();
+}

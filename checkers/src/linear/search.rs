@@ -162,6 +162,8 @@ struct Entries {
     is_call: Vec<bool>,
     /// The return entry of each operation, or NIL.
     ret_of: Vec<u32>,
+    /// The call entry of each operation.
+    call_of: Vec<u32>,
 }
 
 impl Entries {
@@ -181,6 +183,7 @@ impl Entries {
             op: Vec::with_capacity(n),
             is_call: Vec::with_capacity(n),
             ret_of: vec![NIL; ops.len()],
+            call_of: vec![NIL; ops.len()],
         };
         e.next[n - 1] = NIL;
         e.prev[0] = NIL;
@@ -189,7 +192,9 @@ impl Entries {
         for (k, (_, op, call)) in events.into_iter().enumerate() {
             e.op.push(op);
             e.is_call.push(call);
-            if !call {
+            if call {
+                e.call_of[op as usize] = k as u32 + 1;
+            } else {
                 e.ret_of[op as usize] = k as u32 + 1;
             }
         }
@@ -243,6 +248,16 @@ struct Best {
     alternates: Vec<Vec<usize>>,
 }
 
+/// A level of the search: the choice made there and how to resume it.
+struct Frame {
+    call: u32,
+    state: u64,
+    forced: bool,
+    level_start: usize,
+    cursor: usize,
+    first_return: u32,
+}
+
 /// One search over a partition whose `ok` operations come first (in invoke order), then the
 /// operations with unknown outcome.
 pub(crate) struct Search<'a> {
@@ -292,6 +307,57 @@ impl<'a> Search<'a> {
         MemoKey { m: m as u32, state, bits }
     }
 
+    /// The candidates of the current level: every operation whose call precedes the first
+    /// return entry `F` in the list. Appended to `out`: the `ok` ones in the order of their
+    /// returns, then the unknown-outcome ones in call order. Trying operations in return order
+    /// follows the likely order of effects (an operation that returned first probably took
+    /// effect first), which spares most backtracking on highly concurrent keys; the order
+    /// changes only the speed, never the verdict. Returns `F`'s operation, or NIL.
+    fn candidates(&self, entries: &Entries, out: &mut Vec<u32>) -> u32 {
+        let start = out.len();
+        let mut e = entries.next[HEAD as usize];
+        let mut n_ok = 0usize;
+        while e != NIL && entries.is_call[e as usize] {
+            let op = entries.op[e as usize];
+            if (op as usize) < self.n_ok {
+                n_ok += 1;
+            }
+            e = entries.next[e as usize];
+        }
+        if e == NIL {
+            let mut c = entries.next[HEAD as usize];
+            while c != NIL {
+                out.push(c);
+                c = entries.next[c as usize];
+            }
+            return NIL;
+        }
+        let first_return = e;
+        let limit = self.ops[entries.op[first_return as usize] as usize].complete.unwrap_or(u64::MAX);
+        let mut r = first_return;
+        let mut found = 0usize;
+        while r != NIL && found < n_ok {
+            if !entries.is_call[r as usize] {
+                let op = entries.op[r as usize] as usize;
+                if self.ops[op].invoke < limit {
+                    out.push(entries.call_of[op]);
+                    found += 1;
+                }
+            }
+            r = entries.next[r as usize];
+        }
+        debug_assert_eq!(found, n_ok);
+        let mut c = entries.next[HEAD as usize];
+        while c != first_return {
+            if entries.op[c as usize] as usize >= self.n_ok {
+                out.push(c);
+            }
+            c = entries.next[c as usize];
+        }
+        debug_assert!(out.len() > start);
+        entries.op[first_return as usize]
+    }
+
     fn walk(&self, alternates_at: Option<usize>, memo_bytes: &mut u64) -> Answer {
         let n = self.ops.len();
         let mut entries = Entries::build(self.ops);
@@ -299,12 +365,15 @@ impl<'a> Search<'a> {
         let mut unknown = BitSet::new(n - self.n_ok);
         let mut memo: HashSet<MemoKey, FxBuild> = HashSet::default();
         let mut scratch = Vec::new();
-        // (call entry, state before it, forced)
-        let mut stack: Vec<(u32, u64, bool)> = Vec::new();
+        // Per level: (call entry linearized, state before it, forced, candidates start, cursor).
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut cands: Vec<u32> = Vec::new();
         let mut best =
             Best { depth: 0, op: usize::MAX, path: Vec::new(), valid_below: 0, alternates_at, alternates: Vec::new() };
         let (mut state, mut m, mut linearized_ok) = (self.machine.init(), 0usize, 0usize);
-        let mut entry = entries.next[HEAD as usize];
+        let mut level_start = 0usize;
+        let mut first_return = self.candidates(&entries, &mut cands);
+        let mut cursor = level_start;
         let mut steps = 0u64;
         let entry_bytes = std::mem::size_of::<MemoKey>() as u64 + 1;
         let mut accounted_cap = 0usize;
@@ -318,8 +387,9 @@ impl<'a> Search<'a> {
                     return Answer::Undecided(stop);
                 }
             }
-            let is_call = entry != NIL && entries.is_call[entry as usize];
-            if is_call {
+            let mut level_failed = cursor >= cands.len();
+            if !level_failed {
+                let entry = cands[cursor];
                 let i = entries.op[entry as usize] as usize;
                 let op = &self.ops[i].op;
                 if let Some(next_state) = self.machine.step(state, op) {
@@ -342,12 +412,14 @@ impl<'a> Search<'a> {
                     if memo.insert(key) {
                         *memo_bytes += heap;
                         self.limits.memory_used.fetch_add(heap, Ordering::Relaxed);
-                        stack.push((entry, state, op.is_read()));
+                        stack.push(Frame { call: entry, state, forced: op.is_read(), level_start, cursor, first_return });
                         state = next_state;
                         m = next_m;
                         linearized_ok += (i < self.n_ok) as usize;
                         entries.lift(entry);
-                        entry = entries.next[HEAD as usize];
+                        level_start = cands.len();
+                        first_return = self.candidates(&entries, &mut cands);
+                        cursor = level_start;
                         continue;
                     }
                     if i < self.n_ok {
@@ -357,24 +429,22 @@ impl<'a> Search<'a> {
                     }
                     // A read that fits now but leads to an explored configuration: that
                     // configuration failed, so this one fails too (see the module docs).
-                    if !op.is_read() {
-                        entry = entries.next[entry as usize];
-                        continue;
-                    }
-                } else {
-                    entry = entries.next[entry as usize];
-                    continue;
+                    level_failed = op.is_read();
                 }
-            } else if entry != NIL {
-                // A return entry: the operation should have been linearized by now.
-                self.note_best(&mut best, &stack, entries.op[entry as usize] as usize);
+                cursor += 1;
+            }
+            if !level_failed {
+                continue;
+            }
+            if first_return != NIL {
+                self.note_best(&mut best, &stack, first_return as usize);
             }
             loop {
-                let Some((call, old_state, forced)) = stack.pop() else {
+                let Some(frame) = stack.pop() else {
                     return self.violation(best);
                 };
                 best.valid_below = best.valid_below.min(stack.len());
-                let i = entries.op[call as usize] as usize;
+                let i = entries.op[frame.call as usize] as usize;
                 if i < self.n_ok {
                     ok.clear(i);
                     m = m.min(i);
@@ -382,10 +452,13 @@ impl<'a> Search<'a> {
                 } else {
                     unknown.clear(i - self.n_ok);
                 }
-                state = old_state;
-                entries.unlift(call);
-                entry = entries.next[call as usize];
-                if !forced {
+                state = frame.state;
+                entries.unlift(frame.call);
+                cands.truncate(level_start);
+                level_start = frame.level_start;
+                cursor = frame.cursor + 1;
+                first_return = frame.first_return;
+                if !frame.forced {
                     break;
                 }
             }
@@ -411,11 +484,11 @@ impl<'a> Search<'a> {
         None
     }
 
-    fn note_best(&self, best: &mut Best, stack: &[(u32, u64, bool)], op: usize) {
+    fn note_best(&self, best: &mut Best, stack: &[Frame], op: usize) {
         let depth = stack.len();
         if let Some(at) = best.alternates_at {
             if depth == at && best.alternates.len() < 3 {
-                let path: Vec<usize> = stack.iter().map(|s| s.0 as usize).collect();
+                let path: Vec<usize> = stack.iter().map(|s| s.call as usize).collect();
                 if !best.alternates.contains(&path) {
                     best.alternates.push(path);
                 }
@@ -423,7 +496,7 @@ impl<'a> Search<'a> {
         }
         if depth > best.depth || best.op == usize::MAX {
             best.path.truncate(best.valid_below.min(best.path.len()));
-            best.path.extend(stack[best.path.len()..].iter().map(|s| s.0 as usize));
+            best.path.extend(stack[best.path.len()..].iter().map(|s| s.call as usize));
             best.valid_below = depth;
             best.depth = depth;
             best.op = op;

@@ -105,7 +105,7 @@ pub fn lin_timeline(data: &RunData, anomaly: &Value) -> String {
     let rank: HashMap<u64, usize> = events.iter().enumerate().map(|(i, e)| (*e, i)).collect();
     let procs: BTreeSet<u64> = shown.iter().map(|c| c.process).collect();
     let lane: HashMap<u64, usize> = procs.iter().enumerate().map(|(i, p)| (*p, i)).collect();
-    let (left, step, lane_h, top) = (60.0, 34.0, 34.0, 26.0);
+    let (left, step, lane_h, top) = (60.0, 46.0, 34.0, 26.0);
     let width = left + step * events.len() as f64 + 20.0;
     let height = top + lane_h * procs.len() as f64 + 10.0;
     let mut s = format!(

@@ -111,7 +111,7 @@ pub fn latency_data(calls: &[Call], end_s: f64, max_points: usize) -> LatencyDat
 
 /// Completions per second by outcome: (bucket width s, outcome → points (bucket mid s, ops/s)).
 pub fn rate_data(calls: &[Call], end_s: f64) -> (f64, BTreeMap<&'static str, Vec<(f64, f64)>>) {
-    let width = nice_bucket_s(end_s / 100.0);
+    let width = nice_bucket_s(end_s / 60.0);
     let n = ((end_s / width).ceil() as usize).max(1);
     let mut counts: BTreeMap<&'static str, Vec<u64>> = BTreeMap::new();
     for c in calls.iter().filter(|c| !c.final_read) {
@@ -217,6 +217,7 @@ pub fn draw_latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Laten
         .configure_mesh()
         .x_desc("time since start (s), by invoke")
         .y_desc("latency (ms, log scale)")
+        .y_label_formatter(&|v| if *v >= 1.0 { format!("{v:.0}") } else { format!("{v}") })
         .label_style(("sans-serif", 13))
         .light_line_style(RGBColor(240, 240, 240))
         .draw()

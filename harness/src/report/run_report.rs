@@ -229,7 +229,8 @@ fn fault_timeline(data: &RunData) -> String {
     let axis_y = lane_h * kinds.len() as f64 + 14.0;
     for i in 0..=10 {
         let t = end * i as f64 / 10.0;
-        let _ = write!(s, "<text x=\"{:.0}\" y=\"{axis_y:.0}\" fill=\"#666\">{t:.0}s</text>", x(t) - 6.0);
+        let label = if end < 20.0 { format!("{t:.1}s") } else { format!("{t:.0}s") };
+        let _ = write!(s, "<text x=\"{:.0}\" y=\"{axis_y:.0}\" fill=\"#666\">{label}</text>", x(t) - 6.0);
     }
     s += "</svg></div>";
     s += &event_table(data);

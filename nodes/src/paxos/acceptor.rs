@@ -12,7 +12,7 @@
 use super::types::{Ballot, Slot};
 use std::collections::BTreeMap;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Acceptor<V> {
     pub promised: Ballot,
     pub accepted: BTreeMap<Slot, (Ballot, V)>,
