@@ -112,7 +112,13 @@ pub fn run_one(spec: &CheckerSpec, history: &History, opts: &CheckOptions) -> Ch
     if let Err(e) = validate(spec) {
         return CheckResult::unknown(e);
     }
-    match catch_unwind(AssertUnwindSafe(|| dispatch(spec, history, opts))) {
+    contain(&spec.name, || dispatch(spec, history, opts))
+}
+
+/// Runs a checker so that a panic inside it becomes an unknown result naming the checker and
+/// the panic's message.
+pub(crate) fn contain(name: &str, checker: impl FnOnce() -> CheckResult) -> CheckResult {
+    match catch_unwind(AssertUnwindSafe(checker)) {
         Ok(r) => r,
         Err(panic) => {
             let msg = panic
@@ -120,7 +126,7 @@ pub fn run_one(spec: &CheckerSpec, history: &History, opts: &CheckOptions) -> Ch
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".to_string());
-            CheckResult::unknown(format!("checker `{}` crashed: {msg}", spec.name))
+            CheckResult::unknown(format!("checker `{name}` crashed: {msg}"))
         }
     }
 }
@@ -231,5 +237,67 @@ pub(crate) mod support {
     /// Milliseconds between two nanosecond stamps, never negative.
     pub fn ms_between(from_ns: u64, to_ns: u64) -> f64 {
         to_ns.saturating_sub(from_ns) as f64 / 1e6
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Op, OpType::*};
+    use serde_json::json;
+
+    fn ops(parts: &[(u64, crate::history::OpType, &str, Value)]) -> History {
+        History::from_ops(parts.iter().map(|(p, t, f, v)| Op::new(*p, *t, f, v.clone())).collect())
+    }
+
+    #[test]
+    fn a_panic_is_unknown_with_its_message() {
+        let r = contain("boom", || panic!("index out of range"));
+        assert_eq!(r.valid, Validity::Unknown);
+        assert_eq!(r.details["error"], json!("checker `boom` crashed: index out of range"));
+        assert_eq!(contain("fine", || CheckResult::new(Validity::Valid)).valid, Validity::Valid);
+    }
+
+    #[test]
+    fn failures_never_hide_other_verdicts() {
+        // A set history where 1 is lost; the bank checker has a bad parameter and says unknown.
+        let h = ops(&[
+            (0, Invoke, "add", json!(1)),
+            (0, Ok, "add", json!(1)),
+            (1, Invoke, "read", Value::Null),
+            (1, Ok, "read", json!([1])),
+            (1, Invoke, "read", Value::Null),
+            (1, Ok, "read", json!([])),
+        ]);
+        let specs = [CheckerSpec::named("bank").with_param("total", json!("lots")), CheckerSpec::named("set"), CheckerSpec::named("counter")];
+        let report = run_all(&specs, &h, &CheckOptions::default());
+        let verdicts: Vec<(&str, Validity)> = report.results.iter().map(|(n, r)| (n.as_str(), r.valid)).collect();
+        assert_eq!(verdicts[0], ("bank", Validity::Unknown));
+        assert_eq!(verdicts[1], ("set", Validity::Invalid));
+        assert_eq!(report.valid, Validity::Invalid);
+        assert!(report.results[0].1.details["error"].as_str().unwrap().contains("total"));
+        // Without the invalid one, unknown beats valid.
+        let report = run_all(&specs[..1], &h, &CheckOptions::default());
+        assert_eq!(report.valid, Validity::Unknown);
+        assert_eq!(run_all(&[], &h, &CheckOptions::default()).valid, Validity::Unknown);
+    }
+
+    #[test]
+    fn validate_rejects_unknown_names_and_models() {
+        assert!(validate(&CheckerSpec::named("set")).is_ok());
+        assert!(validate(&CheckerSpec::named("sets")).unwrap_err().contains("unknown checker"));
+        assert!(validate(&CheckerSpec::named("linearizable").with_model("queue")).unwrap_err().contains("unknown model"));
+        assert!(validate(&CheckerSpec::named("counter").with_model("kv")).is_err());
+        assert!(validate(&CheckerSpec::named("convergence").with_param("kind", json!("graph"))).is_err());
+        let spec: CheckerSpec = serde_json::from_value(json!({"name": "linearizable", "model": "kv"})).unwrap();
+        assert_eq!((spec.model.as_deref(), spec.params.len()), (Some("kv"), 0));
+    }
+
+    #[test]
+    fn same_checker_twice_keeps_both_results() {
+        let h = ops(&[(0, Invoke, "add", json!(1)), (0, Ok, "add", json!(1)), (1, Invoke, "read", Value::Null), (1, Ok, "read", json!(1))]);
+        let specs = [CheckerSpec::named("counter"), CheckerSpec::named("counter")];
+        let names: Vec<String> = run_all(&specs, &h, &CheckOptions::default()).results.into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, vec!["counter".to_string(), "counter-2".to_string()]);
     }
 }

@@ -24,7 +24,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-use crate::model::{Machine, ModelOp};
+use crate::model::{Input, Kind, Machine, ModelOp};
 
 /// One operation of a partition, ready for the search.
 #[derive(Clone, Debug)]
@@ -267,6 +267,105 @@ pub(crate) struct Search<'a> {
     limits: &'a Limits<'a>,
     /// For each `ok` operation i: how many `ok` operations were invoked before i returned.
     reach: Vec<u32>,
+    /// Whether the dead-read pruning applies (overwrite-only registers).
+    overwrites: bool,
+    /// Size of the value-indexed tables of [`Demand`].
+    n_values: usize,
+}
+
+/// Counts for the dead-read pruning of overwrite-only registers. A configuration is dead when
+/// some `ok` read (or `ok` cas) not yet linearized needs a value `y` that differs from the
+/// current state while no operation not yet linearized can produce `y` (a write of `y`, a cas to
+/// `y`): the state of a register changes only through those, so that read can never be placed.
+/// This refutes a wrong early write in O(1) instead of by exploring every order of the
+/// operations after it.
+struct Demand {
+    /// Per value: unlinearized operations that can set it.
+    producers: Vec<u32>,
+    /// Per value: unlinearized `ok` operations that need it.
+    consumers: Vec<u32>,
+    /// Unlinearized `ok` consumers whose value has no producer left.
+    unsatisfiable: u64,
+}
+
+impl Demand {
+    fn new(ops: &[SearchOp], n_ok: usize, n_values: usize) -> Demand {
+        let mut d = Demand { producers: vec![0; n_values], consumers: vec![0; n_values], unsatisfiable: 0 };
+        for (i, o) in ops.iter().enumerate() {
+            if let Some(v) = produces(&o.op) {
+                d.producers[v as usize] += 1;
+            }
+            if i < n_ok {
+                if let Some(v) = consumes(&o.op) {
+                    d.consumers[v as usize] += 1;
+                }
+            }
+        }
+        d.unsatisfiable = (0..n_values).filter(|&v| d.producers[v] == 0).map(|v| d.consumers[v] as u64).sum();
+        d
+    }
+
+    fn linearize(&mut self, op: &ModelOp, ok: bool) {
+        if let Some(v) = produces(op) {
+            let v = v as usize;
+            self.producers[v] -= 1;
+            if self.producers[v] == 0 {
+                self.unsatisfiable += self.consumers[v] as u64;
+            }
+        }
+        if ok {
+            if let Some(v) = consumes(op) {
+                let v = v as usize;
+                self.consumers[v] -= 1;
+                if self.producers[v] == 0 {
+                    self.unsatisfiable -= 1;
+                }
+            }
+        }
+    }
+
+    fn unlinearize(&mut self, op: &ModelOp, ok: bool) {
+        if ok {
+            if let Some(v) = consumes(op) {
+                let v = v as usize;
+                self.consumers[v] += 1;
+                if self.producers[v] == 0 {
+                    self.unsatisfiable += 1;
+                }
+            }
+        }
+        if let Some(v) = produces(op) {
+            let v = v as usize;
+            if self.producers[v] == 0 {
+                self.unsatisfiable -= self.consumers[v] as u64;
+            }
+            self.producers[v] += 1;
+        }
+    }
+
+    /// Whether some needed value can never again be the state.
+    fn dead(&self, state: u64) -> bool {
+        let here = match self.producers.get(state as usize) {
+            Some(0) => self.consumers[state as usize] as u64,
+            _ => 0,
+        };
+        self.unsatisfiable > here
+    }
+}
+
+fn produces(op: &ModelOp) -> Option<u64> {
+    match op.input {
+        Input::Write(v) | Input::Cas(_, v) => Some(v),
+        _ => None,
+    }
+}
+
+fn consumes(op: &ModelOp) -> Option<u64> {
+    match op.input {
+        Input::Read => op.output,
+        Input::Cas(from, _) => Some(from),
+        _ => None,
+    }
 }
 
 impl<'a> Search<'a> {
@@ -280,7 +379,15 @@ impl<'a> Search<'a> {
                 ops[..n_ok].partition_point(|x| x.invoke < c) as u32
             })
             .collect();
-        Search { machine, ops, n_ok, limits, reach }
+        let register = matches!(machine.kind(), Kind::Register | Kind::CasRegister | Kind::Kv);
+        let overwrites = register && ops.iter().all(|o| matches!(o.op.input, Input::Read | Input::Write(_) | Input::Cas(..)));
+        let n_values = ops
+            .iter()
+            .flat_map(|o| [produces(&o.op), consumes(&o.op)])
+            .flatten()
+            .max()
+            .map_or(1, |v| v as usize + 1);
+        Search { machine, ops, n_ok, limits, reach, overwrites, n_values }
     }
 
     /// Runs the search. With `alternates_at`, also collects up to three linearizable prefixes of
@@ -377,6 +484,7 @@ impl<'a> Search<'a> {
         let mut steps = 0u64;
         let entry_bytes = std::mem::size_of::<MemoKey>() as u64 + 1;
         let mut accounted_cap = 0usize;
+        let mut demand = self.overwrites.then(|| Demand::new(self.ops, self.n_ok, self.n_values));
         loop {
             if linearized_ok == self.n_ok {
                 return Answer::Linearizable;
@@ -392,7 +500,15 @@ impl<'a> Search<'a> {
                 let entry = cands[cursor];
                 let i = entries.op[entry as usize] as usize;
                 let op = &self.ops[i].op;
-                if let Some(next_state) = self.machine.step(state, op) {
+                let mut next = self.machine.step(state, op);
+                if let (Some(d), Some(s)) = (demand.as_mut(), next) {
+                    d.linearize(op, i < self.n_ok);
+                    if d.dead(s) {
+                        d.unlinearize(op, i < self.n_ok);
+                        next = None;
+                    }
+                }
+                if let Some(next_state) = next {
                     let next_m = if i < self.n_ok {
                         ok.set(i);
                         if i == m {
@@ -427,6 +543,9 @@ impl<'a> Search<'a> {
                     } else {
                         unknown.clear(i - self.n_ok);
                     }
+                    if let Some(d) = demand.as_mut() {
+                        d.unlinearize(op, i < self.n_ok);
+                    }
                     // A read that fits now but leads to an explored configuration: that
                     // configuration failed, so this one fails too (see the module docs).
                     level_failed = op.is_read();
@@ -453,6 +572,9 @@ impl<'a> Search<'a> {
                     unknown.clear(i - self.n_ok);
                 }
                 state = frame.state;
+                if let Some(d) = demand.as_mut() {
+                    d.unlinearize(&self.ops[i].op, i < self.n_ok);
+                }
                 entries.unlift(frame.call);
                 cands.truncate(level_start);
                 level_start = frame.level_start;

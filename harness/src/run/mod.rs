@@ -183,7 +183,7 @@ async fn execute(s: &Settings, run_dir: &Path) -> Result<Outcome, Failure> {
     extra.insert("links".into(), nemesis.links.stats_json());
     extra.insert("checker_params".into(), Value::Object(checker_params));
     let data_dirs = nemesis.cluster.data_dirs();
-    let nemesis::Nemesis { mut cluster, links, .. } = nemesis;
+    let (mut cluster, links) = nemesis.into_parts();
     cluster.stop_all();
     links.shutdown().await;
     drop((rec, shared, cluster));
@@ -263,6 +263,10 @@ fn finish(s: &Settings, run_dir: &Path, outcome: Outcome) -> Result<i32, Failure
     if valid == Validity::Valid && !s.keep {
         for d in &outcome.data_dirs {
             let _ = std::fs::remove_dir_all(d);
+            // `nodes/<id>/` held only the data directory; remove it too when it is empty.
+            if let Some(parent) = d.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
         }
     }
     print_verdict(s, &results, valid, &outcome.teardown_errors);

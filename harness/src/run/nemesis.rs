@@ -147,6 +147,12 @@ impl Nemesis {
         Nemesis { cluster, links, rec, rng, request_timeout }
     }
 
+    /// Gives back the cluster and the network; drops the nemesis's [`Recorder`], which the
+    /// history writer waits for.
+    pub fn into_parts(self) -> (Cluster, Links) {
+        (self.cluster, self.links)
+    }
+
     /// Asks live nodes who leads (`leader` or `coordinator` in their status); the first answer wins.
     async fn leader(&mut self) -> Option<String> {
         let mut live = self.cluster.live();

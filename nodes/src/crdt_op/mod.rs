@@ -94,7 +94,7 @@ impl Replica {
     }
 
     pub fn elements(&self) -> Vec<Value> {
-        self.set.keys().filter_map(|k| serde_json::from_str(k).ok()).collect()
+        crate::crdt_state::lattice::sorted_elements(self.set.keys().map(String::as_str))
     }
 }
 

@@ -85,13 +85,10 @@ impl OrSet {
         self.adds.get(&element.to_string()).is_some_and(|tags| tags.iter().any(|t| !self.removed.contains(t)))
     }
 
-    /// The present elements, in the order of their JSON text.
+    /// The present elements, numbers in numeric order first, then the rest by JSON text.
     pub fn elements(&self) -> Vec<Value> {
-        self.adds
-            .iter()
-            .filter(|(_, tags)| tags.iter().any(|t| !self.removed.contains(t)))
-            .filter_map(|(k, _)| serde_json::from_str(k).ok())
-            .collect()
+        let present = self.adds.iter().filter(|(_, tags)| tags.iter().any(|t| !self.removed.contains(t)));
+        sorted_elements(present.map(|(k, _)| k.as_str()))
     }
 
     pub fn merge(&mut self, other: &OrSet) -> bool {
@@ -107,6 +104,19 @@ impl OrSet {
         }
         changed
     }
+}
+
+/// Parses elements kept as JSON text and orders them for reading: numbers numerically (so a
+/// read of a set of integers looks as expected: 2 before 10), everything else after, by text.
+pub fn sorted_elements<'a>(texts: impl Iterator<Item = &'a str>) -> Vec<Value> {
+    let mut values: Vec<Value> = texts.filter_map(|k| serde_json::from_str(k).ok()).collect();
+    values.sort_by(|a, b| match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.to_string().cmp(&b.to_string()),
+    });
+    values
 }
 
 /// A last-writer-wins register: the write with the greatest stamp wins everywhere.
