@@ -52,7 +52,7 @@ fn run_case(case: &Case) {
         inject_stale_read(&mut history, 0.9).expect("a stale read can be injected");
     }
     let rss_before_mb = status_kb("VmRSS:") / 1024;
-    let opts = CheckOptions { budget: Duration::from_secs(120), ..CheckOptions::default() };
+    let opts = CheckOptions { budget: Duration::from_secs(60), ..CheckOptions::default() };
     let started = Instant::now();
     let result = linear::check(&history, case.spec.model, &opts);
     let secs = started.elapsed().as_secs_f64();

@@ -96,11 +96,22 @@ pub fn register_history() -> String {
 /// A set history of a CRDT whose nodes disagree at the end: n3 lost element 3 and n2 holds an
 /// element 99 nobody added.
 pub fn set_history() -> String {
+    set_history_with(true)
+}
+
+/// A set history; when `diverged`, n3 lost element 3 and n2 holds an element 99 nobody added,
+/// otherwise every node reads every element.
+pub fn set_history_with(diverged: bool) -> String {
     let mut events: Vec<(u64, usize, String)> = Vec::new();
     for e in 0..6u64 {
         push_call(&mut events, Call { p: e % 3, f: "add", key: "s", arg: json!(e), typ: "ok", out: json!(e), t0: 100 + e * 100, t1: 150 + e * 100, node: "n1" });
     }
-    let finals: [(&str, Value); 3] = [("n1", json!([0, 1, 2, 3, 4, 5])), ("n2", json!([0, 1, 2, 3, 4, 5, 99])), ("n3", json!([0, 1, 2, 4, 5]))];
+    let all = json!([0, 1, 2, 3, 4, 5]);
+    let finals: [(&str, Value); 3] = if diverged {
+        [("n1", all), ("n2", json!([0, 1, 2, 3, 4, 5, 99])), ("n3", json!([0, 1, 2, 4, 5]))]
+    } else {
+        [("n1", all.clone()), ("n2", all.clone()), ("n3", all)]
+    };
     let mut lines: Vec<String> = Vec::new();
     events.sort_by_key(|e| (e.0, e.1));
     lines.extend(events.into_iter().map(|e| e.2));
@@ -179,6 +190,19 @@ pub fn diverged_set_run(dir: &Path) -> Validity {
         &set_history(),
         &[CheckerSpec::named("convergence")],
     )
+}
+
+/// The DOM of a page after load, from headless Chromium.
+pub fn dump_dom(url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("timeout")
+        .args(["120", "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--virtual-time-budget=2000", "--dump-dom", url])
+        .output()
+        .expect("chromium must be installed (scripts/test installs it)");
+    assert!(out.status.success(), "chromium failed on {url}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

@@ -9,20 +9,8 @@ mod fixtures;
 use faultline::report::{write_index, write_run_report};
 use faultline_checkers::Validity;
 use std::path::Path;
-use std::process::Command;
 
-/// The DOM of a page after load, from headless Chromium.
-pub fn dump_dom(url: &str) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new("timeout")
-        .args(["120", "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(["--virtual-time-budget=2000", "--dump-dom", url])
-        .output()
-        .expect("chromium must be installed (scripts/test installs it)");
-    assert!(out.status.success(), "chromium failed on {url}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use fixtures::dump_dom;
 
 fn url(p: &Path) -> String {
     format!("file://{}", p.display())

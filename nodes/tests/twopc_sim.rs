@@ -314,3 +314,26 @@ fn unsafe_commit_on_timeout_breaks_atomicity() {
 }
 
 use faultline_nodes::core::Core as _;
+
+#[test]
+fn the_log_is_compacted_and_recovery_from_the_snapshot_keeps_balances() {
+    let mut sim: Sim<TwoPc> = Sim::new(3, "bank", &options(&[]), 13);
+    for i in 0..1_507usize {
+        sim.request("n1", transfer(i % ACCOUNTS, (i * 7 + 1) % ACCOUNTS, (i % 5) as i64));
+        sim.run_for(20);
+    }
+    sim.run_for(1_000);
+    let before = all_balances(&sim);
+    assert_eq!(before.values().sum::<i64>(), TOTAL);
+    assert_ne!(before.values().copied().collect::<Vec<_>>(), vec![INITIAL; ACCOUNTS], "transfers happened");
+    let log_len = sim.storage["n1"].log("twopc").len();
+    assert!(log_len < 4_096, "the coordinator's log was never compacted ({log_len} records)");
+    for id in sim.ids() {
+        sim.crash(&id);
+        sim.restart(&id);
+    }
+    assert_eq!(all_balances(&sim), before);
+    let t = sim.request("n2", transfer(0, 1, 1));
+    sim.run_for(500);
+    assert_eq!(sim.replies.get(&t), Some(&Reply::TransferOk), "ids are not reused after recovery from a snapshot");
+}

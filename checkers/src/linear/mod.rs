@@ -29,6 +29,9 @@ use crate::verdict::{CheckOptions, CheckResult, Validity};
 use prepare::Partition;
 use search::{Answer, Limits, Search, Stop};
 
+/// How long the explanation passes of one failing key may take.
+const EXPLAIN_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Checks `history` against the model named `model` (one of [`crate::model::NAMES`]; callers
 /// validate the name first, an unknown name answers unknown).
 pub fn check(history: &History, model: &str, opts: &CheckOptions) -> CheckResult {
@@ -90,12 +93,21 @@ fn check_key(calls: &[Call], members: &[usize], kind: Kind, limits: &Limits) -> 
     let search = Search::new(&machine, &part.ops, part.n_ok, limits);
     match search.run(None) {
         Answer::Linearizable => KeyOutcome::Linearizable,
-        Answer::Undecided(stop) => KeyOutcome::Undecided(stop),
+        Answer::Undecided(stop) | Answer::Stopped(stop, _) => KeyOutcome::Undecided(stop),
         Answer::Violation { op, prefixes } => {
+            // The plain search, for a few seconds at most, usually gets nearer the anomaly than
+            // the pruned one (see `Search::deepest`).
+            let quiet = AtomicBool::new(false);
+            let deadline = limits.deadline.min(Instant::now() + EXPLAIN_BUDGET);
+            let explain_limits = Limits { deadline, cancel: &quiet, ..*limits };
+            let plain = Search::new(&machine, &part.ops, part.n_ok, &explain_limits);
+            let depth = prefixes.first().map_or(0, |p| p.len());
+            if let Some((op2, path)) = plain.deepest().filter(|(_, p)| p.len() > depth) {
+                return KeyOutcome::Violation(explain::anomaly(calls, &part, &machine, op2, &[path]));
+            }
             // A second pass at the known depth collects alternative prefixes; it may run out of
             // budget, and then the first pass's prefix is explanation enough.
-            let depth = prefixes.first().map_or(0, |p| p.len());
-            let prefixes = match search.run(Some(depth)) {
+            let prefixes = match Search::new(&machine, &part.ops, part.n_ok, &explain_limits).run(Some(depth)) {
                 Answer::Violation { prefixes: more, .. } if !more.is_empty() => more,
                 _ => prefixes,
             };

@@ -3,11 +3,13 @@
 //!
 //! The events of the partition sit in a doubly linked list in history order: a *call* entry per
 //! operation and a *return* entry per `ok` operation (an operation with an unknown outcome never
-//! returns: it may take effect at any time after its call, or never). Walking the list from the
-//! front, a call entry may be linearized when the model accepts it in the current state; then
-//! its entries are lifted out of the list and the walk restarts. Reaching a return entry means
-//! that operation should have been linearized already: undo the last choice and try the next
-//! candidate after it. The history is linearizable when every `ok` operation is linearized.
+//! returns: it may take effect at any time after its call, or never). The candidates at each
+//! level are the operations whose call precedes the first return entry `F` in the list; one is
+//! linearized when the model accepts it in the current state, its entries are lifted out of the
+//! list, and the next level begins. When no candidate fits, `F`'s operation cannot be placed
+//! after this prefix: undo the last choice and try the next candidate of that level. The
+//! history is linearizable when every `ok` operation is linearized. Candidates are tried in the
+//! order of their returns (see [`Search::candidates`]); the order changes only the speed.
 //!
 //! A configuration is (set of linearized operations, model state); having explored one, the
 //! search never explores it again. The set is stored compactly: all `ok` operations before the
@@ -18,6 +20,10 @@
 //! Reads are linearized greedily: a read that the state allows now can always be moved to now in
 //! any linearization that places it later (everything that must precede it is linearized, and it
 //! changes nothing), so when that choice fails, the configuration before it fails too.
+//!
+//! For overwrite-only registers a configuration is also abandoned as soon as some read needs a
+//! value that no remaining operation can produce any more ([`Demand`]); on highly concurrent keys
+//! this is what turns minutes of backtracking into milliseconds (docs/checker.md).
 
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -62,6 +68,17 @@ pub(crate) enum Answer {
     /// length (indices into the ops, in linearization order).
     Violation { op: usize, prefixes: Vec<Vec<usize>> },
     Undecided(Stop),
+    /// Stopped by a limit, with the deepest configuration reached (explanation pass only).
+    Stopped(Stop, (usize, Vec<usize>)),
+}
+
+impl Answer {
+    fn violation_of_deepest(self) -> Option<(usize, Vec<usize>)> {
+        match self {
+            Answer::Violation { op, mut prefixes } if op != usize::MAX && !prefixes.is_empty() => Some((op, prefixes.swap_remove(0))),
+            _ => None,
+        }
+    }
 }
 
 const NIL: u32 = u32::MAX;
@@ -383,6 +400,7 @@ impl<'a> Search<'a> {
         let overwrites = register && ops.iter().all(|o| matches!(o.op.input, Input::Read | Input::Write(_) | Input::Cas(..)));
         let n_values = ops
             .iter()
+            .filter(|_| overwrites)
             .flat_map(|o| [produces(&o.op), consumes(&o.op)])
             .flatten()
             .max()
@@ -394,9 +412,26 @@ impl<'a> Search<'a> {
     /// that length (the explanation pass, after a first pass found the depth).
     pub(crate) fn run(&self, alternates_at: Option<usize>) -> Answer {
         let mut memo_bytes = 0u64;
-        let answer = self.walk(alternates_at, &mut memo_bytes);
+        let answer = self.walk(alternates_at, self.overwrites, &mut memo_bytes);
         self.limits.memory_used.fetch_sub(memo_bytes, Ordering::Relaxed);
-        answer
+        match answer {
+            Answer::Stopped(stop, _) => Answer::Undecided(stop),
+            other => other,
+        }
+    }
+
+    /// The explanation pass: the plain search, without the dead-read pruning, whose deepest
+    /// configuration is nearer the anomaly (the pruning refutes a prefix as soon as a later
+    /// stale read becomes unsatisfiable, which proves the violation but points too early).
+    /// Answers the deepest configuration reached even when the limits stop it.
+    pub(crate) fn deepest(&self) -> Option<(usize, Vec<usize>)> {
+        let mut memo_bytes = 0u64;
+        let answer = self.walk(None, false, &mut memo_bytes);
+        self.limits.memory_used.fetch_sub(memo_bytes, Ordering::Relaxed);
+        match answer {
+            Answer::Stopped(_, v) => Some(v),
+            other => other.violation_of_deepest(),
+        }
     }
 
     fn memo_key(&self, m: usize, state: u64, ok: &BitSet, unknown: &BitSet, scratch: &mut Vec<u64>) -> MemoKey {
@@ -465,7 +500,7 @@ impl<'a> Search<'a> {
         entries.op[first_return as usize]
     }
 
-    fn walk(&self, alternates_at: Option<usize>, memo_bytes: &mut u64) -> Answer {
+    fn walk(&self, alternates_at: Option<usize>, prune: bool, memo_bytes: &mut u64) -> Answer {
         let n = self.ops.len();
         let mut entries = Entries::build(self.ops);
         let mut ok = BitSet::new(self.n_ok);
@@ -484,7 +519,7 @@ impl<'a> Search<'a> {
         let mut steps = 0u64;
         let entry_bytes = std::mem::size_of::<MemoKey>() as u64 + 1;
         let mut accounted_cap = 0usize;
-        let mut demand = self.overwrites.then(|| Demand::new(self.ops, self.n_ok, self.n_values));
+        let mut demand = prune.then(|| Demand::new(self.ops, self.n_ok, self.n_values));
         loop {
             if linearized_ok == self.n_ok {
                 return Answer::Linearizable;
@@ -492,6 +527,9 @@ impl<'a> Search<'a> {
             steps += 1;
             if steps % 1024 == 0 || memo.capacity() != accounted_cap {
                 if let Some(stop) = self.should_stop(memo.capacity(), &mut accounted_cap, entry_bytes, memo_bytes) {
+                    if let Some(v) = self.violation(best).violation_of_deepest() {
+                        return Answer::Stopped(stop, v);
+                    }
                     return Answer::Undecided(stop);
                 }
             }

@@ -1,10 +1,12 @@
 //! The fault schedule: quiet for `--nemesis-interval`, one fault for about as long, quiet
-//! again, and so on until the run stops. Each fault is drawn at random from the enabled kinds
-//! (`all` enables every kind, so faults of every sort alternate). A fault in effect when the
+//! again, and so on until the run stops. Faults are drawn from the enabled kinds like cards
+//! from a shuffled deck, refilled when empty: the order is random, yet a run with k kinds of
+//! fault and at least k faults sees every kind (`all` enables every kind). A fault in effect when the
 //! run stops is stopped before the schedule returns, so teardown starts from a known state.
 
 use std::time::Duration;
 
+use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::watch;
@@ -41,11 +43,16 @@ pub async fn run(mut nemesis: Nemesis, faults: Vec<FaultKind>, interval: Duratio
         }
         return (nemesis, errors);
     }
+    let mut deck: Vec<FaultKind> = Vec::new();
     loop {
         if sleep_or_stop(jittered(&mut rng, interval), &mut stop).await {
             break;
         }
-        let kind = faults[rng.gen_range(0..faults.len())];
+        if deck.is_empty() {
+            deck = faults.clone();
+            deck.shuffle(&mut rng);
+        }
+        let Some(kind) = deck.pop() else { break };
         let active = match nemesis.start(kind).await {
             Ok(a) => a,
             Err(e) => {

@@ -26,6 +26,15 @@ pub fn describe() -> Describe {
     }
 }
 
+/// Checks the configuration (for the binary): this protocol has no options of its own.
+pub fn validate(config: &NodeConfig) -> Result<(), String> {
+    if ["counter", "set"].contains(&config.workload.as_str()) {
+        Ok(())
+    } else {
+        Err(format!("crdt-op does not serve the {} workload", config.workload))
+    }
+}
+
 const LOG: &str = "crdt-op";
 const RETRY: TimerId = 1;
 pub const RETRY_MS: u64 = 200;

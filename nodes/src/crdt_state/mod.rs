@@ -28,6 +28,15 @@ pub fn describe() -> Describe {
     }
 }
 
+/// Checks the configuration (for the binary): this protocol has no options of its own.
+pub fn validate(config: &NodeConfig) -> Result<(), String> {
+    if ["counter", "set", "register"].contains(&config.workload.as_str()) {
+        Ok(())
+    } else {
+        Err(format!("crdt-state does not serve the {} workload", config.workload))
+    }
+}
+
 const LOG: &str = "crdt-state";
 const GOSSIP: TimerId = 1;
 /// Anti-entropy period: one peer gets the whole state this often.
@@ -64,14 +73,23 @@ impl CrdtState {
         &self.notes
     }
 
-    /// Makes an update durable and ships it: log the delta, push it to every peer.
-    fn commit(&mut self, ctx: &mut Ctx<Msg>, delta: State) {
-        ctx.append(LOG, serde_json::to_vec(&delta).expect("states serialize"));
+    fn persist(&mut self, ctx: &mut Ctx<Msg>, delta: &State) {
+        ctx.append(LOG, serde_json::to_vec(delta).expect("states serialize"));
         self.log_records += 1;
         if self.log_records >= COMPACT_AFTER {
-            ctx.rewrite(LOG, vec![serde_json::to_vec(&self.state).expect("states serialize")]);
-            self.log_records = 1;
+            self.compact(ctx);
         }
+    }
+
+    /// Replaces the log by the whole current state.
+    fn compact(&mut self, ctx: &mut Ctx<Msg>) {
+        ctx.rewrite(LOG, vec![serde_json::to_vec(&self.state).expect("states serialize")]);
+        self.log_records = 1;
+    }
+
+    /// Makes an update durable and ships it: log the delta, push it to every peer.
+    fn commit(&mut self, ctx: &mut Ctx<Msg>, delta: State) {
+        self.persist(ctx, &delta);
         for p in &self.peers {
             ctx.send(p.clone(), Msg::Delta(delta.clone()));
         }
@@ -158,12 +176,20 @@ impl Core for CrdtState {
         ctx.reply(client, reply);
     }
 
-    fn on_message(&mut self, _ctx: &mut Ctx<Msg>, _from: &str, msg: Msg) {
-        // Merged states are not logged: every update is durable at the node that made it and
-        // reaches this one again by anti-entropy; a compaction captures them anyway.
+    fn on_message(&mut self, ctx: &mut Ctx<Msg>, _from: &str, msg: Msg) {
+        // What a merge taught us is persisted too, so that a restarted replica never reads
+        // older than it did before the crash (reads are local).
         match msg {
-            Msg::Delta(s) | Msg::Full(s) => {
-                self.state.merge(&s);
+            Msg::Delta(s) => {
+                if self.state.merge(&s) {
+                    self.persist(ctx, &s);
+                }
+            }
+            Msg::Full(s) => {
+                if self.state.merge(&s) {
+                    // A whole state would bloat the log: replace the log by ours instead.
+                    self.compact(ctx);
+                }
             }
         }
     }

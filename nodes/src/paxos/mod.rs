@@ -40,6 +40,30 @@ pub fn describe() -> Describe {
     }
 }
 
+/// The numeric protocol options and the one flag `--trace`.
+const NUMERIC_OPTIONS: [&str; 8] =
+    ["heartbeat-ms", "election-ms", "batch", "window", "max-queue", "snapshot-every", "pending-timeout-ms", "catchup-limit"];
+
+/// Checks the protocol options, so a typo is a usage error instead of a silent default.
+pub fn validate(config: &NodeConfig) -> Result<(), String> {
+    if !describe().workloads.contains(&config.workload) {
+        return Err(format!("paxos does not serve the {:?} workload", config.workload));
+    }
+    for (name, value) in &config.options {
+        if name == "trace" {
+            continue;
+        }
+        if !NUMERIC_OPTIONS.contains(&name.as_str()) {
+            return Err(format!("unknown paxos option --{name} (known: {}, trace)", NUMERIC_OPTIONS.join(", ")));
+        }
+        match value.parse::<u64>() {
+            Ok(v) if v > 0 => {}
+            _ => return Err(format!("--{name} wants a positive integer, got {value:?}")),
+        }
+    }
+    Ok(())
+}
+
 const TIMER_TICK: TimerId = 1;
 const TIMER_ELECTION: TimerId = 2;
 

@@ -55,8 +55,9 @@ impl TwoPc {
     fn decide(&mut self, ctx: &mut Ctx<Msg>, id: &TxnId, commit: bool, result: Reply) {
         let Some(a) = self.active.remove(id) else { return };
         let transfer = matches!(a.txn.op, Op::Transfer { .. });
-        let logged = commit && transfer;
-        if logged {
+        // A transfer's Begin is in the log, so its end is logged too (Done, once all acked).
+        let logged = transfer;
+        if commit && transfer {
             let rec = Rec::Decided { id: id.clone(), order: a.txn.order.clone(), tree: a.txn.tree };
             self.log(ctx, rec);
         }
@@ -136,7 +137,7 @@ impl TwoPc {
         for txn in std::mem::take(&mut self.recovered_begun) {
             if txn.id.coord == self.s.id {
                 self.decide_locally(ctx, &txn.id, false);
-                self.relay(ctx, txn.id, false, txn.order, txn.tree, None, false);
+                self.relay(ctx, txn.id, false, txn.order, txn.tree, None, true);
             }
         }
         for (id, order, tree) in std::mem::take(&mut self.recovered_commits) {

@@ -44,6 +44,19 @@ pub fn describe() -> Describe {
     }
 }
 
+/// Checks the protocol options (for the binary, so a bad one is a usage error).
+pub fn validate(config: &NodeConfig) -> Result<(), String> {
+    if config.workload != "bank" {
+        return Err(format!("twopc serves the bank workload, not {}", config.workload));
+    }
+    let (_, errors) = Settings::from_config(config);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
 /// The one periodic timer; every timeout is counted in its ticks so no clock is read.
 const TICK: TimerId = 1;
 pub const TICK_MS: u64 = 100;
@@ -79,8 +92,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Reads the options; bad values fall back to the defaults with a note in `errors` (the
-    /// runtime validates the command line before a core exists, so this stays total).
+    /// Reads the options; bad values fall back to the defaults with a note in `errors` (see
+    /// [`validate`]: the binary rejects them before a core exists, so this stays total).
     pub fn from_config(config: &NodeConfig) -> (Settings, Vec<String>) {
         let mut errors = Vec::new();
         let mut num = |name: &str, default: i64| match config.option(name).map(str::parse::<i64>) {
@@ -91,13 +104,21 @@ impl Settings {
                 default
             }
         };
-        let accounts = num("accounts", 8).clamp(1, 1 << 20) as u32;
+        let accounts = num("accounts", 8);
         let initial_balance = num("initial-balance", 100);
+        if !(1..=1 << 20).contains(&accounts) {
+            errors.push(format!("--accounts must be between 1 and {}", 1 << 20));
+        }
+        let accounts = accounts.clamp(1, 1 << 20) as u32;
         let members = config.members();
         let coordinator = match config.option("coordinator") {
             Some("any") => None,
             Some(n) if members.iter().any(|m| m == n) => Some(n.to_string()),
-            _ => Some(members[0].clone()),
+            None => Some(members[0].clone()),
+            Some(other) => {
+                errors.push(format!("--coordinator must be `any` or a member id, not {other:?}"));
+                Some(members[0].clone())
+            }
         };
         let s = Settings {
             id: config.id.clone(),
@@ -159,7 +180,8 @@ struct Relay {
     missing: BTreeSet<NodeId>,
     /// The parent to ack once every child acked; `None` at the coordinator.
     ack_to: Option<NodeId>,
-    /// Whether the commit is in the log (then `Done` is logged when everyone acked).
+    /// Whether the transaction is in the coordinator's log (a transfer): then `Done` is logged
+    /// when everyone acked.
     logged: bool,
     ticks: u32,
 }
@@ -264,7 +286,7 @@ impl TwoPc {
             commits: self
                 .relays
                 .iter()
-                .filter(|(_, r)| r.logged && r.ack_to.is_none())
+                .filter(|(_, r)| r.commit && r.logged && r.ack_to.is_none())
                 .map(|(id, r)| (id.clone(), r.order.clone(), r.tree))
                 .collect(),
             begun: Vec::new(),
@@ -459,5 +481,41 @@ impl Core for TwoPc {
             "epoch": self.epoch,
             "tree": self.s.tree,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(options: &[(&str, &str)]) -> NodeConfig {
+        NodeConfig {
+            id: "n2".into(),
+            peers: vec!["n1".into(), "n3".into()],
+            workload: "bank".into(),
+            options: options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            seed: 0,
+        }
+    }
+
+    #[test]
+    fn options_are_validated() {
+        assert_eq!(validate(&config(&[("accounts", "4"), ("coordinator", "any"), ("tree", "true")])), Ok(()));
+        assert!(validate(&config(&[("accounts", "-1")])).is_err());
+        assert!(validate(&config(&[("accounts", "0")])).is_err());
+        assert!(validate(&config(&[("initial-balance", "lots")])).is_err());
+        assert!(validate(&config(&[("coordinator", "n9")])).is_err());
+        let (s, _) = Settings::from_config(&config(&[("accounts", "5")]));
+        assert_eq!(s.coordinator.as_deref(), Some("n1"));
+        assert_eq!(s.my_accounts().collect::<Vec<_>>(), vec![1, 4], "account i lives on member i % n");
+    }
+
+    #[test]
+    fn tree_shape() {
+        let order: Vec<NodeId> = (1..=6).map(|i| format!("n{i}")).collect();
+        assert_eq!(types::children_of(&order, true, "n1"), vec!["n2", "n3"]);
+        assert_eq!(types::children_of(&order, true, "n3"), vec!["n6"]);
+        assert_eq!(types::children_of(&order, false, "n1").len(), 5);
+        assert!(types::children_of(&order, false, "n2").is_empty());
     }
 }
