@@ -247,7 +247,7 @@ fn collect_adds(calls: &[&Call], elements: &mut Elements) -> HashMap<u32, Added>
         });
         if let (Outcome::Ok(_), Some(i)) = (&c.outcome, c.complete_index) {
             let t = c.complete_time.unwrap_or(c.invoke_time);
-            if a.ok.map_or(true, |(j, _)| i < j) {
+            if !matches!(a.ok, Some((j, _)) if j <= i) {
                 a.ok = Some((i, t));
             }
         }

@@ -93,18 +93,13 @@ fn check_key(calls: &[Call], members: &[usize], kind: Kind, limits: &Limits) -> 
     let search = Search::new(&machine, &part.ops, part.n_ok, limits);
     match search.run(None) {
         Answer::Linearizable => KeyOutcome::Linearizable,
-        Answer::Undecided(stop) | Answer::Stopped(stop, _) => KeyOutcome::Undecided(stop),
+        Answer::Undecided(stop) => KeyOutcome::Undecided(stop),
         Answer::Violation { op, prefixes } => {
-            // The plain search, for a few seconds at most, usually gets nearer the anomaly than
-            // the pruned one (see `Search::deepest`).
             let quiet = AtomicBool::new(false);
             let deadline = limits.deadline.min(Instant::now() + EXPLAIN_BUDGET);
             let explain_limits = Limits { deadline, cancel: &quiet, ..*limits };
-            let plain = Search::new(&machine, &part.ops, part.n_ok, &explain_limits);
             let depth = prefixes.first().map_or(0, |p| p.len());
-            if let Some((op2, path)) = plain.deepest().filter(|(_, p)| p.len() > depth) {
-                return KeyOutcome::Violation(explain::anomaly(calls, &part, &machine, op2, &[path]));
-            }
+            let op = prefixes.first().and_then(|p| search.culprit(p)).unwrap_or(op);
             // A second pass at the known depth collects alternative prefixes; it may run out of
             // budget, and then the first pass's prefix is explanation enough.
             let prefixes = match Search::new(&machine, &part.ops, part.n_ok, &explain_limits).run(Some(depth)) {

@@ -3,7 +3,8 @@
 //! Dropped before the search:
 //! - failed calls (they certainly did not take effect) and reads whose outcome is unknown (a
 //!   read changes nothing and its output is unknown, so it constrains nothing);
-//! - for overwrite-only registers (read/write/cas, no append): an unknown-outcome write or cas
+//! - for registers (read/write/cas; with appends only for values no append can extend, i.e.
+//!   not a string, a list or null): an unknown-outcome write or cas
 //!   whose written value no operation observes (no read returns it, no cas expects it). Proof:
 //!   take any linearization that includes such an operation `w` writing `v`. The operation right
 //!   after `w` cannot be a read (it would return `v`) nor a cas (it would expect `v`), so it is a
@@ -15,7 +16,8 @@
 use std::collections::HashMap;
 
 use crate::history::{Call, Key, Outcome};
-use crate::model::{Input, Machine};
+use crate::model::{Input, Kind, Machine};
+use serde_json::Value;
 
 use super::search::SearchOp;
 
@@ -63,8 +65,11 @@ impl Partition {
             }
         }
         let has_append = ok.iter().chain(&unknown).any(|(_, o)| matches!(o.op.input, Input::Append(_)));
-        if machine.kind().overwrites_only() || (machine.kind() == crate::model::Kind::Kv && !has_append) {
-            drop_unobserved_writes(&ok, &mut unknown);
+        if matches!(machine.kind(), Kind::Register | Kind::CasRegister | Kind::Kv) {
+            // With appends around, only a value no append can extend (a number, a boolean, an
+            // object) is overwritten by whatever comes next.
+            let droppable = |v: u64| !has_append || matches!(machine.describe_state(v), Value::Number(_) | Value::Bool(_) | Value::Object(_));
+            drop_unobserved_writes(&ok, &mut unknown, &droppable);
         }
         ok.sort_by_key(|(_, o)| o.invoke);
         unknown.sort_by_key(|(_, o)| o.invoke);
@@ -75,7 +80,7 @@ impl Partition {
 }
 
 /// See the module documentation for why this is sound.
-fn drop_unobserved_writes(ok: &[(usize, SearchOp)], unknown: &mut Vec<(usize, SearchOp)>) {
+fn drop_unobserved_writes(ok: &[(usize, SearchOp)], unknown: &mut Vec<(usize, SearchOp)>, droppable: &dyn Fn(u64) -> bool) {
     loop {
         let mut observed: HashMap<u64, ()> = HashMap::new();
         for (_, o) in ok.iter().chain(unknown.iter()) {
@@ -93,7 +98,7 @@ fn drop_unobserved_writes(ok: &[(usize, SearchOp)], unknown: &mut Vec<(usize, Se
         }
         let before = unknown.len();
         unknown.retain(|(_, o)| match o.op.input {
-            Input::Write(v) | Input::Cas(_, v) => observed.contains_key(&v),
+            Input::Write(v) | Input::Cas(_, v) => observed.contains_key(&v) || !droppable(v),
             _ => true,
         });
         if unknown.len() == before {

@@ -25,7 +25,8 @@
 //! value that no remaining operation can produce any more ([`Demand`]); on highly concurrent keys
 //! this is what turns minutes of backtracking into milliseconds (docs/checker.md).
 
-use std::collections::HashSet;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -68,17 +69,6 @@ pub(crate) enum Answer {
     /// length (indices into the ops, in linearization order).
     Violation { op: usize, prefixes: Vec<Vec<usize>> },
     Undecided(Stop),
-    /// Stopped by a limit, with the deepest configuration reached (explanation pass only).
-    Stopped(Stop, (usize, Vec<usize>)),
-}
-
-impl Answer {
-    fn violation_of_deepest(self) -> Option<(usize, Vec<usize>)> {
-        match self {
-            Answer::Violation { op, mut prefixes } if op != usize::MAX && !prefixes.is_empty() => Some((op, prefixes.swap_remove(0))),
-            _ => None,
-        }
-    }
 }
 
 const NIL: u32 = u32::MAX;
@@ -288,6 +278,8 @@ pub(crate) struct Search<'a> {
     overwrites: bool,
     /// Size of the value-indexed tables of [`Demand`].
     n_values: usize,
+    /// For each operation, the values it can set (see [`producers`]); empty without pruning.
+    produced: Vec<Vec<u64>>,
 }
 
 /// Counts for the dead-read pruning of overwrite-only registers. A configuration is dead when
@@ -306,10 +298,10 @@ struct Demand {
 }
 
 impl Demand {
-    fn new(ops: &[SearchOp], n_ok: usize, n_values: usize) -> Demand {
+    fn new(ops: &[SearchOp], n_ok: usize, n_values: usize, produced: &[Vec<u64>]) -> Demand {
         let mut d = Demand { producers: vec![0; n_values], consumers: vec![0; n_values], unsatisfiable: 0 };
         for (i, o) in ops.iter().enumerate() {
-            if let Some(v) = produces(&o.op) {
+            for &v in &produced[i] {
                 d.producers[v as usize] += 1;
             }
             if i < n_ok {
@@ -322,8 +314,8 @@ impl Demand {
         d
     }
 
-    fn linearize(&mut self, op: &ModelOp, ok: bool) {
-        if let Some(v) = produces(op) {
+    fn linearize(&mut self, produced: &[u64], op: &ModelOp, ok: bool) {
+        for &v in produced {
             let v = v as usize;
             self.producers[v] -= 1;
             if self.producers[v] == 0 {
@@ -341,7 +333,7 @@ impl Demand {
         }
     }
 
-    fn unlinearize(&mut self, op: &ModelOp, ok: bool) {
+    fn unlinearize(&mut self, produced: &[u64], op: &ModelOp, ok: bool) {
         if ok {
             if let Some(v) = consumes(op) {
                 let v = v as usize;
@@ -351,7 +343,7 @@ impl Demand {
                 }
             }
         }
-        if let Some(v) = produces(op) {
+        for &v in produced {
             let v = v as usize;
             if self.producers[v] == 0 {
                 self.unsatisfiable -= self.consumers[v] as u64;
@@ -370,11 +362,49 @@ impl Demand {
     }
 }
 
-fn produces(op: &ModelOp) -> Option<u64> {
-    match op.input {
-        Input::Write(v) | Input::Cas(_, v) => Some(v),
-        _ => None,
+/// Upper bound on the suffixes indexed for string appends before the pruning is given up.
+const MAX_SUFFIXES: usize = 1 << 21;
+
+/// For each operation, the values it can set: a write or cas its value; an append `x` every
+/// value some operation needs that ends with `x` (its last element, or its string suffix),
+/// since `s ++ x` always does. `None` when the model is not a register (counter, set) or the
+/// string index would grow too large.
+fn producers(machine: &Machine, ops: &[SearchOp]) -> Option<Vec<Vec<u64>>> {
+    if !matches!(machine.kind(), Kind::Register | Kind::CasRegister | Kind::Kv) {
+        return None;
     }
+    let mut by_tail: HashMap<String, Vec<u64>> = HashMap::new();
+    if ops.iter().any(|o| matches!(o.op.input, Input::Append(_))) {
+        let consumed: HashSet<u64> = ops.iter().filter_map(|o| consumes(&o.op)).collect();
+        let mut indexed = 0usize;
+        for v in consumed {
+            match machine.describe_state(v) {
+                Value::Array(a) => {
+                    if let Some(last) = a.last() {
+                        by_tail.entry(last.to_string()).or_default().push(v);
+                    }
+                }
+                Value::String(s) => {
+                    for (at, _) in s.char_indices() {
+                        indexed += 1;
+                        by_tail.entry(Value::String(s[at..].to_string()).to_string()).or_default().push(v);
+                    }
+                    if indexed > MAX_SUFFIXES {
+                        return None;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    ops.iter()
+        .map(|o| match o.op.input {
+            Input::Read => Some(Vec::new()),
+            Input::Write(v) | Input::Cas(_, v) => Some(vec![v]),
+            Input::Append(x) => Some(by_tail.get(&machine.describe_state(x).to_string()).cloned().unwrap_or_default()),
+            Input::Add(_) | Input::Insert(_) => None,
+        })
+        .collect()
 }
 
 fn consumes(op: &ModelOp) -> Option<u64> {
@@ -396,42 +426,65 @@ impl<'a> Search<'a> {
                 ops[..n_ok].partition_point(|x| x.invoke < c) as u32
             })
             .collect();
-        let register = matches!(machine.kind(), Kind::Register | Kind::CasRegister | Kind::Kv);
-        let overwrites = register && ops.iter().all(|o| matches!(o.op.input, Input::Read | Input::Write(_) | Input::Cas(..)));
-        let n_values = ops
+        let produced = producers(machine, ops).unwrap_or_default();
+        let overwrites = !produced.is_empty();
+        let n_values = produced
             .iter()
-            .filter(|_| overwrites)
-            .flat_map(|o| [produces(&o.op), consumes(&o.op)])
             .flatten()
+            .copied()
+            .chain(ops.iter().filter(|_| overwrites).filter_map(|o| consumes(&o.op)))
             .max()
             .map_or(1, |v| v as usize + 1);
-        Search { machine, ops, n_ok, limits, reach, overwrites, n_values }
+        Search { machine, ops, n_ok, limits, reach, overwrites, n_values, produced }
     }
 
     /// Runs the search. With `alternates_at`, also collects up to three linearizable prefixes of
     /// that length (the explanation pass, after a first pass found the depth).
     pub(crate) fn run(&self, alternates_at: Option<usize>) -> Answer {
         let mut memo_bytes = 0u64;
-        let answer = self.walk(alternates_at, self.overwrites, &mut memo_bytes);
+        let answer = self.walk(alternates_at, &mut memo_bytes);
         self.limits.memory_used.fetch_sub(memo_bytes, Ordering::Relaxed);
-        match answer {
-            Answer::Stopped(stop, _) => Answer::Undecided(stop),
-            other => other,
-        }
+        answer
     }
 
-    /// The explanation pass: the plain search, without the dead-read pruning, whose deepest
-    /// configuration is nearer the anomaly (the pruning refutes a prefix as soon as a later
-    /// stale read becomes unsatisfiable, which proves the violation but points too early).
-    /// Answers the deepest configuration reached even when the limits stop it.
-    pub(crate) fn deepest(&self) -> Option<(usize, Vec<usize>)> {
-        let mut memo_bytes = 0u64;
-        let answer = self.walk(None, false, &mut memo_bytes);
-        self.limits.memory_used.fetch_sub(memo_bytes, Ordering::Relaxed);
-        match answer {
-            Answer::Stopped(_, v) => Some(v),
-            other => other.violation_of_deepest(),
+    /// For overwrite-only registers: the operation that made the deepest configuration fail,
+    /// when the dead-read pruning refuted it. After `prefix` (op indices in linearization
+    /// order), an `ok` read or cas not yet placed that needs a value no remaining operation can
+    /// produce, either already or after any single further step; the earliest invoked. That
+    /// operation, typically a stale read far later in the history, is the one that cannot be
+    /// placed, while the operation whose return ends the prefix is only where the search stopped.
+    pub(crate) fn culprit(&self, prefix: &[usize]) -> Option<usize> {
+        if !self.overwrites {
+            return None;
         }
+        let mut demand = Demand::new(self.ops, self.n_ok, self.n_values, &self.produced);
+        let mut placed = vec![false; self.ops.len()];
+        let mut state = self.machine.init();
+        for &i in prefix {
+            demand.linearize(&self.produced[i], &self.ops[i].op, i < self.n_ok);
+            state = self.machine.step(state, &self.ops[i].op)?;
+            placed[i] = true;
+        }
+        let stuck = |demand: &Demand, state: u64| {
+            (0..self.n_ok).filter(|&i| !placed[i]).find(|&i| match consumes(&self.ops[i].op) {
+                Some(v) => v != state && demand.producers[v as usize] == 0,
+                None => false,
+            })
+        };
+        if let Some(i) = stuck(&demand, state) {
+            return Some(i);
+        }
+        for i in (0..self.ops.len()).filter(|&i| !placed[i]) {
+            let op = &self.ops[i].op;
+            let Some(next) = self.machine.step(state, op) else { continue };
+            demand.linearize(&self.produced[i], op, i < self.n_ok);
+            let found = stuck(&demand, next).filter(|&c| c != i);
+            demand.unlinearize(&self.produced[i], op, i < self.n_ok);
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
     }
 
     fn memo_key(&self, m: usize, state: u64, ok: &BitSet, unknown: &BitSet, scratch: &mut Vec<u64>) -> MemoKey {
@@ -500,7 +553,7 @@ impl<'a> Search<'a> {
         entries.op[first_return as usize]
     }
 
-    fn walk(&self, alternates_at: Option<usize>, prune: bool, memo_bytes: &mut u64) -> Answer {
+    fn walk(&self, alternates_at: Option<usize>, memo_bytes: &mut u64) -> Answer {
         let n = self.ops.len();
         let mut entries = Entries::build(self.ops);
         let mut ok = BitSet::new(self.n_ok);
@@ -519,7 +572,7 @@ impl<'a> Search<'a> {
         let mut steps = 0u64;
         let entry_bytes = std::mem::size_of::<MemoKey>() as u64 + 1;
         let mut accounted_cap = 0usize;
-        let mut demand = prune.then(|| Demand::new(self.ops, self.n_ok, self.n_values));
+        let mut demand = self.overwrites.then(|| Demand::new(self.ops, self.n_ok, self.n_values, &self.produced));
         loop {
             if linearized_ok == self.n_ok {
                 return Answer::Linearizable;
@@ -527,9 +580,6 @@ impl<'a> Search<'a> {
             steps += 1;
             if steps % 1024 == 0 || memo.capacity() != accounted_cap {
                 if let Some(stop) = self.should_stop(memo.capacity(), &mut accounted_cap, entry_bytes, memo_bytes) {
-                    if let Some(v) = self.violation(best).violation_of_deepest() {
-                        return Answer::Stopped(stop, v);
-                    }
                     return Answer::Undecided(stop);
                 }
             }
@@ -540,9 +590,9 @@ impl<'a> Search<'a> {
                 let op = &self.ops[i].op;
                 let mut next = self.machine.step(state, op);
                 if let (Some(d), Some(s)) = (demand.as_mut(), next) {
-                    d.linearize(op, i < self.n_ok);
+                    d.linearize(&self.produced[i], op, i < self.n_ok);
                     if d.dead(s) {
-                        d.unlinearize(op, i < self.n_ok);
+                        d.unlinearize(&self.produced[i], op, i < self.n_ok);
                         next = None;
                     }
                 }
@@ -582,7 +632,7 @@ impl<'a> Search<'a> {
                         unknown.clear(i - self.n_ok);
                     }
                     if let Some(d) = demand.as_mut() {
-                        d.unlinearize(op, i < self.n_ok);
+                        d.unlinearize(&self.produced[i], op, i < self.n_ok);
                     }
                     // A read that fits now but leads to an explored configuration: that
                     // configuration failed, so this one fails too (see the module docs).
@@ -611,7 +661,7 @@ impl<'a> Search<'a> {
                 }
                 state = frame.state;
                 if let Some(d) = demand.as_mut() {
-                    d.unlinearize(&self.ops[i].op, i < self.n_ok);
+                    d.unlinearize(&self.produced[i], &self.ops[i].op, i < self.n_ok);
                 }
                 entries.unlift(frame.call);
                 cands.truncate(level_start);

@@ -400,3 +400,99 @@ impl Core for Paxos {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::Effect;
+    use serde_json::json;
+
+    fn config(id: &str, peers: &[&str], options: &[(&str, &str)]) -> NodeConfig {
+        NodeConfig {
+            id: id.into(),
+            peers: peers.iter().map(|p| p.to_string()).collect(),
+            workload: "register".into(),
+            options: options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            seed: 1,
+        }
+    }
+
+    fn replies(effects: &[Effect<Msg>]) -> Vec<(ClientId, Reply)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Reply { client, reply } => Some((*client, reply.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn validate_rejects_unknown_and_malformed_options() {
+        assert!(validate(&config("n1", &["n2"], &[("window", "4"), ("trace", "true")])).is_ok());
+        assert!(validate(&config("n1", &["n2"], &[("window", "lots")])).unwrap_err().contains("window"));
+        assert!(validate(&config("n1", &["n2"], &[("read-mode", "local")])).unwrap_err().contains("read-mode"));
+        let mut bank = config("n1", &[], &[]);
+        bank.workload = "bank".into();
+        assert!(validate(&bank).is_err());
+    }
+
+    /// A single node is its own quorum: it elects itself, decides, applies and answers; after a
+    /// restart from the persisted effects it still has the promise and the accepted values.
+    #[test]
+    fn single_node_decides_and_recovers() {
+        let cfg = config("n1", &[], &[]);
+        let mut storage = Storage::default();
+        let mut node = Paxos::recover(&cfg, &storage);
+        let mut ctx = Ctx::for_test(0, 1);
+        node.on_start(&mut ctx);
+        node.on_timer(&mut ctx, TIMER_ELECTION);
+        assert!(node.is_leader());
+        node.on_request(&mut ctx, 7, Request::Write { key: json!("k"), value: json!(1) });
+        node.on_request(&mut ctx, 8, Request::Read { key: Some(json!("k")) });
+        let effects = ctx.take();
+        assert_eq!(replies(&effects), vec![(7, Reply::WriteOk), (8, Reply::ReadOk(json!(1)))]);
+        // Durable effects come before the replies they make true.
+        let first_reply = effects.iter().position(|e| matches!(e, Effect::Reply { .. })).unwrap();
+        assert!(effects[..first_reply].iter().any(|e| matches!(e, Effect::Append { .. })));
+        effects.iter().for_each(|e| storage.apply(e));
+
+        let mut again = Paxos::recover(&cfg, &storage);
+        assert_eq!(again.promised(), node.promised());
+        assert_eq!(again.acceptor.accepted.len(), 2);
+        assert_eq!(again.incarnation, 2);
+        let mut ctx = Ctx::for_test(0, 2);
+        again.on_start(&mut ctx);
+        again.on_timer(&mut ctx, TIMER_ELECTION);
+        assert!(again.promised() > node.promised(), "a new leadership needs a higher ballot");
+        again.on_request(&mut ctx, 9, Request::Read { key: Some(json!("k")) });
+        assert_eq!(replies(&ctx.take()), vec![(9, Reply::ReadOk(json!(1)))]);
+    }
+
+    #[test]
+    fn follower_without_leader_refuses_definitely() {
+        let mut node = Paxos::recover(&config("n1", &["n2", "n3"], &[]), &Storage::default());
+        let mut ctx = Ctx::for_test(0, 1);
+        node.on_request(&mut ctx, 1, Request::Write { key: json!("k"), value: json!(1) });
+        assert!(matches!(replies(&ctx.take())[..], [(1, Reply::Error { code: 11, .. })]));
+        assert_eq!(node.status()["role"], "follower");
+    }
+
+    #[test]
+    fn snapshots_compact_the_accept_log() {
+        let cfg = config("n1", &[], &[("snapshot-every", "4")]);
+        let mut storage = Storage::default();
+        let mut node = Paxos::recover(&cfg, &storage);
+        let mut ctx = Ctx::for_test(0, 1);
+        node.on_start(&mut ctx);
+        node.on_timer(&mut ctx, TIMER_ELECTION);
+        for i in 0..10 {
+            node.on_request(&mut ctx, i, Request::Add { delta: 1 });
+        }
+        ctx.take().iter().for_each(|e| storage.apply(e));
+        assert!(storage.log(storage::ACCEPT_LOG).len() < 4, "log not compacted");
+        let again = Paxos::recover(&cfg, &storage);
+        assert_eq!(again.applied(), 8);
+        assert_eq!(again.state_machine().counter, 8);
+    }
+}

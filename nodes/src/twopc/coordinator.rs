@@ -3,7 +3,7 @@
 
 use super::durable::Rec;
 use super::types::{Msg, Op, Txn, TxnId, Vote};
-use super::{Active, Origin, TwoPc, CONFLICT_RETRIES, MAX_ACTIVE, VOTE_TIMEOUT_TICKS};
+use super::{Active, Origin, Relay, TwoPc, CONFLICT_RETRIES, MAX_ACTIVE, VOTE_TIMEOUT_TICKS};
 use crate::core::{code, Ctx, Reply};
 use serde_json::{Map, Value};
 
@@ -74,7 +74,7 @@ impl TwoPc {
             self.answer(ctx, &a.origin, result);
         }
         self.decide_locally(ctx, id, commit);
-        self.relay(ctx, id.clone(), commit, a.txn.order, a.txn.tree, None, logged);
+        self.relay(ctx, id.clone(), Relay::new(commit, a.txn.order, a.txn.tree, None, logged));
     }
 
     /// Votes missing at the timeout: abort, or commit in the known-weak unsafe mode.
@@ -137,12 +137,12 @@ impl TwoPc {
         for txn in std::mem::take(&mut self.recovered_begun) {
             if txn.id.coord == self.s.id {
                 self.decide_locally(ctx, &txn.id, false);
-                self.relay(ctx, txn.id, false, txn.order, txn.tree, None, true);
+                self.relay(ctx, txn.id, Relay::new(false, txn.order, txn.tree, None, true));
             }
         }
         for (id, order, tree) in std::mem::take(&mut self.recovered_commits) {
             self.decide_locally(ctx, &id, true);
-            self.relay(ctx, id, true, order, tree, None, true);
+            self.relay(ctx, id, Relay::new(true, order, tree, None, true));
         }
         self.query_in_doubt(ctx);
     }

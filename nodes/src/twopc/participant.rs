@@ -7,6 +7,19 @@ use super::{Lock, Pending, Relay, TwoPc, QUERY_EVERY_TICKS, RELAY_GIVE_UP_TICKS}
 use crate::core::{code, Ctx, NodeId};
 use std::collections::BTreeSet;
 
+/// A yes on this node's part: the locks to take, the writes to apply on commit, what was read.
+struct LocalYes {
+    locks: Vec<(Account, bool)>,
+    writes: Balances,
+    read: Balances,
+}
+
+impl Relay {
+    pub(super) fn new(commit: bool, order: Vec<NodeId>, tree: bool, ack_to: Option<NodeId>, logged: bool) -> Relay {
+        Relay { commit, order, tree, missing: BTreeSet::new(), ack_to, logged, ticks: 0 }
+    }
+}
+
 impl TwoPc {
     /// The accounts of `txn` on this node (with whether the lock is exclusive) and its writes.
     fn local_part(&self, txn: &Txn) -> (Vec<(Account, bool)>, Balances) {
@@ -80,7 +93,7 @@ impl TwoPc {
     }
 
     /// Votes on this node's part: a lock conflict or a negative balance votes no.
-    fn local_vote(&self, txn: &Txn) -> Result<(Vec<(Account, bool)>, Balances, Balances), Vote> {
+    fn local_vote(&self, txn: &Txn) -> Result<LocalYes, Vote> {
         let (locks, writes) = self.local_part(txn);
         if !locks.iter().all(|&(a, x)| self.lock_free(&txn.id, a, x)) {
             return Err(Vote::No { code: code::TXN_CONFLICT, reason: format!("lock conflict on {}", self.me()) });
@@ -94,7 +107,7 @@ impl TwoPc {
             Op::Read => locks.iter().map(|&(a, _)| (a, self.balances.get(&a).copied().unwrap_or(0))).collect(),
             Op::Transfer { .. } => Balances::new(),
         };
-        Ok((locks, writes, read))
+        Ok(LocalYes { locks, writes, read })
     }
 
     fn record_outcome(&mut self, ctx: &mut Ctx<Msg>, id: TxnId, outcome: Outcome, writes: Balances, durable: bool) {
@@ -115,7 +128,7 @@ impl TwoPc {
                 self.record_outcome(ctx, id.clone(), Outcome::Aborted, Balances::new(), true);
                 self.vote_up(ctx, &txn, no);
             }
-            Ok((locks, writes, read)) => {
+            Ok(LocalYes { locks, writes, read }) => {
                 self.take_locks(&id, &locks);
                 if !writes.is_empty() {
                     self.log(ctx, Rec::Prepared { txn: txn.clone(), writes: writes.clone() });
@@ -247,30 +260,14 @@ impl TwoPc {
             None => (order, tree),
         };
         self.decide_locally(ctx, &id, commit);
-        self.relay(ctx, id, commit, order, tree, Some(from.to_string()), false);
+        self.relay(ctx, id, Relay::new(commit, order, tree, Some(from.to_string()), false));
     }
 
-    /// Passes a decision to this node's children, acking `ack_to` once they all acked.
-    pub(super) fn relay(
-        &mut self,
-        ctx: &mut Ctx<Msg>,
-        id: TxnId,
-        commit: bool,
-        order: Vec<NodeId>,
-        tree: bool,
-        ack_to: Option<NodeId>,
-        logged: bool,
-    ) {
-        let children = super::types::children_of(&order, tree, self.me());
-        let relay = self.relays.entry(id.clone()).or_insert_with(|| Relay {
-            commit,
-            order,
-            tree,
-            missing: children.into_iter().collect(),
-            ack_to,
-            logged,
-            ticks: 0,
-        });
+    /// Passes a decision to this node's children (the relay's `missing` is filled here), acking
+    /// `relay.ack_to` once they all acked. An existing relay of the same transaction is kept.
+    pub(super) fn relay(&mut self, ctx: &mut Ctx<Msg>, id: TxnId, mut relay: Relay) {
+        relay.missing = super::types::children_of(&relay.order, relay.tree, self.me()).into_iter().collect();
+        let relay = self.relays.entry(id.clone()).or_insert(relay);
         let msg = Msg::Decision { id: id.clone(), commit: relay.commit, order: relay.order.clone(), tree: relay.tree };
         for child in relay.missing.clone() {
             ctx.send(child, msg.clone());
