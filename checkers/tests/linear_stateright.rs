@@ -14,13 +14,16 @@ use serde_json::{json, Value};
 use stateright::semantics::register::{Register, RegisterOp, RegisterRet};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
 
-/// One event: (process, Some(op) for an invoke / None for a return, value).
+/// An in-flight operation: (is a write, value written, `Some(output)` once it took effect).
+type Inflight = Option<(bool, i64, Option<Option<i64>>)>;
+
+/// A random history and whether its reads may have been corrupted.
 fn random_history(seed: u64) -> (History, bool) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let n_ops = rng.gen_range(1..=10);
     let procs = 4u64;
     let mut reg: Option<i64> = None;
-    let mut inflight: Vec<Option<(bool, i64, Option<Option<i64>>)>> = vec![None; procs as usize];
+    let mut inflight: Vec<Inflight> = vec![None; procs as usize];
     let mut retired = vec![false; procs as usize];
     let mut ops = Vec::new();
     let mut started = 0;

@@ -31,7 +31,7 @@ fn bad_flags_exit_254_naming_the_flag() {
         (&["--nodes", "8"], "--nodes"),
         (&["--concurrency", "0"], "--concurrency"),
         (&["--rate", "0"], "--rate"),
-        (&["--rate", "-5"], "--rate"),
+        (&["--rate=-5"], "--rate"),
         (&["--time-limit", "0"], "--time-limit"),
         (&["--nemesis", "partition,flood"], "--nemesis"),
         (&["--check", "serializable"], "--check"),

@@ -19,8 +19,12 @@ const TIMER_CLIENT: TimerId = 99;
 /// The core's once-a-second client timeout sweep changes nothing in the model: not armed.
 const TIMER_SWEEP: TimerId = 4;
 const NODES: usize = 3;
-const MAX_TERM: u64 = 2;
-const MAX_IN_FLIGHT: usize = 4;
+fn max_term() -> u64 {
+    std::env::var("RAFT_MODEL_MAX_TERM").ok().and_then(|v| v.parse().ok()).unwrap_or(2)
+}
+fn max_in_flight() -> usize {
+    std::env::var("RAFT_MODEL_MAX_IN_FLIGHT").ok().and_then(|v| v.parse().ok()).unwrap_or(3)
+}
 
 #[derive(Clone, Debug, PartialEq)]
 struct M(Msg);
@@ -140,17 +144,24 @@ fn model(options: Vec<(&'static str, &'static str)>) -> ActorModel<Node> {
                 })
             })
         })
+        .property(Expectation::Sometimes, "a leader is elected", |_, state| rafts(state).any(|r| r.role() == Role::Leader))
+        .property(Expectation::Sometimes, "the no-op commits", |_, state| rafts(state).any(|r| r.commit_index() >= 1))
         .property(Expectation::Sometimes, "a client write commits", |_, state| {
             rafts(state).any(|r| {
                 (1..=r.commit_index()).any(|i| matches!(r.log().get(i).map(|e| &e.cmd), Some(Command::Client { .. })))
             })
         })
-        .within_boundary(|_, state| rafts(state).all(|r| r.term() <= MAX_TERM) && state.network.len() <= MAX_IN_FLIGHT)
+        .within_boundary(|_, state| rafts(state).all(|r| r.term() <= max_term()) && state.network.len() <= max_in_flight())
 }
 
 #[test]
 fn raft_3_nodes_is_safe_in_every_reachable_state() {
-    let checker = model(vec![("no-prevote", "true")]).checker().spawn_bfs().join();
+    let started = std::time::Instant::now();
+    let checker = model(vec![("no-prevote", "true")]).checker().timeout(std::time::Duration::from_secs(120)).spawn_bfs().join();
+    println!("unique states: {} in {:?}", checker.unique_state_count(), started.elapsed());
+    for (name, path) in checker.discoveries() {
+        println!("discovered {name}: {} steps", path.into_actions().len());
+    }
     checker.assert_properties();
     println!("unique states: {}", checker.unique_state_count());
     assert_eq!(checker.unique_state_count(), GOLDEN_STATES);

@@ -39,7 +39,16 @@ fn overlaps(a: &Call, b: &Call) -> bool {
 }
 
 /// The anomaly of one key; `op` and `prefixes` index `part.ops`.
-pub(crate) fn anomaly(calls: &[Call], part: &Partition, machine: &Machine, op: usize, prefixes: &[Vec<usize>]) -> Value {
+/// `unsatisfiable`: `op` needs a value that nothing left can produce (the dead-read pruning's
+/// finding), rather than being the op whose return ended the deepest configuration.
+pub(crate) fn anomaly(
+    calls: &[Call],
+    part: &Partition,
+    machine: &Machine,
+    op: usize,
+    prefixes: &[Vec<usize>],
+    unsatisfiable: bool,
+) -> Value {
     let key = calls[part.members[0]].key.clone();
     let Some(&failing_call) = part.call_of.get(op) else {
         return json!({"key": key, "explanation": "no linearization of this key's operations exists"});
@@ -66,20 +75,31 @@ pub(crate) fn anomaly(calls: &[Call], part: &Partition, machine: &Machine, op: u
         prefix_json.push(json!({"length": prefix.len(), "omitted": omitted, "ops": steps.split_off(omitted),
             "state": machine.describe_state(state)}));
     }
+    let needs = match failing.output() {
+        Some(out) if &*failing.f == "read" => format!("read {out}"),
+        _ => "take effect".to_string(),
+    };
+    let why = if unsatisfiable {
+        format!(
+            "every operation that could set the value it needs is already placed and overwritten: after the longest linearizable prefix ({} operations) the state is {}, and no later order lets it {needs}",
+            prefixes.first().map_or(0, |p| p.len()),
+            final_state
+        )
+    } else {
+        format!(
+            "after the longest linearizable prefix ({} operations) the state is {}, and no order of the {} operations concurrent with it lets it {needs}",
+            prefixes.first().map_or(0, |p| p.len()),
+            final_state,
+            concurrent.len()
+        )
+    };
     let explanation = format!(
-        "{} {} by process {} (events {}..{}) cannot be placed: after the longest linearizable prefix ({} operations) the state is {}, and no order of the {} operations concurrent with it lets it {}",
+        "{} {} by process {} (events {}..{}) cannot be placed: {why}",
         &*failing.f,
         failing.input,
         failing.process,
         failing.invoke_index,
         failing.complete_index.map_or("?".to_string(), |c| c.to_string()),
-        prefixes.first().map_or(0, |p| p.len()),
-        final_state,
-        concurrent.len(),
-        match failing.output() {
-            Some(out) if &*failing.f == "read" => format!("read {out}"),
-            _ => "take effect".to_string(),
-        },
     );
     json!({
         "key": key,

@@ -99,14 +99,14 @@ fn check_key(calls: &[Call], members: &[usize], kind: Kind, limits: &Limits) -> 
             let deadline = limits.deadline.min(Instant::now() + EXPLAIN_BUDGET);
             let explain_limits = Limits { deadline, cancel: &quiet, ..*limits };
             let depth = prefixes.first().map_or(0, |p| p.len());
-            let op = prefixes.first().and_then(|p| search.culprit(p)).unwrap_or(op);
+            let culprit = prefixes.first().and_then(|p| search.culprit(p));
             // A second pass at the known depth collects alternative prefixes; it may run out of
             // budget, and then the first pass's prefix is explanation enough.
             let prefixes = match Search::new(&machine, &part.ops, part.n_ok, &explain_limits).run(Some(depth)) {
                 Answer::Violation { prefixes: more, .. } if !more.is_empty() => more,
                 _ => prefixes,
             };
-            KeyOutcome::Violation(explain::anomaly(calls, &part, &machine, op, &prefixes))
+            KeyOutcome::Violation(explain::anomaly(calls, &part, &machine, culprit.unwrap_or(op), &prefixes, culprit.is_some()))
         }
     }
 }

@@ -578,7 +578,7 @@ impl<'a> Search<'a> {
                 return Answer::Linearizable;
             }
             steps += 1;
-            if steps % 1024 == 0 || memo.capacity() != accounted_cap {
+            if steps & 1023 == 0 || memo.capacity() != accounted_cap {
                 if let Some(stop) = self.should_stop(memo.capacity(), &mut accounted_cap, entry_bytes, memo_bytes) {
                     return Answer::Undecided(stop);
                 }

@@ -51,6 +51,8 @@ pub struct LatencyData {
     pub quantiles: Vec<(f64, f64, f64, f64)>,
     /// Points left out by thinning.
     pub thinned: usize,
+    /// Width of the quantile windows, seconds.
+    pub window_s: f64,
 }
 
 fn outcome_name(o: &Outcome) -> &'static str {
@@ -92,6 +94,7 @@ pub fn latency_data(calls: &[Call], end_s: f64, max_points: usize) -> LatencyDat
         d.series.entry((c.f.to_string(), outcome_name(&c.outcome))).or_default().push((secs(c.invoke_time), l.max(0.001)));
     }
     let window = nice_bucket_s(end_s / 40.0);
+    d.window_s = window;
     let mut buckets: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
     for c in done.iter().filter(|c| c.is_ok()) {
         if let Some(l) = latency_ms(c) {
@@ -252,15 +255,25 @@ pub fn draw_latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Laten
         ("p95 (ok)", RGBColor(255, 127, 14), |q| q.2),
         ("p99 (ok)", RGBColor(214, 39, 40), |q| q.3),
     ];
-    for (name, color, pick) in qlines {
-        if d.quantiles.is_empty() {
-            break;
+    // A window without ok operations (the cluster was unavailable) breaks the lines rather
+    // than bridging the gap with a segment that suggests data.
+    let mut segments: Vec<&[(f64, f64, f64, f64)]> = Vec::new();
+    let mut start = 0;
+    for i in 1..=d.quantiles.len() {
+        if i == d.quantiles.len() || d.quantiles[i].0 - d.quantiles[i - 1].0 > d.window_s * 1.5 {
+            segments.push(&d.quantiles[start..i]);
+            start = i;
         }
-        chart
-            .draw_series(LineSeries::new(d.quantiles.iter().map(|q| (q.0, pick(q))), color.stroke_width(2)))
-            .map_err(|e| e.to_string())?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+    }
+    for (name, color, pick) in qlines {
+        for (k, seg) in segments.iter().enumerate() {
+            let series = chart
+                .draw_series(LineSeries::new(seg.iter().map(|q| (q.0, pick(q))), color.stroke_width(2)))
+                .map_err(|e| e.to_string())?;
+            if k == 0 {
+                series.label(name).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+            }
+        }
     }
     chart
         .configure_series_labels()
