@@ -38,7 +38,7 @@ const FAULTY: Faults = Faults { drop: 0.05, dup: 0.03, max_delay_ms: 30, partiti
 
 #[derive(Debug)]
 enum Event {
-    Deliver { to: usize, from: usize, msg: Msg },
+    Deliver { to: usize, from: usize, msg: Box<Msg> },
     Timer { node: usize, id: TimerId, generation: u64 },
     Invoke { process: usize },
     ClientGiveUp { op: usize },
@@ -211,11 +211,11 @@ impl Sim {
             }
             if self.rng.gen_bool(self.faults.dup) {
                 let d = self.rng.gen_range(1..=self.faults.max_delay_ms);
-                self.schedule(d, Event::Deliver { to, from, msg: msg.clone() });
+                self.schedule(d, Event::Deliver { to, from, msg: Box::new(msg.clone()) });
             }
         }
         let d = self.rng.gen_range(1..=self.faults.max_delay_ms);
-        self.schedule(d, Event::Deliver { to, from, msg });
+        self.schedule(d, Event::Deliver { to, from, msg: Box::new(msg) });
     }
 
     fn on_reply(&mut self, client: ClientId, reply: Reply) {
@@ -299,7 +299,7 @@ impl Sim {
                 }
                 let mut ctx = self.ctx();
                 if let Some(node) = self.nodes[to].as_mut() {
-                    node.on_message(&mut ctx, &format!("n{}", from + 1), msg);
+                    node.on_message(&mut ctx, &format!("n{}", from + 1), *msg);
                     self.finish_step(to, ctx);
                 }
             }

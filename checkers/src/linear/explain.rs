@@ -75,28 +75,24 @@ pub(crate) fn anomaly(
         prefix_json.push(json!({"length": prefix.len(), "omitted": omitted, "ops": steps.split_off(omitted),
             "state": machine.describe_state(state)}));
     }
-    let needs = match failing.output() {
-        Some(out) if &*failing.f == "read" => format!("read {out}"),
-        _ => "take effect".to_string(),
+    let n = prefixes.first().map_or(0, |p| p.len());
+    let (label, needs, needed) = match (&*failing.f, failing.output()) {
+        ("read", Some(out)) => ("read".to_string(), format!("read {out}"), out.clone()),
+        ("cas", _) => (format!("cas {}", failing.input), "take effect".to_string(), failing.input[0].clone()),
+        (f, _) => (format!("{f} {}", failing.input), "take effect".to_string(), failing.input.clone()),
     };
     let why = if unsatisfiable {
         format!(
-            "every operation that could set the value it needs is already placed and overwritten: after the longest linearizable prefix ({} operations) the state is {}, and no later order lets it {needs}",
-            prefixes.first().map_or(0, |p| p.len()),
-            final_state
+            "it needs the value {needed}, and every operation that could set that value is already placed; the longest linearizable prefix ({n} operations, ending in state {final_state}) cannot be extended without overwriting it for good"
         )
     } else {
         format!(
-            "after the longest linearizable prefix ({} operations) the state is {}, and no order of the {} operations concurrent with it lets it {needs}",
-            prefixes.first().map_or(0, |p| p.len()),
-            final_state,
+            "after the longest linearizable prefix ({n} operations) the state is {final_state}, and no order of the {} operations concurrent with it lets it {needs}",
             concurrent.len()
         )
     };
     let explanation = format!(
-        "{} {} by process {} (events {}..{}) cannot be placed: {why}",
-        &*failing.f,
-        failing.input,
+        "{label} by process {} (events {}..{}) cannot be placed: {why}",
         failing.process,
         failing.invoke_index,
         failing.complete_index.map_or("?".to_string(), |c| c.to_string()),

@@ -188,7 +188,7 @@ fn timeline(page: &mut String, drawn: &[&Call], role: &dyn Fn(&Call) -> Role) {
             Role::Other => ("#e5e7eb", "#6b7280", String::new()),
         };
         let dash = if c.complete_index.is_none() { " stroke-dasharray=\"4 3\"" } else { "" };
-        let text = format!("{label}{} {}{}", c.f, short(&c.input), output_text(c));
+        let text = format!("{label}{} {}{}", c.f, short(&c.input), output_text(c)).replace("  ", " ");
         let tip = format!("process {} {} {} -> {} (events {}..{})", c.process, c.f, c.input, outcome_text(c), c.invoke_index,
             c.complete_index.map_or("never".to_string(), |e| e.to_string()));
         let _ = writeln!(

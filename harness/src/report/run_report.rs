@@ -208,7 +208,7 @@ fn fault_timeline(data: &RunData) -> String {
     let end = data.end_s.max(1.0);
     let x = |t: f64| left + w * (t / end).clamp(0.0, 1.0);
     let height = 20.0 + lane_h * kinds.len() as f64;
-    let _ = write!(s, "<div class=\"scroll\"><svg class=\"faults\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0}\" height=\"{height:.0}\" font-family=\"sans-serif\" font-size=\"11\">", left + w + 10.0);
+    let _ = write!(s, "<div class=\"scroll\"><svg class=\"faults\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0}\" height=\"{height:.0}\" font-family=\"sans-serif\" font-size=\"11\">", left + w + 40.0);
     for (i, k) in kinds.iter().enumerate() {
         let y = lane_h * i as f64;
         let _ = write!(s, "<text x=\"2\" y=\"{:.0}\">{}</text>", y + 15.0, escape(k));

@@ -75,6 +75,8 @@ impl Leading {
 #[derive(Debug)]
 pub struct InFlight {
     pub value: Batch,
+    /// When the accepts were last sent.
+    pub sent_tick: u64,
     pub acks: BTreeSet<NodeId>,
 }
 
@@ -157,7 +159,7 @@ impl Paxos {
     fn propose(&mut self, ctx: &mut Ctx<Msg>, slot: Slot, value: Batch) {
         let Role::Leader(l) = &mut self.role else { return };
         let ballot = l.ballot;
-        l.in_flight.insert(slot, InFlight { value: value.clone(), acks: BTreeSet::new() });
+        l.in_flight.insert(slot, InFlight { value: value.clone(), sent_tick: self.tick, acks: BTreeSet::new() });
         self.broadcast(ctx, Msg::Accept { ballot, slot, value });
     }
 
@@ -267,14 +269,14 @@ impl Paxos {
         }
     }
 
-    /// Re-sends accepts that lack a quorum, every other tick, to the peers that did not answer.
+    /// Re-sends accepts that lacked a quorum for two ticks to the peers that did not answer.
     fn retransmit(&mut self, ctx: &mut Ctx<Msg>) {
-        if self.tick % 2 != 0 {
-            return;
-        }
-        let Role::Leader(l) = &self.role else { return };
-        for (slot, f) in &l.in_flight {
-            for p in self.peers().filter(|p| !f.acks.contains(*p)) {
+        let tick = self.tick;
+        let peers: Vec<NodeId> = self.peers().cloned().collect();
+        let Role::Leader(l) = &mut self.role else { return };
+        for (slot, f) in l.in_flight.iter_mut().filter(|(_, f)| f.sent_tick + 2 <= tick) {
+            f.sent_tick = tick;
+            for p in peers.iter().filter(|p| !f.acks.contains(*p)) {
                 ctx.send(p.clone(), Msg::Accept { ballot: l.ballot, slot: *slot, value: f.value.clone() });
             }
         }

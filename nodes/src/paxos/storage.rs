@@ -64,7 +64,7 @@ pub fn recover(storage: &Storage) -> Recovered {
             // A crash between saving a snapshot and rewriting the log leaves compacted records.
             Ok(e) if e.slot <= out.acceptor.compacted => {}
             Ok(e) => {
-                let newer = out.acceptor.accepted.get(&e.slot).map_or(true, |(b, _)| *b <= e.ballot);
+                let newer = !matches!(out.acceptor.accepted.get(&e.slot), Some((b, _)) if *b > e.ballot);
                 if newer {
                     out.acceptor.accepted.insert(e.slot, (e.ballot, e.value));
                 }
