@@ -427,24 +427,29 @@ fn run(n: usize, seed: u64, faults: Faults) -> (usize, BTreeMap<&'static str, u6
     (acked, sim.stats.clone())
 }
 
+/// How many seeds to run: `PAXOS_SIM_SEEDS` overrides the default for a longer hunt.
+fn seeds(default: u64) -> u64 {
+    std::env::var("PAXOS_SIM_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 #[test]
 fn three_nodes_many_seeds() {
     let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
-    for seed in 0..20 {
+    for seed in 0..seeds(20) {
         let (acked, stats) = run(3, seed, FAULTY);
         assert!(acked > 20, "seed {seed}: only {acked} acknowledged ({stats:?})");
         stats.iter().for_each(|(k, v)| *totals.entry(k).or_default() += v);
     }
-    eprintln!("3 nodes, 20 seeds: {totals:?}");
+    eprintln!("3 nodes, {} seeds: {totals:?}", seeds(20));
 }
 
 #[test]
 fn five_nodes_many_seeds() {
     let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
-    for seed in 100..112 {
+    for seed in 100..100 + seeds(12) {
         let (acked, stats) = run(5, seed, FAULTY);
         assert!(acked > 20, "seed {seed}: only {acked} acknowledged ({stats:?})");
         stats.iter().for_each(|(k, v)| *totals.entry(k).or_default() += v);
     }
-    eprintln!("5 nodes, 12 seeds: {totals:?}");
+    eprintln!("5 nodes, {} seeds: {totals:?}", seeds(12));
 }

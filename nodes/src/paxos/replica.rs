@@ -150,6 +150,11 @@ impl Paxos {
                 ctx.save(SNAPSHOT_FILE, bytes);
                 self.acceptor.compact(slot);
                 ctx.rewrite(ACCEPT_LOG, storage::accept_records(&self.acceptor));
+                if let Role::Leader(l) = &mut self.role {
+                    // Chosen (by an earlier leader) and compacted by the acceptors, which no
+                    // longer answer for them: waiting for their votes would block the window.
+                    l.in_flight.retain(|s, _| *s > slot);
+                }
             }
         }
         self.on_learn(ctx, entries);
