@@ -111,7 +111,7 @@ pub fn lin_timeline(data: &RunData, anomaly: &Value) -> String {
     let mut s = format!(
         "<div class=\"scroll\"><svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" font-family=\"sans-serif\" font-size=\"11\">"
     );
-    s += &format!("<text x=\"4\" y=\"14\" fill=\"#555\">process lanes; x = event order (happened-before), not time</text>");
+    s += "<text x=\"4\" y=\"14\" fill=\"#555\">process lanes; x = event order (happened-before), not time</text>";
     for (p, i) in &lane {
         let y = top + lane_h * *i as f64;
         s += &format!("<text x=\"4\" y=\"{:.0}\">p{p}</text><line x1=\"{left}\" x2=\"{width:.0}\" y1=\"{:.0}\" y2=\"{:.0}\" stroke=\"#eee\"/>", y + 20.0, y + 29.0, y + 29.0);

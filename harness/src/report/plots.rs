@@ -399,7 +399,7 @@ mod tests {
         assert!(d.quantiles.iter().all(|q| q.1 <= q.2 && q.2 <= q.3));
         let thin = latency_data(&c, 10.0, 30);
         let kept: usize = thin.series.values().map(Vec::len).sum();
-        assert!(kept <= 40 && kept >= 20, "kept {kept}");
+        assert!((20..=40).contains(&kept), "kept {kept}");
         assert_eq!(thin.thinned + kept, 100);
     }
 

@@ -62,15 +62,20 @@ impl Paxos {
     }
 
     pub(super) fn on_learn(&mut self, ctx: &mut Ctx<Msg>, entries: Vec<(Slot, Batch)>) {
+        let mut superseded = false;
         for (slot, value) in entries {
             if let Role::Leader(l) = &mut self.role {
-                // Chosen by an earlier leader and learned from a peer: stop proposing it. By
-                // Paxos's invariant a leader re-proposes only the chosen value there.
+                // Chosen and learned from a peer: stop proposing it. Chosen at a lower ballot,
+                // it is the value this leader re-proposed; a different value means a higher
+                // ballot chose it, so this leadership is stale.
                 if let Some(f) = l.in_flight.remove(&slot) {
-                    assert!(f.value == value, "paxos: slot {slot} chosen with a value its leader did not propose");
+                    superseded |= f.value != value;
                 }
             }
             self.learner.learn(slot, value);
+        }
+        if superseded {
+            self.step_down(ctx);
         }
         self.apply_ready(ctx);
     }
