@@ -249,9 +249,22 @@ impl Raft {
     /// states are hashed and compared).
     pub fn fingerprint(&self) -> String {
         format!(
-            "{}|{:?}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{}|{:?}",
-            self.term, self.voted_for, self.role, self.leader, self.log, self.commit, self.applied, self.sm,
-            self.votes, self.progress, self.leader_alive, self.reads
+            "{}|{:?}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{}|{:?}|{}|{}|{:?}",
+            self.term,
+            self.voted_for,
+            self.role,
+            self.leader,
+            self.log,
+            self.commit,
+            self.applied,
+            self.sm,
+            self.votes,
+            self.progress,
+            self.leader_alive,
+            self.reads,
+            self.flush_armed,
+            self.seq,
+            self.waiting.keys().collect::<Vec<_>>()
         )
     }
 
