@@ -74,7 +74,7 @@ pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            let s = child.wait().expect("waiting");
+            let _ = child.wait();
             let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
             panic!("command did not finish within {limit:?}; stderr:\n{stderr}");
         }
