@@ -30,18 +30,18 @@ struct Protocol {
     run: fn(Settings) -> anyhow::Result<()>,
 }
 
-fn protocol<C: Core>(describe: fn() -> Describe) -> Protocol {
-    Protocol { describe, validate: |_| Ok(()), run: runtime::run::<C> }
+fn protocol<C: Core>(describe: fn() -> Describe, validate: fn(&NodeConfig) -> Result<(), String>) -> Protocol {
+    Protocol { describe, validate, run: runtime::run::<C> }
 }
 
 /// Every protocol, by the name its `describe()` gives.
 fn protocols() -> Vec<Protocol> {
     vec![
-        Protocol { validate: raft::validate, ..protocol::<raft::Raft>(raft::describe) },
-        protocol::<paxos::Paxos>(paxos::describe),
-        protocol::<twopc::TwoPc>(twopc::describe),
-        protocol::<crdt_op::CrdtOp>(crdt_op::describe),
-        protocol::<crdt_state::CrdtState>(crdt_state::describe),
+        protocol::<raft::Raft>(raft::describe, raft::validate),
+        protocol::<paxos::Paxos>(paxos::describe, paxos::validate),
+        protocol::<twopc::TwoPc>(twopc::describe, twopc::validate),
+        protocol::<crdt_op::CrdtOp>(crdt_op::describe, crdt_op::validate),
+        protocol::<crdt_state::CrdtState>(crdt_state::describe, crdt_state::validate),
     ]
 }
 

@@ -71,10 +71,26 @@ pub fn main(args: TestArgs) -> Result<i32, Failure> {
     let run_dir = store::create_run_dir(&settings, started_at).with_context(|| format!("creating a run directory under {}", settings.results.display()))?;
     store::write_json(&run_dir.join("test.json"), &store::test_json(&settings, started_at)).context("writing test.json")?;
     println!("run directory: {}", run_dir.display());
+    arm_watchdog(&settings);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting the runtime")?;
     let outcome = rt.block_on(execute(&settings, &run_dir))?;
     rt.shutdown_timeout(Duration::from_secs(2));
     finish(&settings, &run_dir, outcome)
+}
+
+/// Slack on top of the workload and checking time before the watchdog gives up on a run.
+const WATCHDOG_SLACK: Duration = Duration::from_secs(180);
+
+/// Bounds the whole run: should any step of teardown hang (a node that never answers, a task
+/// that never ends), the harness exits 255 instead of hanging a nightly job; its nodes die with
+/// it through their parent-death signal, and the history streamed so far stays checkable.
+fn arm_watchdog(s: &Settings) {
+    let limit = s.time_limit + s.check_budget + WATCHDOG_SLACK;
+    let _ = std::thread::Builder::new().name("faultline-watchdog".into()).spawn(move || {
+        std::thread::sleep(limit);
+        eprintln!("faultline: internal error: the run did not finish within {} s; giving up", limit.as_secs());
+        std::process::exit(exit::INTERNAL);
+    });
 }
 
 /// The node ids, their listen addresses, and the node specs wired through the proxies.

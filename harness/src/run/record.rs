@@ -45,7 +45,7 @@ impl Counters {
 /// Hands events to the writer thread; cheap to clone.
 #[derive(Clone)]
 pub struct Recorder {
-    tx: mpsc::Sender<Op>,
+    tx: mpsc::Sender<Option<Op>>,
     start: Instant,
     pub counters: Arc<Counters>,
 }
@@ -59,10 +59,14 @@ pub struct Recorded {
 /// Owns the writer thread; [`Sink::finish`] waits for it once every [`Recorder`] is dropped.
 pub struct Sink {
     handle: std::thread::JoinHandle<Recorded>,
+    /// Closes the history explicitly: a recorder clone still held by a task that outlived the
+    /// run must not keep the writer (and so the whole run) waiting.
+    close: mpsc::Sender<Option<Op>>,
 }
 
 impl Sink {
     pub fn finish(self) -> Recorded {
+        let _ = self.close.send(None);
         self.handle.join().unwrap_or(Recorded { ops: Vec::new(), error: Some(io::Error::other("history writer panicked")) })
     }
 }
@@ -70,17 +74,19 @@ impl Sink {
 /// Opens `path` and starts the writer; `start` is time zero of the history.
 pub fn open(path: &Path, start: Instant) -> io::Result<(Recorder, Sink)> {
     let file = File::create(path)?;
-    let (tx, rx) = mpsc::channel::<Op>();
+    let (tx, rx) = mpsc::channel::<Option<Op>>();
+    let close = tx.clone();
     let handle = std::thread::Builder::new().name("faultline-history".into()).spawn(move || write_all(rx, file))?;
-    Ok((Recorder { tx, start, counters: Arc::new(Counters::default()) }, Sink { handle }))
+    Ok((Recorder { tx, start, counters: Arc::new(Counters::default()) }, Sink { handle, close }))
 }
 
-fn write_all(rx: mpsc::Receiver<Op>, file: File) -> Recorded {
+fn write_all(rx: mpsc::Receiver<Option<Op>>, file: File) -> Recorded {
     let mut w = JsonlWriter::new(BufWriter::new(file));
     let mut ops = Vec::new();
     let mut error = None;
     let mut last_time = 0u64;
-    for mut op in rx {
+    // `None` is the close sentinel sent by `Sink::finish`; events sent after it are dropped.
+    while let Ok(Some(mut op)) = rx.recv() {
         op.index = ops.len() as u64;
         // Times are stamped by the senders just before they send; two senders may swap. Time
         // only describes, the index orders, so keeping it monotonic loses nothing.
@@ -120,7 +126,7 @@ impl Recorder {
                 c.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let _ = self.tx.send(op);
+        let _ = self.tx.send(Some(op));
     }
 
     /// Records a nemesis event: `f` names what happened, `value` describes it.
