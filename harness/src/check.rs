@@ -20,6 +20,7 @@ use faultline_checkers::registry::{self, CheckerSpec, Report};
 use faultline_checkers::{linear, model, CheckOptions, CheckResult, Validity};
 
 use crate::cli::CheckArgs;
+use faultline_checkers::linear::html::escape;
 use crate::exit::{usage, Failure};
 
 /// The two history formats `check` reads.
@@ -363,21 +364,6 @@ pub fn html_page(file: &str, h: &History, report: &Report) -> String {
     )
 }
 
-/// Escapes text for HTML content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 #[cfg(test)]
 mod tests {

@@ -56,10 +56,6 @@ impl Workload for Bank {
         OpSpec::new("transfer", None, json!({"from": from, "to": to, "amount": amount}))
     }
 
-    fn final_reads(&self) -> Vec<OpSpec> {
-        vec![OpSpec::read(None)]
-    }
-
     fn checker_params(&self) -> serde_json::Map<String, Value> {
         let mut params = serde_json::Map::new();
         params.insert("total".into(), json!(self.accounts as i64 * self.initial_balance));

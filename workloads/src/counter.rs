@@ -6,7 +6,7 @@
 use crate::{rng, OpSpec, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Share of reads, in percent.
 const READ_PERCENT: u32 = 20;
@@ -32,14 +32,6 @@ impl Workload for Counter {
         } else {
             OpSpec::new("add", None, json!(self.rng.gen_range(1..=5)))
         }
-    }
-
-    fn final_reads(&self) -> Vec<OpSpec> {
-        vec![OpSpec::read(None)]
-    }
-
-    fn checker_params(&self) -> serde_json::Map<String, Value> {
-        serde_json::Map::new()
     }
 }
 

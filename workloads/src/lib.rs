@@ -92,10 +92,15 @@ pub trait Workload: Send {
     /// The next operation for `process` (a logical client process; a process has at most one
     /// operation in flight, and a retired process is replaced by one with a new number).
     fn next_op(&mut self, process: u64) -> OpSpec;
-    /// The reads to make of every node after healing; recorded with `"final": true`.
-    fn final_reads(&self) -> Vec<OpSpec>;
-    /// Parameters for this workload's checkers (bank: `total` and `accounts`).
-    fn checker_params(&self) -> serde_json::Map<String, Value>;
+    /// The reads to make of every node after healing; recorded with `"final": true`. By default
+    /// one keyless read of the whole state (counter, set, bank).
+    fn final_reads(&self) -> Vec<OpSpec> {
+        vec![OpSpec::read(None)]
+    }
+    /// Parameters for this workload's checkers (bank: `total` and `accounts`); none by default.
+    fn checker_params(&self) -> serde_json::Map<String, Value> {
+        serde_json::Map::new()
+    }
 }
 
 /// Every workload, by name.

@@ -14,7 +14,7 @@ use crate::{rng, OpSpec, Workload, WorkloadError, WorkloadOptions};
 use faultline_checkers::history::Key;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Values written and compared are drawn from `0..VALUE_RANGE`.
 const VALUE_RANGE: i64 = 10;
@@ -101,10 +101,6 @@ impl Workload for Register {
         let first = (self.next_key - MAX_FINAL_KEYS).max(0);
         (first..self.next_key).map(|k| OpSpec::read(Some(Key::Int(k)))).collect()
     }
-
-    fn checker_params(&self) -> serde_json::Map<String, Value> {
-        serde_json::Map::new()
-    }
 }
 
 #[cfg(test)]
@@ -159,7 +155,7 @@ mod tests {
         for i in 0..10_000 {
             let op = w.next_op(i % 10);
             match op.f.as_str() {
-                "read" => assert_eq!(op.value, Value::Null),
+                "read" => assert_eq!(op.value, serde_json::Value::Null),
                 "write" => assert!((0..VALUE_RANGE).contains(&op.value.as_i64().unwrap())),
                 "cas" => {
                     let pair = op.value.as_array().unwrap();

@@ -6,7 +6,7 @@
 use crate::{rng, OpSpec, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Share of reads, in percent. Reads return the whole set, so they stay rare.
 const READ_PERCENT: u32 = 10;
@@ -34,14 +34,6 @@ impl Workload for SetWorkload {
         let element = self.next_element;
         self.next_element += 1;
         OpSpec { add_element: true, ..OpSpec::new("add", None, json!(element)) }
-    }
-
-    fn final_reads(&self) -> Vec<OpSpec> {
-        vec![OpSpec::read(None)]
-    }
-
-    fn checker_params(&self) -> serde_json::Map<String, Value> {
-        serde_json::Map::new()
     }
 }
 

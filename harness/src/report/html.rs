@@ -8,24 +8,10 @@
 use faultline_checkers::Validity;
 use serde_json::Value;
 
-/// Escapes text for HTML element content and for quoted attribute values.
-///
-/// The five characters that can end a text run or an attribute (`& < > " '`) become entities;
-/// everything else passes through, so non-ASCII text stays readable.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+/// Escapes text for HTML element content and for quoted attribute values: the five characters
+/// that can end a text run or an attribute (`& < > " '`) become entities. One function serves
+/// every page faultline writes, the checker's explanation pages included.
+pub use faultline_checkers::linear::html::escape;
 
 /// A JSON value as compact text, cut to `max_chars` characters (with an ellipsis), escaped.
 pub fn json_text(v: &Value, max_chars: usize) -> String {

@@ -10,7 +10,7 @@
 //! A node's output (stdout and stderr) is appended to `nodes/<id>.log`; its data directory
 //! survives kills, so a restart recovers from it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -18,7 +18,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
@@ -52,11 +52,46 @@ struct NodeProc {
     paused: bool,
 }
 
-/// Picks a free loopback port by binding port 0 and letting it go. Another process could take
-/// it before the node binds it; the readiness check then fails with the node's log.
+/// Picks a free loopback port for a node, outside the kernel's ephemeral port range.
+///
+/// Binding port 0 would hand out an ephemeral port, and the same range serves every outgoing
+/// connection and every proxy (which bind port 0): a node's port, released between the probe
+/// and the node's own bind, or while the node is killed and not yet restarted, could be taken by
+/// one of them. Ports below (or above) the ephemeral range are never handed out implicitly, so
+/// a probe there that succeeds stays free. Ports already handed out by this process are skipped.
 pub fn free_port() -> io::Result<SocketAddr> {
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let (lo, hi) = ephemeral_range();
+    let (from, to) = if lo > 12_000 { (10_000u32, lo) } else { (hi + 1, 65_535) };
+    let span = to.saturating_sub(from).max(1);
+    let mut x = std::process::id() as u64 ^ (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(7));
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..512 {
+        // xorshift: port choice needs spread, not reproducibility.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let port = (from + (x % span as u64) as u32) as u16;
+        if given.contains(&port) {
+            continue;
+        }
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            given.insert(port);
+            return l.local_addr();
+        }
+    }
     let l = TcpListener::bind("127.0.0.1:0")?;
     l.local_addr()
+}
+
+/// The kernel's ephemeral port range (Linux default 32768–60999).
+fn ephemeral_range() -> (u32, u32) {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let mut it = text.split_whitespace().filter_map(|w| w.parse::<u32>().ok());
+    match (it.next(), it.next()) {
+        (Some(lo), Some(hi)) if lo <= hi && hi <= 65_535 => (lo, hi),
+        _ => (32_768, 60_999),
+    }
 }
 
 type SpawnRequest = (Command, mpsc::Sender<io::Result<Child>>);

@@ -31,7 +31,10 @@ pub fn node_bin() -> PathBuf {
             let target_dir = profile_dir.parent().expect("profile directory has a parent").to_path_buf();
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut cmd = Command::new(cargo);
-            cmd.args(["build", "-p", "faultline-nodes", "--bin", "faultline-node"]);
+            // The same selection as `scripts/test` builds, so feature unification is identical and this
+            // is a no-op there; building `-p faultline-nodes` alone would resolve features anew
+            // and rebuild dependencies.
+            cmd.args(["build", "--workspace", "--bins"]);
             if profile_dir.file_name().and_then(|n| n.to_str()) == Some("release") {
                 cmd.arg("--release");
             }
