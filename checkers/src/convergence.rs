@@ -74,10 +74,7 @@ pub fn check(history: &History, kind: Kind) -> CheckResult {
         Err(r) => return r,
     };
     let kind = if kind == Kind::Auto { guess(&calls) } else { kind };
-    let mut by_key: BTreeMap<Option<Key>, Vec<&Call>> = BTreeMap::new();
-    for c in &calls {
-        by_key.entry(c.key.clone()).or_default().push(c);
-    }
+    let by_key = support::by_key(&calls, |_| true);
     let mut t = Tally::default();
     for (key, calls) in &by_key {
         check_key(key, calls, kind, &mut t);

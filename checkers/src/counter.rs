@@ -16,9 +16,8 @@
 //! adds sorted by invoke and by completion position, so it needs no budget.
 
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
-use crate::history::{Call, History, Key, Outcome};
+use crate::history::{Call, History, Outcome};
 use crate::registry::support::{self, big, call_json, int};
 use crate::verdict::{CheckResult, Validity};
 
@@ -28,12 +27,7 @@ pub fn check(history: &History) -> CheckResult {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let mut by_key: BTreeMap<Option<Key>, Vec<&Call>> = BTreeMap::new();
-    for c in &calls {
-        if &*c.f == "add" || &*c.f == "read" {
-            by_key.entry(c.key.clone()).or_default().push(c);
-        }
-    }
+    let by_key = support::by_key(&calls, support::is_add_or_read);
     let mut tally = Tally::default();
     for calls in by_key.values() {
         if let Err(reason) = check_key(calls, &mut tally) {

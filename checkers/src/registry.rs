@@ -174,7 +174,9 @@ fn unique_name(done: &[(String, CheckResult)], spec: &CheckerSpec) -> String {
 pub(crate) mod support {
     use serde_json::{json, Value};
 
-    use crate::history::{Call, History, Outcome};
+    use std::collections::BTreeMap;
+
+    use crate::history::{Call, History, Key, Outcome};
     use crate::verdict::CheckResult;
 
     /// How many examples of each anomaly a result lists; counts are always complete.
@@ -183,6 +185,21 @@ pub(crate) mod support {
     /// Pairs the history's calls; a malformed history cannot be judged, so it is unknown.
     pub fn calls(history: &History) -> Result<Vec<Call>, CheckResult> {
         history.calls().map_err(|e| CheckResult::unknown(format!("malformed history: {e}")))
+    }
+
+    /// The calls that `keep` accepts, grouped by key (`None` for keyless objects): the checkers
+    /// judge each object on its own.
+    pub fn by_key<'a>(calls: &'a [Call], keep: impl Fn(&Call) -> bool) -> BTreeMap<Option<Key>, Vec<&'a Call>> {
+        let mut groups: BTreeMap<Option<Key>, Vec<&'a Call>> = BTreeMap::new();
+        for c in calls.iter().filter(|c| keep(c)) {
+            groups.entry(c.key.clone()).or_default().push(c);
+        }
+        groups
+    }
+
+    /// Whether a call is an `add` or a `read`, the operations of counters and sets.
+    pub fn is_add_or_read(c: &Call) -> bool {
+        &*c.f == "add" || &*c.f == "read"
     }
 
     /// A call as the results show it: who, what, when (event indices), and what came back.

@@ -19,9 +19,9 @@
 //! faultline's runs are smaller.
 
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use crate::history::{Call, History, Key, Outcome};
+use crate::history::{Call, History, Outcome};
 use crate::registry::support::{self, call_json, ms_between, EXAMPLES};
 use crate::verdict::{CheckResult, Validity};
 
@@ -45,12 +45,7 @@ pub fn check(history: &History) -> CheckResult {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let mut by_key: BTreeMap<Option<Key>, Vec<&Call>> = BTreeMap::new();
-    for c in &calls {
-        if &*c.f == "add" || &*c.f == "read" {
-            by_key.entry(c.key.clone()).or_default().push(c);
-        }
-    }
+    let by_key = support::by_key(&calls, support::is_add_or_read);
     let mut t = Tally::default();
     for calls in by_key.values() {
         check_key(calls, &mut t);
