@@ -66,6 +66,10 @@ pub fn settings(args: CheckArgs) -> Result<Settings, Failure> {
             return Err(usage(format!("--check: unknown checker `{c}` (known: {})", registry::NAMES.join(", "))));
         }
     }
+    if let Some(path) = &args.html {
+        // Refuse an unwritable page before spending the budget on checking.
+        std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path).map_err(|e| usage(format!("--html: cannot write {}: {e}", path.display())))?;
+    }
     let opts = CheckOptions {
         budget: Duration::from_secs_f64(args.budget.min(1e9)),
         memory_limit_bytes: args.memory_mb.saturating_mul(1 << 20),
@@ -81,17 +85,35 @@ pub fn main(args: CheckArgs) -> Result<i32, Failure> {
     let specs = choose_specs(&s, stored_specs, &history)?;
     let report = registry::run_all(&specs, &history, &s.opts);
     let file = s.path.display().to_string();
+    let health = stored_health(&s.path);
+    // A run that could not vouch for the system stays unknown on a re-check, unless a guarantee
+    // is shown violated: the same rule `faultline test` applies.
+    let valid = match (&report.valid, health.is_empty()) {
+        (Validity::Valid, false) => Validity::Unknown,
+        (v, _) => *v,
+    };
     if s.json {
-        let out = json!({"valid": report.valid, "checkers": report.checkers_json(), "file": file});
-        println!("{out}");
+        let out = json!({"valid": valid, "checkers": report.checkers_json(), "file": file, "health": {"ok": health.is_empty(), "reasons": health}});
+        crate::out!("{out}");
     } else {
-        print!("{}", summary(&file, &history, &report));
+        crate::out!("{}", summary(&file, &history, &report).trim_end());
+        for r in &health {
+            crate::out!("the run could not vouch for the system: {r}");
+        }
     }
     if let Some(path) = &s.html {
         let page = html_page(&file, &history, &report);
         std::fs::write(path, page).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(report.valid.exit_code())
+    Ok(valid.exit_code())
+}
+
+/// The health reasons stored in a run directory's results.json (empty for a file, or a
+/// healthy run).
+fn stored_health(path: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(path.join("results.json")) else { return Vec::new() };
+    let Ok(v) = serde_json::from_str::<Value>(&text) else { return Vec::new() };
+    v["health"]["reasons"].as_array().map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect()).unwrap_or_default()
 }
 
 /// Reads the history (and, for a run directory, its stored checkers) and pairs it.

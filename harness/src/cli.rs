@@ -79,6 +79,10 @@ pub struct TestArgs {
     /// Budget for the checkers, seconds.
     #[arg(long, default_value_t = 60.0)]
     pub check_budget: f64,
+    /// Accept nodes that exit on their own during the run: still recorded as `crash` events and
+    /// restarted, but no longer a reason the run cannot vouch for the system.
+    #[arg(long)]
+    pub allow_crashes: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -7,10 +7,22 @@
 //! - [`check`]: `faultline check`.
 //! - [`report`]: per-run reports, plots, the index, suites and the comparison.
 //! - [`protocols`]: `faultline protocols`.
+//! - [`lifecycle`]: one cleanup path for every exit (process groups, subreaper, guardian, signals).
+
+/// `println!` that never panics: a closed stdout (`faultline check h.jsonl | true`) must not turn
+/// a verdict into a crash, so write errors are ignored and the exit code stays the verdict's.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stdout(), $($arg)*);
+    }};
+}
 
 pub mod check;
 pub mod cli;
 pub mod exit;
+pub mod lifecycle;
 pub mod net;
 pub mod protocols;
 pub mod report;

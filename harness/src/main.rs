@@ -9,6 +9,9 @@ use faultline::exit::{self, Failure};
 use faultline::{check, protocols, report, run};
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some(faultline::lifecycle::GUARD_ARG) {
+        std::process::exit(faultline::lifecycle::guard_main());
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -40,6 +43,8 @@ fn main() {
             exit::INTERNAL
         }
     };
+    // Whatever the command, no node outlives it.
+    faultline::lifecycle::kill_everything();
     std::process::exit(code);
 }
 

@@ -213,6 +213,8 @@ impl Cluster {
         let node = self.node(id)?;
         let cmd = command(&node.spec).with_context(|| format!("preparing node {id}"))?;
         let child = spawn_on_launcher(cmd).with_context(|| format!("starting node {id} ({})", node.spec.program.display()))?;
+        // The node leads its own process group (`process_group(0)`), so its pid is the group.
+        crate::lifecycle::register_group(child.id() as i32);
         node.child = Some(child);
         node.paused = false;
         Ok(())
@@ -232,7 +234,7 @@ impl Cluster {
                 None => return Err(anyhow!("node {id} is not running")),
             };
             if let Some(status) = exited {
-                self.node(id)?.child = None;
+                self.forget(id)?;
                 return Err(anyhow!("node {id} exited during startup ({status}); last lines of {}:\n{}", log.display(), tail(&log, 15)));
             }
             let attempt = tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(addr)).await;
@@ -267,12 +269,51 @@ impl Cluster {
         if let Some(mut child) = node.child.take() {
             let pid = child.id();
             let _ = child.wait();
+            crate::lifecycle::unregister_group(pid as i32);
             if node.spec.clock_file.is_some() {
                 faketime::cleanup_shm(pid);
             }
         }
         node.paused = false;
         Ok(())
+    }
+
+    /// Drops a node whose process has exited: whatever is left of its process group (children
+    /// of a wrapper script) is killed, and the group forgotten.
+    fn forget(&mut self, id: &str) -> anyhow::Result<()> {
+        let node = self.node(id)?;
+        if let Some(child) = node.child.take() {
+            let pid = child.id() as i32;
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            crate::lifecycle::unregister_group(pid);
+            if node.spec.clock_file.is_some() {
+                faketime::cleanup_shm(pid as u32);
+            }
+        }
+        node.paused = false;
+        Ok(())
+    }
+
+    /// Nodes whose process exited although the harness did not kill it, with how it ended;
+    /// each is forgotten (so [`Cluster::down`] lists it and a restart can bring it back).
+    pub fn exited_on_their_own(&mut self) -> Vec<(String, std::process::ExitStatus)> {
+        let mut out = Vec::new();
+        for id in self.ids() {
+            let status = match self.nodes.get_mut(&id).and_then(|n| n.child.as_mut()) {
+                Some(c) => c.try_wait().ok().flatten(),
+                None => None,
+            };
+            if let Some(status) = status {
+                let _ = self.forget(&id);
+                out.push((id, status));
+            }
+        }
+        out
+    }
+
+    /// The end of a node's log, for crash reports.
+    pub fn log_tail(&self, id: &str, lines: usize) -> String {
+        self.nodes.get(id).map(|n| tail(&n.spec.log, lines)).unwrap_or_default()
     }
 
     /// Starts a killed node again from its data directory and waits for it.
@@ -302,20 +343,11 @@ impl Cluster {
         Ok(())
     }
 
-    /// Nodes that were killed and not restarted, or exited by themselves.
+    /// Nodes that are not running: killed and not restarted, or exited by themselves (which
+    /// the caller should have collected with [`Cluster::exited_on_their_own`] first, to report).
     pub fn down(&mut self) -> Vec<String> {
-        let mut down = Vec::new();
-        for (id, n) in self.nodes.iter_mut() {
-            if let Some(c) = n.child.as_mut() {
-                if let Ok(Some(_)) = c.try_wait() {
-                    n.child = None;
-                }
-            }
-            if n.child.is_none() {
-                down.push(id.clone());
-            }
-        }
-        down
+        let _ = self.exited_on_their_own();
+        self.nodes.iter().filter(|(_, n)| n.child.is_none()).map(|(id, _)| id.clone()).collect()
     }
 
     pub fn paused(&self) -> Vec<String> {

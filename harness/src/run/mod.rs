@@ -9,15 +9,22 @@
 //!    clock nemesis is on, see [`faketime`]).
 //! 4. [`clients`] drive the workload while [`schedule`] has the [`nemesis`] break things;
 //!    [`progress`] reports on stderr.
-//! 5. At the time limit or on Ctrl-C: clients stop, every fault heals, [`finals`] reads every
-//!    node, the checkers run (even when teardown failed), and `results.json` ([`stats`]) and
-//!    the report are written. The exit code is the verdict's.
+//! 5. At the time limit or on the first SIGINT/SIGTERM: clients stop, every fault heals,
+//!    [`finals`] reads every node, the checkers run (even when teardown failed), [`health`]
+//!    judges whether the run can vouch for anything, and `results.json` ([`stats`]) and the
+//!    report are written. The exit code is the verdict's, made unknown (2) by a failed health
+//!    judgment or an interruption unless a guarantee was shown violated (1).
+//!
+//! Whatever ends the process once the run directory exists — an error, a panic, a second
+//! signal, the watchdog — `results.json` is written and every node is killed on the way out
+//! (see [`crate::lifecycle`]).
 
 pub mod claims;
 pub mod clients;
 pub mod cluster;
 pub mod faketime;
 pub mod finals;
+pub mod health;
 pub mod links;
 pub mod nemesis;
 pub mod progress;
@@ -59,37 +66,122 @@ struct Outcome {
     workload_s: f64,
     extra_stats: Map<String, Value>,
     teardown_errors: Vec<String>,
+    facts: health::Facts,
     data_dirs: Vec<PathBuf>,
     /// Set when the run could not even start (the cluster failed): exit 255 after writing results.
     fatal: Option<anyhow::Error>,
 }
 
+impl Outcome {
+    /// An outcome of a run that failed before or while starting: the history recorded so far.
+    fn failed(history: History, started: Instant, e: anyhow::Error) -> Outcome {
+        let (workload_s, extra_stats, teardown_errors, facts, data_dirs) = Default::default();
+        Outcome { history, started, workload_s, extra_stats, teardown_errors, facts, data_dirs, fatal: Some(e) }
+    }
+}
+
 /// `faultline test`.
 pub fn main(args: TestArgs) -> Result<i32, Failure> {
     let settings = settings::validate(&args)?;
+    crate::lifecycle::become_subreaper();
+    crate::lifecycle::start_guardian();
+    crate::lifecycle::sweep_faketime_shm();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    crate::lifecycle::handle_signals(
+        move |_| {
+            let _ = stop_tx.send(true);
+        },
+        exit::UNKNOWN,
+    );
     let started_at = chrono::Utc::now();
     let run_dir = store::create_run_dir(&settings, started_at).with_context(|| format!("creating a run directory under {}", settings.results.display()))?;
     store::write_json(&run_dir.join("test.json"), &store::test_json(&settings, started_at)).context("writing test.json")?;
-    println!("run directory: {}", run_dir.display());
+    crate::out!("run directory: {}", run_dir.display());
+    let abort_settings = settings.clone();
+    let abort_dir = run_dir.clone();
+    crate::lifecycle::on_abort(move |why| write_aborted(&abort_settings, &abort_dir, why));
     arm_watchdog(&settings);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_and_finish(&settings, &run_dir, stop_rx)));
+    let code = match result {
+        Ok(r) => r,
+        Err(panic) => {
+            let msg = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
+            crate::lifecycle::kill_everything();
+            write_aborted(&settings, &run_dir, &format!("internal error: the harness panicked: {msg}"));
+            Err(Failure::Internal(anyhow::anyhow!("the harness panicked: {msg}")))
+        }
+    };
+    crate::lifecycle::kill_everything();
+    code
+}
+
+/// Runs the test and writes its results; every error after this point still writes results.json.
+fn run_and_finish(settings: &Settings, run_dir: &Path, stop_rx: watch::Receiver<bool>) -> Result<i32, Failure> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting the runtime")?;
-    let outcome = rt.block_on(execute(&settings, &run_dir))?;
+    let outcome = rt.block_on(execute(settings, run_dir, stop_rx));
     rt.shutdown_timeout(Duration::from_secs(2));
-    finish(&settings, &run_dir, outcome)
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            let err = match e {
+                Failure::Internal(e) => e,
+                Failure::Usage(m) => anyhow::anyhow!(m),
+            };
+            let history = faultline_checkers::history::read_jsonl(&run_dir.join("history.jsonl")).unwrap_or_default();
+            Outcome::failed(history, Instant::now(), err)
+        }
+    };
+    finish(settings, run_dir, outcome)
+}
+
+/// results.json of a run that never reached its own finish (second signal, watchdog, panic):
+/// the checkers run on the history recorded so far, with a short budget, and the run is marked
+/// interrupted. Never overwrites the results of a run that finished.
+fn write_aborted(s: &Settings, run_dir: &Path, why: &str) {
+    let path = run_dir.join("results.json");
+    if path.exists() {
+        return;
+    }
+    // Bound the checking: this runs on the way out, and must never hang the exit.
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_secs(30));
+        std::process::exit(exit::UNKNOWN);
+    });
+    let history = faultline_checkers::history::read_jsonl(&run_dir.join("history.jsonl")).unwrap_or_default();
+    let opts = CheckOptions { budget: s.check_budget.min(Duration::from_secs(20)), ..CheckOptions::default() };
+    let report = registry::run_all(&s.checkers, &history, &opts);
+    let valid = if report.valid == Validity::Invalid { Validity::Invalid } else { Validity::Unknown };
+    let results = json!({
+        "valid": valid.to_json(), "checkers": report.checkers_json(),
+        "health": {"ok": false, "reasons": [why]}, "interrupted": true, "interrupted_by": why,
+        "stats": stats::stats_json(&history.ops, 0.0),
+    });
+    let _ = store::write_json(&path, &results);
+    write_reports(&s.results, run_dir);
+    eprintln!("faultline: {why}; results.json written from the history recorded so far");
+}
+
+/// A pause at the start of each teardown phase (heal, final reads, checking), from
+/// `FAULTLINE_PHASE_DELAY_MS`: a testing aid that lets a test land a signal inside a phase.
+fn phase_delay() -> Duration {
+    let ms = std::env::var("FAULTLINE_PHASE_DELAY_MS").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Duration::from_millis(ms.min(60_000))
 }
 
 /// Slack on top of the workload and checking time before the watchdog gives up on a run.
 const WATCHDOG_SLACK: Duration = Duration::from_secs(180);
 
 /// Bounds the whole run: should any step of teardown hang (a node that never answers, a task
-/// that never ends), the harness exits 255 instead of hanging a nightly job; its nodes die with
-/// it through their parent-death signal, and the history streamed so far stays checkable.
+/// that never ends), the harness kills every node, writes results.json from the history
+/// streamed so far (marked interrupted by the watchdog) and exits 2 instead of hanging a
+/// nightly job.
 fn arm_watchdog(s: &Settings) {
     let limit = s.time_limit + s.check_budget + WATCHDOG_SLACK;
     let _ = std::thread::Builder::new().name("faultline-watchdog".into()).spawn(move || {
         std::thread::sleep(limit);
-        eprintln!("faultline: internal error: the run did not finish within {} s; giving up", limit.as_secs());
-        std::process::exit(exit::INTERNAL);
+        eprintln!("faultline: the run did not finish within {} s; the watchdog stops it", limit.as_secs());
+        crate::lifecycle::mark_watchdog();
+        crate::lifecycle::emergency_exit(exit::UNKNOWN, "interrupted by the watchdog: the run did not finish in time");
     });
 }
 
@@ -117,27 +209,8 @@ fn node_specs(s: &Settings, run_dir: &Path, addrs: &BTreeMap<String, SocketAddr>
         .collect()
 }
 
-/// Turns SIGINT/SIGTERM into a stop of the run; a second signal exits at once (the nodes die
-/// with the harness through their parent-death signal).
-fn watch_signals(stop: watch::Sender<bool>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    tokio::spawn(async move {
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else { return };
-        for round in 0..2 {
-            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
-            if round == 0 {
-                eprintln!("faultline: stopping: healing, final reads, then checking (signal again to abort)");
-                let _ = stop.send(true);
-            } else {
-                eprintln!("faultline: aborted");
-                std::process::exit(exit::INTERNAL);
-            }
-        }
-    });
-}
-
 /// Starts the network and the cluster, runs the workload and the faults, heals, reads.
-async fn execute(s: &Settings, run_dir: &Path) -> Result<Outcome, Failure> {
+async fn execute(s: &Settings, run_dir: &Path, stop_rx: watch::Receiver<bool>) -> Result<Outcome, Failure> {
     let started = Instant::now();
     let (rec, sink) = record::open(&run_dir.join("history.jsonl"), started).context("creating history.jsonl")?;
     let ids = s.node_ids();
@@ -146,20 +219,32 @@ async fn execute(s: &Settings, run_dir: &Path) -> Result<Outcome, Failure> {
         addrs.insert(id.clone(), cluster::free_port().context("finding a free port")?);
     }
     let links = Links::start(&ids, &addrs, s.seed).await.context("starting the proxy network")?;
-    let cluster = match Cluster::start(node_specs(s, run_dir, &addrs, &links)).await {
-        Ok(c) => c,
-        Err(e) => {
+    let mut wopts = WorkloadOptions { concurrency: s.concurrency, ..WorkloadOptions::default() };
+    apply_node_args(&mut wopts, &s.node_args);
+    let workload = faultline_workloads::by_name(&s.workload, s.seed, &wopts).map_err(|e| anyhow::anyhow!("--workload: {e}"));
+    let cluster = match &workload {
+        Ok(_) => Cluster::start(node_specs(s, run_dir, &addrs, &links)).await,
+        Err(e) => Err(anyhow::anyhow!("{e:#}")),
+    };
+    let (cluster, workload) = match (cluster, workload) {
+        (Ok(c), Ok(w)) => (c, w),
+        (Err(e), _) | (_, Err(e)) => {
             links.shutdown().await;
             drop(rec);
             let ops = sink.finish().ops;
-            return Ok(Outcome { history: History::from_ops(ops), started, workload_s: 0.0, extra_stats: Map::new(), teardown_errors: vec![], data_dirs: vec![], fatal: Some(e) });
+            return Ok(Outcome::failed(History::from_ops(ops), started, e));
         }
     };
-    let (stop_tx, stop_rx) = watch::channel(false);
-    watch_signals(stop_tx.clone());
-    let mut wopts = WorkloadOptions { concurrency: s.concurrency, ..WorkloadOptions::default() };
-    apply_node_args(&mut wopts, &s.node_args);
-    let workload = faultline_workloads::by_name(&s.workload, s.seed, &wopts).map_err(|e| exit::usage(format!("--workload: {e}")))?;
+    // The signal handler's channel stops the run; so does the time limit, through `stop_tx`.
+    let stop_tx = watch::Sender::new(false);
+    let relay_tx = stop_tx.clone();
+    let mut signal_rx = stop_rx;
+    let relay = tokio::spawn(async move {
+        if signal_rx.wait_for(|v| *v).await.is_ok() {
+            let _ = relay_tx.send(true);
+        }
+    });
+    let stop_rx = stop_tx.subscribe();
     let checker_params = workload.checker_params();
     let node_list: Vec<(String, SocketAddr)> = addrs.iter().map(|(k, v)| (k.clone(), *v)).collect();
     let shared = Arc::new(clients::Shared::new(workload, node_list.clone(), rec.clone(), s.rate, s.request_timeout, s.concurrency));
@@ -179,19 +264,31 @@ async fn execute(s: &Settings, run_dir: &Path) -> Result<Outcome, Failure> {
     }
     let workload_s = started.elapsed().as_secs_f64();
     let _ = progress.await;
+    relay.abort();
     let (mut nemesis, mut teardown_errors) = sched.await.map_err(|e| anyhow::anyhow!("the nemesis failed: {e}"))?;
+    let mut facts = health::Facts { allow_crashes: s.allow_crashes, ..health::Facts::default() };
+    crate::out!("healing every fault ...");
+    tokio::time::sleep(phase_delay()).await;
     if let Err(e) = nemesis.heal_all().await {
         teardown_errors.push(format!("healing: {e:#}"));
+        facts.heal_errors.push(format!("{e:#}"));
     }
     let reads = shared.workload.lock().map(|w| w.final_reads()).unwrap_or_default();
     tokio::time::sleep(QUIET).await;
+    nemesis.supervise().await;
     for id in &ids {
-        if let Err(e) = nemesis.cluster.wait_ready(id, cluster::READY_TIMEOUT).await {
-            teardown_errors.push(format!("{e:#}"));
+        if nemesis.cluster.is_up(id) {
+            if let Err(e) = nemesis.cluster.wait_ready(id, cluster::READY_TIMEOUT).await {
+                teardown_errors.push(format!("{e:#}"));
+            }
         }
     }
+    facts.down_at_end = nemesis.cluster.down();
+    crate::out!("final reads of every node ...");
+    tokio::time::sleep(phase_delay()).await;
     let converge = s.checkers.iter().any(|c| c.name == "convergence");
     let finals = finals::final_reads(&rec, &node_list, &reads, s.request_timeout, last_process + 1, converge).await;
+    facts.final_reads_missing = finals.missing();
     let mut extra = Map::new();
     extra.insert("final_reads".into(), final_reads_json(&finals, &reads));
     extra.insert("final_read_rounds".into(), json!(finals.rounds));
@@ -207,7 +304,7 @@ async fn execute(s: &Settings, run_dir: &Path) -> Result<Outcome, Failure> {
     if let Some(e) = recorded.error {
         teardown_errors.push(format!("writing history.jsonl: {e}"));
     }
-    Ok(Outcome { history: History::from_ops(recorded.ops), started, workload_s, extra_stats: extra, teardown_errors, data_dirs, fatal: None })
+    Ok(Outcome { history: History::from_ops(recorded.ops), started, workload_s, extra_stats: extra, teardown_errors, facts, data_dirs, fatal: None })
 }
 
 /// Bank options the nodes were given are also the workload's (`--accounts`, `--initial-balance`).
@@ -245,26 +342,50 @@ fn final_reads_json(finals: &finals::Finals, reads: &[faultline_workloads::OpSpe
     Value::Object(out)
 }
 
-/// Runs the checkers, writes results.json and the report, prints the verdict.
-fn finish(s: &Settings, run_dir: &Path, outcome: Outcome) -> Result<i32, Failure> {
+/// Runs the checkers, judges the run's health, writes results.json and the report, prints the
+/// verdict.
+fn finish(s: &Settings, run_dir: &Path, mut outcome: Outcome) -> Result<i32, Failure> {
     let params = outcome.extra_stats.get("checker_params").and_then(Value::as_object).cloned().unwrap_or_default();
     let specs: Vec<CheckerSpec> = claims::with_params(s.checkers.clone(), &params);
     let opts = CheckOptions { budget: s.check_budget, ..CheckOptions::default() };
-    let (valid, checkers) = if outcome.fatal.is_some() {
+    let checked_at = Instant::now();
+    let (checked, checkers) = if outcome.history.ops.is_empty() {
         (Validity::Unknown, Map::new())
     } else {
+        // Whatever was recorded before a failure is still checked: a violation in it is real.
+        crate::out!("checking {} events ...", outcome.history.ops.len());
+        std::thread::sleep(phase_delay());
         let report = registry::run_all(&specs, &outcome.history, &opts);
         (report.valid, report.checkers_json())
     };
+    let check_s = checked_at.elapsed().as_secs_f64();
+    // A signal during checking still marks the run: its verdict may rest on a cut-short check.
+    outcome.facts.interrupted = crate::lifecycle::interrupted().map(str::to_string);
+    let mut health = health::judge(&outcome.history.ops, &specs, &outcome.facts);
+    if let Some(e) = &outcome.fatal {
+        health.reasons.insert(0, format!("the run failed: {e:#}"));
+    }
+    let valid = match checked {
+        Validity::Invalid => Validity::Invalid,
+        v if health.ok() => v,
+        _ => Validity::Unknown,
+    };
     let mut stats = stats::stats_json(&outcome.history.ops, outcome.workload_s);
     stats.insert("run_s".into(), json!((outcome.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0));
-    for (k, v) in outcome.extra_stats {
+    stats.insert("check_s".into(), json!((check_s * 1000.0).round() / 1000.0));
+    for (k, v) in std::mem::take(&mut outcome.extra_stats) {
         stats.insert(k, v);
     }
     if !outcome.teardown_errors.is_empty() {
         stats.insert("teardown_error".into(), json!(outcome.teardown_errors.join("; ")));
     }
-    let mut results = json!({"valid": valid.to_json(), "checkers": checkers, "stats": stats});
+    let mut results = json!({
+        "valid": valid.to_json(), "checkers": checkers, "health": health.to_json(),
+        "interrupted": outcome.facts.interrupted.is_some(), "stats": stats,
+    });
+    if let Some(by) = &outcome.facts.interrupted {
+        results["interrupted_by"] = json!(by);
+    }
     if let Some(e) = &outcome.fatal {
         results["error"] = json!(format!("{e:#}"));
     }
@@ -277,16 +398,21 @@ fn finish(s: &Settings, run_dir: &Path, outcome: Outcome) -> Result<i32, Failure
         return Err(Failure::Internal(e));
     }
     if valid == Validity::Valid && !s.keep {
-        for d in &outcome.data_dirs {
-            let _ = std::fs::remove_dir_all(d);
-            // `nodes/<id>/` held only the data directory; remove it too when it is empty.
-            if let Some(parent) = d.parent() {
-                let _ = std::fs::remove_dir(parent);
-            }
+        remove_data_dirs(&outcome.data_dirs);
+    }
+    print_verdict(s, run_dir, &results, valid, &outcome.teardown_errors);
+    Ok(exit::of_validity(valid))
+}
+
+/// Node data directories are only evidence; a valid run does not need them.
+fn remove_data_dirs(dirs: &[PathBuf]) {
+    for d in dirs {
+        let _ = std::fs::remove_dir_all(d);
+        // `nodes/<id>/` held only the data directory; remove it too when it is empty.
+        if let Some(parent) = d.parent() {
+            let _ = std::fs::remove_dir(parent);
         }
     }
-    print_verdict(s, &results, valid, &outcome.teardown_errors);
-    Ok(exit::of_validity(valid))
 }
 
 /// The run report and the results index; a failure here is a warning, never a verdict.
@@ -307,21 +433,28 @@ fn verdict_word(v: &Value) -> &'static str {
     }
 }
 
-fn print_verdict(s: &Settings, results: &Value, valid: Validity, teardown: &[String]) {
+fn print_verdict(s: &Settings, run_dir: &Path, results: &Value, valid: Validity, teardown: &[String]) {
     if let Some(m) = results["checkers"].as_object() {
         for (name, r) in m {
             let why = r.get("error").and_then(Value::as_str).map(|e| format!(" ({e})")).unwrap_or_default();
-            println!("  {name}: {}{why}", verdict_word(&r["valid"]));
+            crate::out!("  {name}: {}{why}", verdict_word(&r["valid"]));
         }
     }
     let st = &results["stats"];
-    println!(
+    crate::out!(
         "ops: ok {} fail {} info {}; availability {}; latency p50 {} ms, p99 {} ms",
         st["ops_total"]["ok"], st["ops_total"]["fail"], st["ops_total"]["info"], st["availability"], st["latency_ms"]["p50"], st["latency_ms"]["p99"]
     );
     for t in teardown {
-        println!("teardown error: {t}");
+        crate::out!("teardown error: {t}");
     }
-    println!("verdict: {}", verdict_word(&valid.to_json()));
-    println!("rerun: {}", store::rerun_command(s));
+    if let Some(reasons) = results["health"]["reasons"].as_array().filter(|r| !r.is_empty()) {
+        crate::out!("this run cannot vouch for the system:");
+        for r in reasons {
+            crate::out!("  - {}", r.as_str().unwrap_or_default());
+        }
+    }
+    crate::out!("verdict: {}", verdict_word(&valid.to_json()));
+    crate::out!("report: {}", run_dir.join("report.html").display());
+    crate::out!("rerun: {}", store::rerun_command(s));
 }

@@ -303,11 +303,32 @@ impl Nemesis {
         Ok(())
     }
 
+    /// The supervisor's round: a node that exited although nobody killed it is a finding. It is
+    /// recorded as a `crash` event (exit status or signal, and the end of its log) and started
+    /// again from its data directory, as a process supervisor would; a failed restart is
+    /// recorded too and leaves the node down (the health judgment then names it).
+    pub async fn supervise(&mut self) {
+        for (id, status) in self.cluster.exited_on_their_own() {
+            let (code, signal) = exit_parts(&status);
+            let log_tail = self.cluster.log_tail(&id, 20);
+            tracing::warn!("node {id} exited on its own ({status})");
+            self.rec.nemesis(
+                "crash",
+                json!({"fault": "crash", "phase": "start", "node": id, "status": status.to_string(), "code": code, "signal": signal, "log_tail": log_tail}),
+            );
+            let restarted = self.cluster.restart(&id).await;
+            let error = restarted.as_ref().err().map(|e| format!("{e:#}"));
+            self.rec.nemesis("restart", json!({"fault": "crash", "phase": "stop", "nodes": [id], "restarted": error.is_none(), "error": error}));
+        }
+    }
+
     /// Ends every fault whatever the run left behind: links healed, paused nodes resumed,
     /// killed nodes restarted, clocks reset. Records one `heal` event. Keeps going past
     /// errors and reports them together.
     pub async fn heal_all(&mut self) -> anyhow::Result<()> {
         let mut errors: Vec<String> = Vec::new();
+        // Crashes first, so a node that died by itself is reported as such, not silently restarted.
+        self.supervise().await;
         self.links.heal();
         for id in self.cluster.paused() {
             if let Err(e) = self.cluster.resume(&id) {
@@ -337,6 +358,12 @@ impl Nemesis {
             anyhow::bail!("{}", errors.join("; "))
         }
     }
+}
+
+/// The exit code, or the signal that ended a process.
+pub fn exit_parts(status: &std::process::ExitStatus) -> (Option<i32>, Option<i32>) {
+    use std::os::unix::process::ExitStatusExt;
+    (status.code(), status.signal())
 }
 
 /// Moves the given clocks until aborted: a strobe flips between the offset and zero every

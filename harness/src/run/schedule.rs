@@ -14,14 +14,25 @@ use tokio::sync::watch;
 use super::nemesis::Nemesis;
 use super::settings::FaultKind;
 
-/// Sleeps for `d`; returns `true` if the run was stopped meanwhile.
-async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
-    if *stop.borrow() {
-        return true;
-    }
-    tokio::select! {
-        _ = tokio::time::sleep(d) => *stop.borrow(),
-        _ = stop.changed() => true,
+/// How often the supervisor looks for nodes that exited on their own.
+const SUPERVISE_EVERY: Duration = Duration::from_millis(200);
+
+/// Waits for `d` while supervising the nodes; returns `true` if the run was stopped meanwhile.
+async fn sleep_or_stop(nemesis: &mut Nemesis, d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    let deadline = tokio::time::Instant::now() + d;
+    loop {
+        nemesis.supervise().await;
+        if *stop.borrow() {
+            return true;
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep((deadline - now).min(SUPERVISE_EVERY)) => {}
+            _ = stop.changed() => return true,
+        }
     }
 }
 
@@ -36,16 +47,12 @@ fn jittered(rng: &mut ChaCha8Rng, interval: Duration) -> Duration {
 pub async fn run(mut nemesis: Nemesis, faults: Vec<FaultKind>, interval: Duration, mut rng: ChaCha8Rng, mut stop: watch::Receiver<bool>) -> (Nemesis, Vec<String>) {
     let mut errors = Vec::new();
     if faults.is_empty() {
-        while !*stop.borrow() {
-            if stop.changed().await.is_err() {
-                break;
-            }
-        }
+        while !sleep_or_stop(&mut nemesis, Duration::from_secs(3600), &mut stop).await {}
         return (nemesis, errors);
     }
     let mut deck: Vec<FaultKind> = Vec::new();
     loop {
-        if sleep_or_stop(jittered(&mut rng, interval), &mut stop).await {
+        if sleep_or_stop(&mut nemesis, jittered(&mut rng, interval), &mut stop).await {
             break;
         }
         if deck.is_empty() {
@@ -61,7 +68,7 @@ pub async fn run(mut nemesis: Nemesis, faults: Vec<FaultKind>, interval: Duratio
                 continue;
             }
         };
-        let stopped = sleep_or_stop(jittered(&mut rng, interval), &mut stop).await;
+        let stopped = sleep_or_stop(&mut nemesis, jittered(&mut rng, interval), &mut stop).await;
         if let Err(e) = nemesis.stop(active).await {
             tracing::warn!("stopping {}: {e:#}", kind.name());
             errors.push(format!("stopping {}: {e:#}", kind.name()));

@@ -123,6 +123,8 @@ pub struct Settings {
     pub description: Description,
     pub keep: bool,
     pub check_budget: Duration,
+    /// `--allow-crashes`: a node exiting on its own does not fail the run.
+    pub allow_crashes: bool,
     /// libfaketime's multi-threaded library, when the clock nemesis is on.
     pub faketime_lib: Option<PathBuf>,
 }
@@ -135,6 +137,7 @@ impl Settings {
 }
 
 fn positive_secs(flag: &str, v: f64) -> Result<Duration, Failure> {
+    // 1e6 s (11 days) bounds every Duration built from it, sums included.
     if !v.is_finite() || v <= 0.0 || v > 1e6 {
         return Err(exit::usage(format!("{flag}: must be a positive number of seconds, got {v}")));
     }
@@ -149,11 +152,39 @@ fn check_numbers(args: &TestArgs) -> Result<(), Failure> {
     if args.concurrency == 0 || args.concurrency > 1000 {
         return Err(exit::usage(format!("--concurrency: must be 1 to 1000, got {}", args.concurrency)));
     }
-    if !args.rate.is_finite() || args.rate <= 0.0 {
-        return Err(exit::usage(format!("--rate: must be a positive number of operations per second, got {}", args.rate)));
+    // The limiter spaces invocations by 1/rate: beyond these bounds the interval is either
+    // zero or longer than any run.
+    if !args.rate.is_finite() || !(MIN_RATE..=MAX_RATE).contains(&args.rate) {
+        return Err(exit::usage(format!("--rate: must be {MIN_RATE} to {MAX_RATE} operations per second, got {}", args.rate)));
     }
-    if args.request_timeout_ms == 0 {
-        return Err(exit::usage("--request-timeout-ms: must be positive"));
+    if args.request_timeout_ms == 0 || args.request_timeout_ms > 3_600_000 {
+        return Err(exit::usage(format!("--request-timeout-ms: must be 1 to 3600000, got {}", args.request_timeout_ms)));
+    }
+    Ok(())
+}
+
+/// The slowest and the fastest `--rate` accepted, operations per second.
+pub const MIN_RATE: f64 = 0.01;
+pub const MAX_RATE: f64 = 1_000_000.0;
+/// The longest `--name` accepted (it names a directory, and appears in every report).
+pub const MAX_NAME_LEN: usize = 120;
+
+/// A test name is a directory of the run store and a word in reports and links: letters,
+/// digits and `._+=-`, not starting with a dot, not `latest`.
+pub fn check_name(name: &str) -> Result<(), Failure> {
+    let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || "._+=-".contains(c));
+    if name.is_empty() || name.len() > MAX_NAME_LEN || !ok_chars || name.starts_with('.') || name == "latest" {
+        return Err(exit::usage(format!(
+            "--name: {name:?} cannot name a test: use 1 to {MAX_NAME_LEN} letters, digits and `._+=-`, not starting with `.`, not `latest`"
+        )));
+    }
+    Ok(())
+}
+
+/// `--results` must be a directory, or a path where one can be created.
+fn check_results_dir(path: &std::path::Path) -> Result<(), Failure> {
+    if path.exists() && !path.is_dir() {
+        return Err(exit::usage(format!("--results: {} exists and is not a directory", path.display())));
     }
     Ok(())
 }
@@ -202,9 +233,8 @@ pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
     };
     let nemesis_names: Vec<String> = if faults.is_empty() { vec!["none".into()] } else { args.nemesis.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect() };
     let name = args.name.clone().unwrap_or_else(|| format!("{}-{}-{}", args.protocol, workload, nemesis_names.join("-")));
-    if name.is_empty() || name.contains('/') || name.starts_with('.') || name == "latest" {
-        return Err(exit::usage(format!("--name: {name:?} cannot name a directory of the run store")));
-    }
+    check_name(&name)?;
+    check_results_dir(&args.results)?;
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64 % 1_000_000_000).unwrap_or(1)
     });
@@ -230,6 +260,7 @@ pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
         description,
         keep: args.keep,
         check_budget,
+        allow_crashes: args.allow_crashes,
         faketime_lib,
     })
 }
