@@ -26,6 +26,8 @@ pub struct Description {
     pub workloads: Vec<String>,
     /// Options that deliberately weaken it, as the node describes them.
     pub weak_modes: Vec<Value>,
+    /// Its known-bug switches (`--bug NAME`): `{"name", "effect"}` objects, empty when absent.
+    pub bugs: Vec<Value>,
 }
 
 impl Description {
@@ -48,7 +50,12 @@ impl Description {
             Some(Value::Object(m)) => m.iter().map(|(k, v)| serde_json::json!({ "option": k, "effect": v })).collect(),
             _ => Vec::new(),
         };
-        Ok(Description { protocol, claims: strings("claims")?, workloads: strings("workloads")?, weak_modes })
+        let bugs = match v.get("bugs") {
+            Some(Value::Array(items)) if items.iter().all(Value::is_object) => items.clone(),
+            None | Some(Value::Null) => Vec::new(),
+            Some(_) => return Err("`bugs` must be a list of objects".into()),
+        };
+        Ok(Description { protocol, claims: strings("claims")?, workloads: strings("workloads")?, weak_modes, bugs })
     }
 }
 
@@ -82,34 +89,80 @@ fn which(name: &Path) -> Option<PathBuf> {
     std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file())
 }
 
-/// Runs the node binary with `args` and returns its stdout, bounded by [`ASK_TIMEOUT`].
+/// The most a node binary may print in answer to `--list` or `--describe`.
+const ASK_MAX_BYTES: usize = 1 << 20;
+/// How long the pipes may stay open after the binary exited (a background child of a wrapper
+/// script can hold them); after it, its process group is killed and the answer is what was read.
+const PIPE_GRACE: Duration = Duration::from_millis(500);
+
+/// Reads a pipe to its end on a thread, keeping at most [`ASK_MAX_BYTES`] (and draining the
+/// rest, so the writer never blocks on a full pipe); the result says whether it overflowed.
+fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<(Vec<u8>, bool)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut kept, mut overflow, mut buf) = (Vec::new(), false, [0u8; 8192]);
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let room = ASK_MAX_BYTES.saturating_sub(kept.len());
+            overflow |= n > room;
+            kept.extend_from_slice(&buf[..n.min(room)]);
+        }
+        let _ = tx.send((kept, overflow));
+    });
+    rx
+}
+
+/// Runs the node binary with `args` in a process group of its own and returns its stdout,
+/// bounded in time ([`ASK_TIMEOUT`]) and size ([`ASK_MAX_BYTES`]). On timeout the whole
+/// group is killed, so nothing it started lingers.
 fn ask(node_bin: &Path, args: &[&str]) -> Result<String, String> {
+    use std::os::unix::process::CommandExt;
+    let what = format!("{} {}", node_bin.display(), args.join(" "));
     let mut child = Command::new(node_bin)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", node_bin.display()))?;
+    let group = nix::unistd::Pid::from_raw(child.id() as i32);
+    let kill_group = || {
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+    };
+    let (out_rx, err_rx) = (drain(child.stdout.take().expect("piped")), drain(child.stderr.take().expect("piped")));
     let deadline = std::time::Instant::now() + ASK_TIMEOUT;
-    loop {
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(status)) => break status,
             Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
             Ok(None) => {
-                let _ = child.kill();
+                kill_group();
                 let _ = child.wait();
-                return Err(format!("{} {} did not answer within {:?}", node_bin.display(), args.join(" "), ASK_TIMEOUT));
+                return Err(format!("{what} did not answer within {ASK_TIMEOUT:?}"));
             }
             Err(e) => return Err(format!("waiting for {}: {e}", node_bin.display())),
         }
+    };
+    let take = |rx: std::sync::mpsc::Receiver<(Vec<u8>, bool)>| match rx.recv_timeout(PIPE_GRACE) {
+        Ok(r) => r,
+        Err(_) => {
+            // Something the binary left behind still holds the pipe: end it and keep what was read.
+            kill_group();
+            rx.recv_timeout(PIPE_GRACE).unwrap_or_default()
+        }
+    };
+    let ((out, overflow), (err, _)) = (take(out_rx), take(err_rx));
+    kill_group();
+    if !status.success() {
+        return Err(format!("{what} exited with {status}: {}", String::from_utf8_lossy(&err).trim()));
     }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(format!("{} {} exited with {}: {}", node_bin.display(), args.join(" "), out.status, stderr.trim()));
+    if overflow {
+        return Err(format!("{what} printed more than {ASK_MAX_BYTES} bytes"));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// The protocol names the binary implements (`--list`: one per line, or a JSON list).
@@ -175,9 +228,9 @@ pub fn main(args: ProtocolsArgs) -> Result<i32, Failure> {
         descs.push(describe(&bin, name).map_err(|e| Failure::Internal(anyhow::anyhow!(e)))?);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&descs).map_err(anyhow::Error::from)?);
+        crate::out!("{}", serde_json::to_string_pretty(&descs).map_err(anyhow::Error::from)?);
     } else {
-        print!("{}", table(&descs));
+        crate::out!("{}", table(&descs).trim_end());
     }
     Ok(exit::VALID)
 }

@@ -1,7 +1,7 @@
 //! End to end: the harness dying or being interrupted. SIGKILL of the harness mid-run must
 //! leave no node process behind (they carry PR_SET_PDEATHSIG) and a history prefix that
-//! `faultline check` accepts; SIGINT must stop the run in order (heal, final reads, check) and
-//! still write results.json.
+//! `faultline check` accepts; SIGINT must stop the run in order (heal, final reads, check),
+//! still write results.json, and mark the run interrupted (exit 2).
 
 mod common;
 use common::*;
@@ -94,14 +94,18 @@ fn sigint_stops_the_run_in_order_and_writes_results() {
         panic!("the harness did not stop after SIGINT");
     }
     let code = child.wait().unwrap().code();
-    assert_eq!(code, Some(0), "raft stays valid when the run is cut short");
+    // An interrupted run cannot vouch for the system (exit 2), yet its checkers still ran and
+    // found raft linearizable on what was recorded.
+    assert_eq!(code, Some(2), "an interrupted run never exits 0");
     let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).expect("results.json")).unwrap();
-    assert_eq!(results["valid"], true);
+    assert_eq!(results["valid"], "unknown");
+    assert_eq!(results["interrupted"], true);
+    assert_eq!(results["interrupted_by"], "SIGINT");
+    assert_eq!(results["checkers"]["linearizable"]["valid"], true, "{}", results["checkers"]);
     assert!(results["stats"]["duration_s"].as_f64().unwrap() < 50.0, "stopped early: {}", results["stats"]["duration_s"]);
     let lines = history_lines(&dir);
     assert!(lines.iter().any(|l| l.contains("\"f\":\"heal\"")), "healed before the final reads");
     assert!(lines.iter().any(|l| l.contains("\"final\":true")), "final reads were made");
     let needle = dir.join("nodes").to_string_lossy().into_owned();
     assert!(processes_mentioning(&needle).is_empty(), "no node survives the run");
-    assert!(!dir.join("nodes/n1/data").exists(), "a valid run removes the data directories");
 }

@@ -2,7 +2,8 @@
 //! directories (see `report_fixtures.rs`; the suite on real runs is `suite_real.rs`): every cell
 //! of `comparison.json` and of the rendered table (read back through headless Chromium) must
 //! equal what the runs' `results.json` say, and `junit.xml` must fail exactly the runs whose
-//! claimed guarantee was violated.
+//! claimed guarantee was violated. Runs that cannot vouch for the system (unhealthy,
+//! interrupted, crashed) say why in the comparison and in JUnit.
 
 #[path = "report_fixtures.rs"]
 mod fixtures;
@@ -10,6 +11,7 @@ mod fixtures;
 use faultline::report::compare::write_comparison;
 use faultline_checkers::registry::CheckerSpec;
 use faultline_checkers::Validity;
+use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -91,14 +93,72 @@ fn comparison_cells_match_the_runs_results() {
     let raft_part = json["cells"].as_array().unwrap().iter().find(|c| c["protocol"] == "raft" && c["nemesis"] == "partition").unwrap();
     assert_eq!(raft_part["minority_availability"], json!(0.0));
     assert!(text_of_cell(&dom, "unclaimed", "raft/register/partition", "num minority").starts_with("0.0%"));
-    // JUnit: one case per run; failures only for the claimed violations.
-    let junit = std::fs::read_to_string(d.path().join("junit.xml")).unwrap();
-    assert_eq!(junit.matches("<testcase ").count(), 4);
-    assert_eq!(junit.matches("<failure ").count(), 2);
-    assert!(junit.contains("tests=\"4\" failures=\"2\" errors=\"0\""));
-    let kill_case = &junit[junit.find("crdt-state-set-kill").unwrap()..];
-    let kill_case = &kill_case[..kill_case.find("</testcase>").unwrap()];
-    assert!(kill_case.contains("name=\"unclaimed.linearizable\" value=\"false\"") && !kill_case.contains("<failure"), "{kill_case}");
+    // JUnit: one case per run, named by cell and repetition; failures only for the claimed
+    // violations; the unclaimed violation is a property, not a failure.
+    let junit = read_junit(d.path());
+    assert_eq!((junit.tests, junit.failures, junit.errors, junit.skipped), (4, 2, 0, 0));
+    let names: Vec<&str> = junit.test_suites[0].test_cases.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["crdt-state/set/kill#0", "crdt-state/set/partition#0", "raft/register/kill#0", "raft/register/partition#0"]);
+    let kill = junit.test_suites[0].test_cases.iter().find(|c| c.name.as_str() == "crdt-state/set/kill#0").unwrap();
+    assert!(matches!(kill.status, TestCaseStatus::Success { .. }));
+    let prop = |n: &str| kill.properties.iter().find(|p| p.name.as_str() == n).map(|p| p.value.as_str().to_string());
+    assert_eq!(prop("unclaimed.linearizable").as_deref(), Some("false"));
+    assert_eq!(prop("seed").as_deref(), Some("4"));
+    assert_eq!(prop("run_dir").as_deref(), Some("crdt-state-set-kill/20261125T201300-4"));
+}
+
+fn read_junit(dir: &Path) -> Report {
+    Report::deserialize_from_str(&std::fs::read_to_string(dir.join("junit.xml")).unwrap()).unwrap()
+}
+
+/// Patches a fixture run's results.json.
+fn patch_results(dir: &Path, f: impl FnOnce(&mut Value)) {
+    let mut r = read(&dir.join("results.json"));
+    f(&mut r);
+    std::fs::write(dir.join("results.json"), r.to_string()).unwrap();
+}
+
+/// A run whose health failed is unknown with its reasons, everywhere; an interrupted one and
+/// one whose nodes never started are errors with theirs.
+#[test]
+fn unhealthy_interrupted_and_crashed_runs_say_why() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = build(d.path());
+    let dir_of = |cell: &str| runs.iter().find(|(c, _)| c == cell).unwrap().1.clone();
+    patch_results(&dir_of("raft/register/kill"), |r| {
+        r["valid"] = json!("unknown");
+        r["health"] = json!({"ok": false, "reasons": ["node n3 is down at the end of the run"]});
+    });
+    patch_results(&dir_of("crdt-state/set/kill"), |r| {
+        r["interrupted"] = json!(true);
+        r["interrupted_by"] = json!("SIGTERM");
+    });
+    let cmp = write_comparison(d.path()).unwrap();
+    assert_eq!(cmp.runs.len(), 4);
+    let json = read(&d.path().join("comparison.json"));
+    let cell = |p: &str, n: &str| json["cells"].as_array().unwrap().iter().find(|c| c["protocol"] == p && c["nemesis"] == n).unwrap().clone();
+    let raft_kill = cell("raft", "kill");
+    assert_eq!(raft_kill["claimed"]["verdict"], json!("unknown"));
+    assert_eq!(raft_kill["reasons"], json!([{"reason": "unhealthy run: node n3 is down at the end of the run", "runs": 1}]));
+    let crdt_kill = cell("crdt-state", "kill");
+    assert_eq!(crdt_kill["claimed"]["verdict"], json!("crashed"), "an interrupted run counts as crashed");
+    assert_eq!(crdt_kill["reasons"][0]["reason"], json!("interrupted by SIGTERM"));
+    let html = std::fs::read_to_string(d.path().join("comparison.html")).unwrap();
+    assert!(html.contains("unhealthy run: node n3 is down at the end of the run"), "the comparison page does not say why");
+    let junit = read_junit(d.path());
+    assert_eq!((junit.tests, junit.failures, junit.errors, junit.skipped), (4, 2, 1, 1));
+    let case = |n: &str| junit.test_suites[0].test_cases.iter().find(|c| c.name.as_str() == n).unwrap().status.clone();
+    match case("raft/register/kill#0") {
+        TestCaseStatus::Skipped { message, .. } => assert_eq!(message.unwrap().as_str(), "unhealthy run: node n3 is down at the end of the run"),
+        other => panic!("{other:?}"),
+    }
+    match case("crdt-state/set/kill#0") {
+        TestCaseStatus::NonSuccess { kind: NonSuccessKind::Error, message, .. } => assert_eq!(message.unwrap().as_str(), "interrupted by SIGTERM"),
+        other => panic!("{other:?}"),
+    }
+    // The exit code of `faultline report` agrees: an interrupted run is an error.
+    let code = faultline::report::report_main(faultline::cli::ReportArgs { path: d.path().to_path_buf(), runs: false }).unwrap();
+    assert_eq!(code, 255);
 }
 
 #[test]
@@ -140,6 +200,9 @@ fn report_merges_shards_and_exits_with_the_worst_verdict() {
     std::fs::write(crashed.join("test.json"), fixtures::test_json("raft", "register", &["kill"], 9, &["linearizable"]).to_string()).unwrap();
     let code = faultline::report::report_main(faultline::cli::ReportArgs { path: merged.clone(), runs: false }).unwrap();
     assert_eq!(code, 255);
-    let junit = std::fs::read_to_string(merged.join("junit.xml")).unwrap();
-    assert_eq!(junit.matches("<error ").count(), 1);
+    let junit = read_junit(&merged);
+    assert_eq!((junit.tests, junit.errors), (5, 1));
+    let crash = junit.test_suites[0].test_cases.iter().find(|c| matches!(c.status, TestCaseStatus::NonSuccess { kind: NonSuccessKind::Error, .. })).unwrap();
+    // Its cell already has repetition 0 (the shard's run): the crash is the next one.
+    assert_eq!(crash.name.as_str(), "raft/register/kill#1");
 }

@@ -11,11 +11,18 @@
 //! availability on the minority side of partitions — the share of ok operations among those sent
 //! to a node that, at that moment, could exchange messages both ways with at most half the
 //! cluster (derived from the nemesis grudge and each operation's `node`).
+//!
+//! A run counts by its [`outcome`](super::outcome): a crashed or interrupted run counts as
+//! crashed whatever its `results.json` says, and every run that did not pass contributes its
+//! reason to the cell's "why" column, so "unknown" always comes with the health reason or the
+//! checker's own.
 
+use super::atomic::write_atomic;
 use super::data::{secs, FaultPeriod, RunData, Tally};
 use super::html::{self, badge, escape, ms, percent};
 use super::index::{self, RunSummary};
 use super::junit;
+use super::outcome::{self, Kind};
 use faultline_checkers::Validity;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -73,8 +80,10 @@ pub struct Cell {
     pub time_to_converge_ms: Option<f64>,
     pub minority: Option<(u64, u64)>,
     pub unclaimed: BTreeMap<String, Counts>,
-    /// Run directories relative to the results directory.
+    /// Run directories relative to the results directory (empty for a run without one).
     pub runs: Vec<String>,
+    /// Why runs did not pass (their outcome's message) → how many runs said so.
+    pub reasons: BTreeMap<String, usize>,
 }
 
 /// Everything the comparison found.
@@ -88,20 +97,45 @@ pub fn load(results_dir: &Path) -> Vec<RunEntry> {
     index::collect(results_dir).into_iter().map(|s| entry(results_dir, s)).collect()
 }
 
+fn read_json(path: &Path) -> Option<Value> {
+    std::fs::read_to_string(path).ok().and_then(|s| serde_json::from_str(&s).ok())
+}
+
 fn entry(results_dir: &Path, summary: RunSummary) -> RunEntry {
     let dir = results_dir.join(&summary.path);
-    let path = dir.join("unclaimed.json");
-    let mut stored: Value = std::fs::read_to_string(&path).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_else(|| json!({}));
-    let has_partitions = summary.nemesis.iter().any(|n| n.starts_with("partition") || n == "all");
-    // The minority share needs the history; it is computed once and cached in unclaimed.json.
-    if has_partitions && stored.get("minority").is_none() && summary.verdict().is_some() {
-        let m = RunData::load(&dir).ok().and_then(|d| minority_availability(&d));
-        stored["minority"] = m.map_or(Value::Null, |(ok, n)| json!({"ok": ok, "calls": n, "availability": ok as f64 / n.max(1) as f64}));
-        let _ = std::fs::write(&path, serde_json::to_string_pretty(&stored).unwrap_or_default());
+    // A run the suite started that made no directory has nothing more to read.
+    if summary.path.is_empty() {
+        return RunEntry { dir, summary, unclaimed: BTreeMap::new(), minority: None };
     }
-    let minority = stored.get("minority").and_then(|m| Some((m.get("ok")?.as_u64()?, m.get("calls")?.as_u64()?)));
+    let stored = read_json(&dir.join("unclaimed.json")).unwrap_or_else(|| json!({}));
+    let minority = minority_cached(&dir, &summary, &stored);
     let unclaimed = stored.get("checks").and_then(Value::as_object).map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
     RunEntry { dir, summary, unclaimed, minority }
+}
+
+/// The minority share of a run: it needs the history, so it is computed once and cached in
+/// `minority.json` (its own file: the suite writes `unclaimed.json` at the same time, and a
+/// read-modify-write of one shared file would lose one of the two). Older runs kept it in
+/// `unclaimed.json`; that is still read.
+fn minority_cached(dir: &Path, summary: &RunSummary, unclaimed: &Value) -> Option<(u64, u64)> {
+    let has_partitions = summary.nemesis.iter().any(|n| n.starts_with("partition") || n == "all");
+    if !has_partitions {
+        return None;
+    }
+    let cache = dir.join("minority.json");
+    let stored = read_json(&cache).or_else(|| unclaimed.get("minority").map(|m| json!({ "minority": m })));
+    let stored = match stored {
+        Some(v) => v,
+        None if summary.verdict().is_some() => {
+            let m = RunData::load(dir).ok().and_then(|d| minority_availability(&d));
+            let v = json!({"minority": m.map_or(Value::Null, |(ok, n)| json!({"ok": ok, "calls": n, "availability": ok as f64 / n.max(1) as f64}))});
+            let _ = write_atomic(&cache, serde_json::to_string_pretty(&v).unwrap_or_default().as_bytes());
+            v
+        }
+        None => return None,
+    };
+    let m = stored.get("minority")?;
+    Some((m.get("ok")?.as_u64()?, m.get("calls")?.as_u64()?))
 }
 
 /// The nodes a partition leaves able to talk both ways with at most half the cluster.
@@ -179,7 +213,11 @@ pub fn cells(runs: &[RunEntry]) -> Vec<Cell> {
 fn cell(protocol: String, workload: String, nemesis: String, rs: &[&RunEntry]) -> Cell {
     let mut c = Cell { protocol, workload, nemesis, ..Cell::default() };
     for r in rs {
-        c.counts[slot(r.summary.verdict())] += 1;
+        let o = outcome::classify(&r.summary);
+        c.counts[o.kind as usize] += 1;
+        if o.kind != Kind::Pass {
+            *c.reasons.entry(o.message).or_default() += 1;
+        }
         c.runs.push(r.summary.path.clone());
         for (k, v) in &r.unclaimed {
             c.unclaimed.entry(k.clone()).or_default()[slot(v.get("valid").and_then(Validity::from_json))] += 1;
@@ -236,11 +274,11 @@ pub fn render(cmp: &Comparison, title: &str) -> String {
     let _ = write!(s, "<h1>{}</h1><p>{} runs in {} cells. <a href=\"index.html\">All runs</a> · <a href=\"comparison.json\">comparison.json</a> · <a href=\"junit.xml\">junit.xml</a></p>", escape(title), cmp.runs.len(), cmp.cells.len());
     s += "<h2>Claimed guarantees</h2><p class=\"small muted\">Per protocol × workload × faults: the verdict of the checkers the protocol's claims imply (worst over the runs), availability (mean share of ok operations), p50 (median of the runs) and p99 (worst run) latency of ok operations, and the time from the heal until every node read the same final state (worst run).</p>";
     s += "<table id=\"claimed\">";
-    s += &html::header(&["protocol", "workload", "faults", "claims", "runs", "claimed verdict", "availability", "p50 ms", "p99 ms", "converge after heal ms"]);
+    s += &html::header(&["protocol", "workload", "faults", "claims", "runs", "claimed verdict", "why not valid", "availability", "p50 ms", "p99 ms", "converge after heal ms"]);
     for c in &cmp.cells {
         let _ = write!(
             s,
-            "<tr data-cell=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num runs\">{}</td>{}<td class=\"num availability\">{}</td><td class=\"num p50\">{}</td><td class=\"num p99\">{}</td><td class=\"num converge\">{}</td></tr>\n",
+            "<tr data-cell=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num runs\">{}</td>{}<td class=\"why\">{}</td><td class=\"num availability\">{}</td><td class=\"num p50\">{}</td><td class=\"num p99\">{}</td><td class=\"num converge\">{}</td></tr>\n",
             escape(&cell_id(c)),
             escape(&c.protocol),
             escape(&c.workload),
@@ -248,6 +286,7 @@ pub fn render(cmp: &Comparison, title: &str) -> String {
             escape(&c.claims.join(", ")),
             run_links(c),
             verdict_cell(&c.counts, "claimed"),
+            reasons_html(&c.reasons),
             percent(c.availability),
             ms(c.p50_ms),
             ms(c.p99_ms),
@@ -261,9 +300,20 @@ pub fn render(cmp: &Comparison, title: &str) -> String {
 }
 
 fn run_links(c: &Cell) -> String {
-    let links: Vec<String> =
-        c.runs.iter().enumerate().map(|(i, r)| format!("<a href=\"{}/report.html\">{}</a>", escape(r), i + 1)).collect();
+    let links: Vec<String> = c
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| if r.is_empty() { format!("{}", i + 1) } else { html::link(&format!("{r}/report.html"), &(i + 1).to_string()) })
+        .collect();
     format!("{} <span class=\"small\">({})</span>", c.runs.len(), links.join(" "))
+}
+
+/// The reasons of the runs that did not pass, most frequent first.
+fn reasons_html(reasons: &BTreeMap<String, usize>) -> String {
+    let mut v: Vec<(&String, &usize)> = reasons.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    v.iter().map(|(r, n)| format!("<div>{}{}</div>", if **n > 1 { format!("{n}× ") } else { String::new() }, escape(r))).collect()
 }
 
 /// The identifier of a cell in the pages and in tests: `protocol/workload/faults`.
@@ -326,6 +376,7 @@ pub fn to_json(cmp: &Comparison) -> Value {
                 "time_to_converge_ms": c.time_to_converge_ms,
                 "minority_availability": minority_share(c.minority),
                 "unclaimed": c.unclaimed.iter().map(|(k, v)| (k.clone(), json!({"verdict": verdict_json(worst(v)), "counts": counts(v)}))).collect::<serde_json::Map<_, _>>(),
+                "reasons": c.reasons.iter().map(|(k, n)| json!({"reason": k, "runs": n})).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -338,17 +389,10 @@ pub fn write_comparison(results_dir: &Path) -> anyhow::Result<Comparison> {
     let cells = cells(&runs);
     let cmp = Comparison { runs, cells };
     let title = format!("faultline comparison: {}", results_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-    write_atomic(&results_dir.join("comparison.html"), &render(&cmp, &title))?;
-    write_atomic(&results_dir.join("comparison.json"), &serde_json::to_string_pretty(&to_json(&cmp))?)?;
-    write_atomic(&results_dir.join("junit.xml"), &junit::render(&cmp.runs))?;
+    write_atomic(&results_dir.join("comparison.html"), render(&cmp, &title).as_bytes())?;
+    write_atomic(&results_dir.join("comparison.json"), serde_json::to_string_pretty(&to_json(&cmp))?.as_bytes())?;
+    write_atomic(&results_dir.join("junit.xml"), junit::render(&cmp.runs)?.as_bytes())?;
     Ok(cmp)
-}
-
-fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
 }
 
 #[cfg(test)]

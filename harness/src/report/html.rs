@@ -3,7 +3,8 @@
 //!
 //! Every string that comes from a history, a log, a checker or a configuration file goes through
 //! [`escape`] before it reaches a page; the helpers here take raw text and escape it themselves,
-//! so a caller has to go out of its way (`push_str` of its own markup) to skip it.
+//! so a caller has to go out of its way (`push_str` of its own markup) to skip it. Links built
+//! from names or paths go through [`href`], which makes them relative and percent-encoded.
 
 use faultline_checkers::Validity;
 use serde_json::Value;
@@ -94,6 +95,50 @@ pub fn header(cells: &[&str]) -> String {
     s
 }
 
+/// A relative link to `path` (segments separated by `/`), percent-encoded, or `None` when it
+/// could leave the directory the page is in (an absolute path, a `..` segment).
+///
+/// Names of runs come from the command line (`--name`), so a name like `javascript:alert(1)`
+/// must not become a scheme: every byte outside the URL's unreserved set (`:` included) is
+/// encoded, and empty and `.` segments are dropped so no `//` (a host) or leading `/` remains.
+/// `..` is refused rather than encoded, because browsers treat `%2e%2e` as `..` too.
+pub fn href(path: &str) -> Option<String> {
+    if path.starts_with('/') || path.starts_with('\\') {
+        return None;
+    }
+    let mut segments = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => return None,
+            s => segments.push(percent_encode(s)),
+        }
+    }
+    (!segments.is_empty()).then(|| segments.join("/"))
+}
+
+/// Percent-encodes every byte but the unreserved ones of RFC 3986 (`A-Z a-z 0-9 - . _ ~`).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// An anchor to a relative path with escaped text, or the text alone when the path cannot be
+/// linked safely (see [`href`]).
+pub fn link(path: &str, text: &str) -> String {
+    match href(path) {
+        Some(h) => format!("<a href=\"{}\">{}</a>", escape(&h), escape(text)),
+        None => escape(text),
+    }
+}
+
 /// A number of milliseconds with a sensible precision, or a dash.
 pub fn ms(v: Option<f64>) -> String {
     match v {
@@ -139,6 +184,10 @@ td.diff{background:#ffe0e0;font-weight:bold}
 .legend span{display:inline-block;margin-right:1.2em}
 .sw{display:inline-block;width:1em;height:.8em;vertical-align:middle;margin-right:.3em;border:1px solid #999}
 .filters select,.filters input{margin-right:1em}
+.badge.warn{background:#6a1b9a}
+.health{background:#f3e5f5;border-left:6px solid #6a1b9a;padding:.6em 1em;margin:.8em 0}
+.health h2{margin-top:0;border:0}.health li{font-weight:bold}
+.why{font-size:.85em;color:#4a148c}
 "#;
 
 #[cfg(test)]
@@ -160,6 +209,22 @@ mod tests {
         assert_eq!(json_text(&v, 100), "{&quot;k&quot;:&quot;&lt;b&gt;&quot;}");
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(json_text(&Value::String("<x>".into()), 10), "&lt;x&gt;");
+    }
+
+    #[test]
+    fn hrefs_are_relative_and_encoded() {
+        assert_eq!(href("raft-register/2026-1/report.html").as_deref(), Some("raft-register/2026-1/report.html"));
+        let h = href("javascript:alert(1)<!--/20261125T200000-1/report.html").unwrap();
+        assert_eq!(h, "javascript%3Aalert%281%29%3C%21--/20261125T200000-1/report.html");
+        assert!(!h.contains(':') && !h.contains('<'));
+        assert_eq!(href("a b/ü").as_deref(), Some("a%20b/%C3%BC"));
+        assert_eq!(href("//evil.example/x").as_deref(), None);
+        assert_eq!(href("/etc/passwd"), None);
+        assert_eq!(href("a/../../x"), None);
+        assert_eq!(href("./a//b").as_deref(), Some("a/b"));
+        assert_eq!(href(""), None);
+        assert_eq!(link("..", "<up>"), "&lt;up&gt;");
+        assert_eq!(link("n 1.log", "n1"), "<a href=\"n%201.log\">n1</a>");
     }
 
     #[test]

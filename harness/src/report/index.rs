@@ -6,9 +6,15 @@
 //! `summary.json` in the run directory and rebuilt only when one of those two files is newer.
 //! The page is one static table; a few lines of inline script hide the rows that do not match
 //! the filters (the table is complete without script).
+//!
+//! Health comes first: a run that crashed, was interrupted or could not vouch for the system
+//! says why in its row (from [`outcome::classify`]), next to its verdict. Runs a suite started
+//! that never made a directory are listed too, from their records (`suite-cells/`).
 
+use super::atomic::write_atomic;
 use super::data::nemeses_of;
 use super::html::{self, badge, escape, ms, percent};
+use super::outcome::{self, CellRecord, Kind};
 use faultline_checkers::Validity;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -18,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// Bumped when the summary's fields change, so old caches are rebuilt.
-const SUMMARY_VERSION: u32 = 1;
+const SUMMARY_VERSION: u32 = 2;
 /// How deep below a results directory run directories are looked for
 /// (`<test-name>/<run>` is depth 2; suites may nest one more level).
 const MAX_DEPTH: usize = 4;
@@ -48,6 +54,23 @@ pub struct RunSummary {
     pub duration_s: Option<f64>,
     pub time_to_converge_ms: Option<f64>,
     pub ops: u64,
+    /// `results.json`'s `error`: the run failed (e.g. a node did not start).
+    #[serde(default)]
+    pub error: Option<String>,
+    /// `results.json`'s `health.ok`; `None` when the run did not judge its health.
+    #[serde(default)]
+    pub health_ok: Option<bool>,
+    #[serde(default)]
+    pub health_reasons: Vec<String>,
+    /// What interrupted the run (`SIGTERM`, `SIGINT`, `watchdog`), when something did.
+    #[serde(default)]
+    pub interrupted_by: Option<String>,
+    /// `checker: reason` for every checker that could not decide.
+    #[serde(default)]
+    pub undecided: Vec<String>,
+    /// What the suite saw of the run (`suite.json`), when a suite ran it.
+    #[serde(default)]
+    pub suite: Option<CellRecord>,
 }
 
 impl RunSummary {
@@ -75,6 +98,30 @@ fn str_of(v: &Value, k: &str) -> String {
         Some(Value::Null) | None => String::new(),
         Some(x) => x.to_string(),
     }
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array).map(|a| a.iter().map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())).collect()).unwrap_or_default()
+}
+
+/// What interrupted a run, from `results.json`'s `interrupted` and `interrupted_by`.
+fn interrupted_by(results: &Value) -> Option<String> {
+    if results.get("interrupted").and_then(Value::as_bool) != Some(true) {
+        return None;
+    }
+    Some(results.get("interrupted_by").and_then(Value::as_str).unwrap_or("a signal").to_string())
+}
+
+/// `checker: reason` for each checker whose verdict is unknown.
+fn undecided(results: &Value) -> Vec<String> {
+    let Some(m) = results.get("checkers").and_then(Value::as_object) else { return Vec::new() };
+    m.iter()
+        .filter(|(_, r)| r.get("valid").and_then(Validity::from_json) == Some(Validity::Unknown))
+        .map(|(k, r)| {
+            let why = r.get("error").or_else(|| r.get("reason")).filter(|v| !v.is_null());
+            format!("{k}: {}", why.map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).unwrap_or_else(|| "undecided (no reason given)".into()))
+        })
+        .collect()
 }
 
 /// Builds a summary from a run's `test.json` and `results.json` values.
@@ -109,7 +156,24 @@ pub fn summarize(test: &Value, results: &Value) -> RunSummary {
         duration_s: f("/duration_s"),
         time_to_converge_ms: f("/time_to_converge_ms"),
         ops,
+        error: results.get("error").filter(|e| !e.is_null()).map(|e| e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string())),
+        health_ok: results.pointer("/health/ok").and_then(Value::as_bool),
+        health_reasons: strings(results.pointer("/health/reasons")),
+        interrupted_by: interrupted_by(results),
+        undecided: undecided(results),
+        suite: None,
     }
+}
+
+/// The summary of a run the suite started that made no run directory.
+pub fn orphan_summary(r: &CellRecord) -> RunSummary {
+    let test = serde_json::json!({
+        "name": r.name(), "protocol": r.protocol, "workload": r.workload, "nemesis": r.nemesis,
+        "seed": r.seed, "started_at": r.started_at,
+    });
+    let mut s = summarize(&test, &Value::Null);
+    s.suite = Some(r.clone());
+    s
 }
 
 fn mtime(p: &Path) -> Option<SystemTime> {
@@ -119,7 +183,7 @@ fn mtime(p: &Path) -> Option<SystemTime> {
 /// The summary of a run directory, from its cache when the cache is fresh.
 pub fn load_summary(run_dir: &Path) -> RunSummary {
     let cache = run_dir.join("summary.json");
-    let sources = [run_dir.join("test.json"), run_dir.join("results.json")];
+    let sources = [run_dir.join("test.json"), run_dir.join("results.json"), run_dir.join(outcome::RECORD_FILE)];
     let newest_source = sources.iter().filter_map(|p| mtime(p)).max();
     if let (Some(c), Some(src)) = (mtime(&cache), newest_source) {
         if c >= src {
@@ -130,13 +194,11 @@ pub fn load_summary(run_dir: &Path) -> RunSummary {
             }
         }
     }
-    let s = summarize(&read_json(&sources[0]), &read_json(&sources[1]));
+    let mut s = summarize(&read_json(&sources[0]), &read_json(&sources[1]));
+    s.suite = serde_json::from_value(read_json(&sources[2])).ok();
     // A read-only results directory still gets an index; the cache is an optimisation.
-    if let Ok(text) = serde_json::to_string(&s) {
-        let tmp = run_dir.join("summary.json.tmp");
-        if std::fs::write(&tmp, text).is_ok() {
-            let _ = std::fs::rename(&tmp, &cache);
-        }
+    if let Ok(text) = serde_json::to_vec(&s) {
+        let _ = write_atomic(&cache, &text);
     }
     s
 }
@@ -169,7 +231,8 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Summaries of every run below `results_dir`, newest first.
+/// Summaries of every run below `results_dir`, and of every run a suite started there that
+/// made no directory (with an empty `path`), newest first.
 pub fn collect(results_dir: &Path) -> Vec<RunSummary> {
     let mut runs: Vec<RunSummary> = find_runs(results_dir)
         .into_iter()
@@ -179,6 +242,7 @@ pub fn collect(results_dir: &Path) -> Vec<RunSummary> {
             s
         })
         .collect();
+    runs.extend(CellRecord::orphans(results_dir).iter().map(orphan_summary));
     runs.sort_by(|a, b| b.started_at.cmp(&a.started_at).then_with(|| b.path.cmp(&a.path)));
     runs
 }
@@ -197,18 +261,17 @@ pub fn write_index(results_dir: &Path) -> anyhow::Result<()> {
     let runs = collect(results_dir);
     let has_comparison = results_dir.join("comparison.html").is_file();
     let page = render_index(&runs, has_comparison);
-    let tmp = results_dir.join("index.html.tmp");
-    std::fs::write(&tmp, page)?;
-    std::fs::rename(&tmp, results_dir.join("index.html"))?;
+    write_atomic(&results_dir.join("index.html"), page.as_bytes())?;
     Ok(())
 }
 
-fn verdict_key(v: Option<Validity>) -> &'static str {
-    match v {
-        Some(Validity::Valid) => "valid",
-        Some(Validity::Invalid) => "invalid",
-        Some(Validity::Unknown) => "unknown",
-        None => "none",
+/// The filter key and the CSS class of an outcome (a crash is "none": no verdict).
+fn outcome_keys(k: Kind) -> (&'static str, Option<Validity>) {
+    match k {
+        Kind::Pass => ("valid", Some(Validity::Valid)),
+        Kind::Failure => ("invalid", Some(Validity::Invalid)),
+        Kind::Skipped => ("unknown", Some(Validity::Unknown)),
+        Kind::Error => ("none", None),
     }
 }
 
@@ -224,17 +287,12 @@ fn select(id: &str, label: &str, values: &BTreeSet<String>) -> String {
 pub fn render_index(runs: &[RunSummary], has_comparison: bool) -> String {
     let mut s = html::page_start("faultline results");
     let counts = runs.iter().fold([0usize; 4], |mut c, r| {
-        c[match r.verdict() {
-            Some(Validity::Valid) => 0,
-            Some(Validity::Invalid) => 1,
-            Some(Validity::Unknown) => 2,
-            None => 3,
-        }] += 1;
+        c[outcome::classify(r).kind as usize] += 1;
         c
     });
     let _ = write!(
         s,
-        "<h1>faultline results</h1><p>{} runs: {} valid, {} invalid, {} unknown, {} without a verdict.{}</p>",
+        "<h1>faultline results</h1><p>{} runs: {} valid, {} invalid, {} unknown, {} crashed or interrupted.{}</p>",
         runs.len(),
         counts[0],
         counts[1],
@@ -261,8 +319,25 @@ pub fn render_index(runs: &[RunSummary], has_comparison: bool) -> String {
     s
 }
 
+/// The verdict cell: the badge, a health or interruption badge, and the reason in words.
+fn verdict_td(r: &RunSummary, o: &outcome::Outcome) -> String {
+    let (_, v) = outcome_keys(o.kind);
+    let mut s = badge(v);
+    if o.kind == Kind::Error {
+        let word = if r.interrupted_by.is_some() || r.suite.as_ref().is_some_and(|x| x.stopped.is_some()) { "interrupted" } else { "crashed" };
+        let _ = write!(s, " <span class=\"badge warn\">{word}</span>");
+    } else if r.health_ok == Some(false) {
+        s += " <span class=\"badge warn\">unhealthy</span>";
+    }
+    if !o.message.is_empty() && o.kind != Kind::Failure {
+        let _ = write!(s, "<div class=\"why\">{}</div>", escape(&o.message));
+    }
+    s
+}
+
 fn index_row(r: &RunSummary) -> String {
-    let v = r.verdict();
+    let o = outcome::classify(r);
+    let (key, v) = outcome_keys(o.kind);
     let (_, class) = html::verdict_word(v);
     let nem = if r.nemesis.is_empty() { vec!["none".to_string()] } else { r.nemesis.clone() };
     let checkers: Vec<String> = r
@@ -274,23 +349,22 @@ fn index_row(r: &RunSummary) -> String {
         Value::Null => String::new(),
         v => escape(&v.to_string()),
     };
-    let link = format!("{}/report.html", r.path);
+    let text = if r.name.is_empty() { &r.path } else { &r.name };
+    let link = if r.path.is_empty() { escape(text) } else { html::link(&format!("{}/report.html", r.path), text) };
     format!(
         "<tr class=\"v-{class}\" data-protocol=\"{}\" data-workload=\"{}\" data-nemesis=\" {} \" data-verdict=\"{}\" data-name=\"{}\">\
-<td class=\"mono small\">{}</td><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{seed}</td>\
+<td class=\"mono small\">{}</td><td>{link}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{seed}</td>\
 <td class=\"verdict\">{}</td><td class=\"small\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
         escape(&r.protocol),
         escape(&r.workload),
         escape(&nem.join(" ")),
-        verdict_key(v),
+        key,
         escape(&format!("{} {}", r.name, r.path).to_lowercase()),
         escape(&r.started_at),
-        escape(&link),
-        escape(if r.name.is_empty() { &r.path } else { &r.name }),
         escape(&r.protocol),
         escape(&r.workload),
         escape(&nem.join(", ")),
-        badge(v),
+        verdict_td(r, &o),
         checkers.join("<br>"),
         percent(r.availability),
         ms(r.p50_ms),
@@ -345,5 +419,49 @@ mod tests {
         assert!(!page.contains("<script>x"));
         assert!(page.contains("&lt;script&gt;x&lt;/script&gt;"));
         assert!(page.contains("p&quot;q"));
+    }
+
+    /// Every `href="..."` value of a page, entities decoded as a browser decodes them.
+    fn hrefs(page: &str) -> Vec<String> {
+        page.split("href=\"").skip(1).map(|h| h[..h.find('"').unwrap()].replace("&amp;", "&").replace("&#39;", "'").replace("&lt;", "<")).collect()
+    }
+
+    #[test]
+    fn a_javascript_name_links_to_a_harmless_relative_path() {
+        let name = "javascript:alert(1)<!--";
+        let mut s = summarize(&json!({"name": name, "protocol": "raft"}), &Value::Null);
+        s.path = format!("{name}/20261125T200000-1");
+        let page = render_index(&[s], true);
+        let links = hrefs(&page);
+        assert_eq!(links, vec!["comparison.html", "javascript%3Aalert%281%29%3C%21--/20261125T200000-1/report.html"]);
+        // No link has a scheme: a colon before the first slash would make one.
+        assert!(links.iter().all(|h| !h.split('/').next().unwrap_or("").contains(':')), "{links:?}");
+        // The name is still shown, as text.
+        assert!(page.contains("javascript:alert(1)&lt;!--"));
+    }
+
+    #[test]
+    fn rows_say_why_a_run_is_unhealthy_interrupted_or_crashed() {
+        let test = json!({"name": "r", "protocol": "raft", "workload": "register"});
+        let unhealthy = summarize(&test, &json!({"valid": "unknown", "health": {"ok": false, "reasons": ["node n3 is down at the end of the run"]}}));
+        let row = index_row(&unhealthy);
+        assert!(row.contains(">unhealthy<") && row.contains("node n3 is down at the end of the run"), "{row}");
+        let interrupted = summarize(&test, &json!({"valid": true, "interrupted": true, "interrupted_by": "SIGTERM"}));
+        let row = index_row(&interrupted);
+        assert!(row.contains(">interrupted<") && row.contains("interrupted by SIGTERM") && row.contains("data-verdict=\"none\""), "{row}");
+        let crashed = summarize(&test, &json!({"valid": "unknown", "error": "node n1 exited before it was ready"}));
+        let row = index_row(&crashed);
+        assert!(row.contains(">crashed<") && row.contains("node n1 exited before it was ready"), "{row}");
+    }
+
+    #[test]
+    fn runs_without_a_directory_are_listed_unlinked() {
+        let d = tempfile::tempdir().unwrap();
+        let r = CellRecord { protocol: "raft".into(), workload: "register".into(), nemesis: "kill".into(), spawn_error: Some("cannot start faultline".into()), started_at: "2026-01-01T00:00:00Z".into(), ..CellRecord::default() };
+        r.store(d.path(), None).unwrap();
+        let runs = collect(d.path());
+        assert_eq!(runs.len(), 1);
+        let row = index_row(&runs[0]);
+        assert!(row.contains("raft/register/kill#0") && row.contains("cannot start faultline") && !row.contains("href"), "{row}");
     }
 }

@@ -5,20 +5,29 @@
 //! - [`plots`]: the two plots, drawn with plotters and the bundled font.
 //! - [`anomaly`]: the failure sections (linearizability timeline, final states, details).
 //! - [`index`]: `results/index.html` over cached per-run summaries ([`write_index`]).
-//! - [`suite`]: `faultline suite` (a matrix of `faultline test` subprocesses, sharded).
+//! - [`suite`]: `faultline suite` (a matrix of `faultline test` subprocesses, sharded);
+//!   [`suite_file`]: reading and checking the suite file; [`subprocess`]: running one cell
+//!   in its own process group, interrupted and then killed past its timeout.
+//! - [`outcome`]: one classification of how a run ended (pass, failure, skipped, error) with
+//!   its reason, used by JUnit, the pages and the exit codes.
 //! - [`compare`]: the protocol comparison (`comparison.html`, `comparison.json`) and
 //!   [`junit`]: `junit.xml`.
-//! - [`html`]: escaping and page pieces shared by every page; [`data`]: a run loaded.
+//! - [`html`]: escaping, safe links and page pieces shared by every page; [`data`]: a run
+//!   loaded; [`atomic`]: replacing files other processes may read or write at the same time.
 
 pub mod anomaly;
+pub mod atomic;
 pub mod compare;
 pub mod data;
 pub mod html;
 pub mod index;
 pub mod junit;
+pub mod outcome;
 pub mod plots;
 pub mod run_report;
+pub mod subprocess;
 pub mod suite;
+pub mod suite_file;
 
 pub use index::write_index;
 pub use run_report::write_run_report;
@@ -26,12 +35,11 @@ pub use suite::suite_main;
 
 use crate::cli::ReportArgs;
 use crate::exit::{self, usage, Failure};
-use faultline_checkers::Validity;
 
 /// `faultline report PATH`: re-renders one run (a directory with `test.json`), or the index and
 /// comparison of a results directory (every run found below it, from any shard). The exit
-/// code is the worst verdict among the runs rendered; a run without a verdict counts as a
-/// harness failure (255).
+/// code is the worst outcome among the runs rendered ([`outcome::classify`]): a crashed or
+/// interrupted run, or one without a verdict, counts as a harness failure (255).
 pub fn report_main(args: ReportArgs) -> Result<i32, Failure> {
     let path = &args.path;
     if !path.is_dir() {
@@ -39,9 +47,8 @@ pub fn report_main(args: ReportArgs) -> Result<i32, Failure> {
     }
     if path.join("test.json").is_file() {
         write_run_report(path).map_err(Failure::Internal)?;
-        println!("report: {}", path.join("report.html").display());
-        let results = index::load_summary(path);
-        return Ok(code_of(results.verdict()));
+        crate::out!("report: {}", path.join("report.html").display());
+        return Ok(outcome::classify(&index::load_summary(path)).exit_code());
     }
     let runs = index::find_runs(path);
     if runs.is_empty() {
@@ -56,12 +63,7 @@ pub fn report_main(args: ReportArgs) -> Result<i32, Failure> {
     }
     let cmp = compare::write_comparison(path).map_err(Failure::Internal)?;
     write_index(path).map_err(Failure::Internal)?;
-    println!("index: {}", path.join("index.html").display());
-    println!("comparison: {}", path.join("comparison.html").display());
-    Ok(exit::worst(cmp.runs.iter().map(|r| code_of(r.summary.verdict()))))
-}
-
-/// The exit code of a run's verdict; no verdict means the run crashed.
-pub fn code_of(v: Option<Validity>) -> i32 {
-    v.map_or(exit::INTERNAL, Validity::exit_code)
+    crate::out!("index: {}", path.join("index.html").display());
+    crate::out!("comparison: {}", path.join("comparison.html").display());
+    Ok(exit::worst(cmp.runs.iter().map(|r| outcome::classify(&r.summary).exit_code())))
 }

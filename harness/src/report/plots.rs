@@ -10,6 +10,7 @@
 //! ([`latency_data`], [`rate_data`]) that tests can check without pixels. Text is laid out with
 //! the bundled DejaVu Sans (plotters' `ab_glyph` feature), so no system font is needed.
 
+use super::atomic::{persist, temp_sibling, write_atomic};
 use super::data::{latency_ms, quantile_sorted, secs, FaultPeriod};
 use faultline_checkers::{Call, Outcome};
 use plotters::coord::Shift;
@@ -347,16 +348,8 @@ pub fn write_plots(dir: &Path, calls: &[Call], faults: &[FaultPeriod], end_s: f6
     let lat_title = format!("Latency — {title}");
     let rate_title = format!("Throughput — {title}");
     let fail = |what: &str, e: String| anyhow::anyhow!("{}: drawing {what}: {e}", dir.display());
-    {
-        let path = dir.join("latency.png");
-        let root = BitMapBackend::new(&path, PNG_SIZE).into_drawing_area();
-        draw_latency(&root, &png_lat, faults, end_s, &lat_title).map_err(|e| fail("latency.png", e))?;
-    }
-    {
-        let path = dir.join("rate.png");
-        let root = BitMapBackend::new(&path, PNG_SIZE).into_drawing_area();
-        draw_rate(&root, width, &rates, faults, end_s, &rate_title).map_err(|e| fail("rate.png", e))?;
-    }
+    png_atomic(&dir.join("latency.png"), |root| draw_latency(root, &png_lat, faults, end_s, &lat_title)).map_err(|e| fail("latency.png", e))?;
+    png_atomic(&dir.join("rate.png"), |root| draw_rate(root, width, &rates, faults, end_s, &rate_title)).map_err(|e| fail("rate.png", e))?;
     let mut lat_svg = String::new();
     {
         let root = SVGBackend::with_string(&mut lat_svg, SVG_SIZE).into_drawing_area();
@@ -367,9 +360,25 @@ pub fn write_plots(dir: &Path, calls: &[Call], faults: &[FaultPeriod], end_s: f6
         let root = SVGBackend::with_string(&mut rate_svg, SVG_SIZE).into_drawing_area();
         draw_rate(&root, width, &rates, faults, end_s, &rate_title).map_err(|e| fail("rate.svg", e))?;
     }
-    std::fs::write(dir.join("latency.svg"), &lat_svg)?;
-    std::fs::write(dir.join("rate.svg"), &rate_svg)?;
+    write_atomic(&dir.join("latency.svg"), lat_svg.as_bytes())?;
+    write_atomic(&dir.join("rate.svg"), rate_svg.as_bytes())?;
     Ok((lat_svg, rate_svg))
+}
+
+/// Draws a PNG into a temporary sibling and renames it over `path` (a report re-rendered while
+/// a browser or another writer reads the old one). The temporary name ends in `.png` because
+/// plotters picks the image format by extension.
+fn png_atomic(path: &Path, draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> DrawResult) -> Result<(), String> {
+    let tmp = temp_sibling(path, ".png");
+    let drawn = {
+        let root = BitMapBackend::new(&tmp, PNG_SIZE).into_drawing_area();
+        draw(&root)
+    };
+    if let Err(e) = drawn {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    persist(&tmp, path).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -1,14 +1,19 @@
 //! The report of one run: `report.html` with the plots inline, plus `latency.png`, `rate.png`
 //! and their SVG twins, all written into the run directory.
 //!
-//! The page reads top-down the way someone looks at a red run: the verdict of each checker,
+//! The page reads top-down the way someone looks at a red run: first, when the run cannot
+//! vouch for the system (its health failed, it was interrupted, stopped by its suite, or it
+//! failed outright), a block that says so and why — before any verdict, because a verdict of
+//! such a run means little — then the verdict of each checker,
 //! what ran (and how to run it again), what the operations did during quiet time and during
 //! faults, when the faults were, the plots, then the explanation of each failure, then links to
 //! the raw files. It is self-contained: inline CSS and SVG, no script, no network.
 
 use super::anomaly;
+use super::atomic::write_atomic;
 use super::data::{secs, RunData, Tally};
 use super::html::{self, badge, escape, header, json_text, ms, percent, row};
+use super::outcome::{CellRecord, RECORD_FILE};
 use super::plots;
 use faultline_checkers::{CheckResult, Validity};
 use serde_json::Value;
@@ -26,9 +31,7 @@ pub fn write_run_report(run_dir: &Path) -> anyhow::Result<()> {
     let title = run_title(&data);
     let (lat_svg, rate_svg) = plots::write_plots(run_dir, &data.calls, &data.faults, data.end_s, &title)?;
     let page = render(&data, &title, &lat_svg, &rate_svg);
-    let tmp = run_dir.join("report.html.tmp");
-    std::fs::write(&tmp, page)?;
-    std::fs::rename(&tmp, run_dir.join("report.html"))?;
+    write_atomic(&run_dir.join("report.html"), page.as_bytes())?;
     Ok(())
 }
 
@@ -45,6 +48,7 @@ fn run_title(data: &RunData) -> String {
 pub fn render(data: &RunData, title: &str, lat_svg: &str, rate_svg: &str) -> String {
     let mut s = html::page_start(&format!("faultline: {title}"));
     let _ = write!(s, "<h1>{} {}</h1>", escape(title), badge(data.verdict()));
+    s += &health(data);
     s += &summary(data);
     s += &verdicts(data);
     s += &operations(data);
@@ -66,6 +70,53 @@ fn strip_xml_decl(svg: &str) -> &str {
         Some(i) => &svg[i..],
         None => svg,
     }
+}
+
+/// The strings of a JSON list.
+fn string_list(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array).map(|a| a.iter().map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())).collect()).unwrap_or_default()
+}
+
+/// What makes a run unable to vouch for the system, each as a headline and its reasons.
+fn health_problems(data: &RunData) -> Vec<(String, Vec<String>)> {
+    let r = &data.results;
+    let mut out = Vec::new();
+    let record: Option<CellRecord> = std::fs::read(data.dir.join(RECORD_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some(stop) = record.as_ref().and_then(|x| x.stopped.clone()) {
+        out.push((format!("Stopped by its suite: {stop}"), Vec::new()));
+    }
+    if r.get("interrupted").and_then(Value::as_bool) == Some(true) {
+        let by = r.get("interrupted_by").and_then(Value::as_str).unwrap_or("a signal");
+        out.push((format!("Interrupted by {by}"), vec!["the run stopped before its time limit; it healed, read and checked what it had".into()]));
+    }
+    if let Some(e) = r.get("error").filter(|e| !e.is_null()) {
+        let e = e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string());
+        out.push(("The run failed".into(), vec![e]));
+    }
+    if r.pointer("/health/ok").and_then(Value::as_bool) == Some(false) {
+        out.push(("Unhealthy: this run cannot vouch for the system".into(), string_list(r.pointer("/health/reasons"))));
+    }
+    out
+}
+
+/// The health block at the top of the page, or nothing for a healthy run.
+fn health(data: &RunData) -> String {
+    let problems = health_problems(data);
+    if problems.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("<section class=\"health\" id=\"health\"><h2>Health</h2>");
+    for (headline, reasons) in problems {
+        let _ = write!(s, "<p><b>{}</b></p>", escape(&headline));
+        if !reasons.is_empty() {
+            s += "<ul>";
+            for r in reasons {
+                let _ = write!(s, "<li>{}</li>", escape(&r));
+            }
+            s += "</ul>";
+        }
+    }
+    s + "<p class=\"small\">A verdict of such a run is unknown at best: a guarantee shown violated still is, but nothing here shows one held.</p></section>"
 }
 
 fn summary(data: &RunData) -> String {
@@ -265,8 +316,8 @@ fn failures(data: &RunData) -> String {
                 s += &anomaly::lin_anomaly(data, a);
                 s += "</div>";
             }
-            if let Some(link) = write_checker_page(data, name, r) {
-                let _ = write!(s, "<p>The checker's own explanation page: <a href=\"{0}\">{0}</a></p>", escape(&link));
+            if let Some(file) = write_checker_page(data, name, r) {
+                let _ = write!(s, "<p>The checker's own explanation page: {}</p>", html::link(&file, &file));
             }
         }
         s += &anomaly::checker_details(r);
@@ -284,7 +335,7 @@ fn write_checker_page(data: &RunData, name: &str, r: &Value) -> Option<String> {
     let safe: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
     let file = format!("{safe}-explained.html");
     let page = faultline_checkers::linear::html::render(&data.history, &result, &format!("{name}: {}", run_title(data)));
-    std::fs::write(data.dir.join(&file), page).ok()?;
+    write_atomic(&data.dir.join(&file), page.as_bytes()).ok()?;
     Some(file)
 }
 
@@ -310,12 +361,8 @@ fn files(data: &RunData) -> String {
     s += "<h3>Node logs</h3>";
     for l in logs {
         let path = data.dir.join("nodes").join(&l);
-        let _ = write!(
-            s,
-            "<details><summary><a href=\"nodes/{0}\">nodes/{0}</a></summary><pre>{1}</pre></details>",
-            escape(&l),
-            escape(&log_tail(&path))
-        );
+        let name = format!("nodes/{l}");
+        let _ = write!(s, "<details><summary>{}</summary><pre>{}</pre></details>", html::link(&name, &name), escape(&log_tail(&path)));
     }
     s
 }
@@ -335,5 +382,52 @@ fn log_tail(path: &Path) -> String {
     match (start > 0, text.find('\n')) {
         (true, Some(i)) => format!("…\n{}", &text[i + 1..]),
         _ => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run_dir(results: Value) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let test = json!({"name": "raft-register-kill", "protocol": "raft", "workload": "register", "nemesis": ["kill"], "seed": 3});
+        std::fs::write(d.path().join("test.json"), test.to_string()).unwrap();
+        std::fs::write(d.path().join("history.jsonl"), "").unwrap();
+        std::fs::write(d.path().join("results.json"), results.to_string()).unwrap();
+        d
+    }
+
+    #[test]
+    fn health_comes_first_with_its_reasons() {
+        let d = run_dir(json!({
+            "valid": "unknown", "checkers": {"linearizable": {"valid": true}},
+            "health": {"ok": false, "reasons": ["node n3 is down at the end of the run", "<b>final read</b> of n2 missing"]},
+            "interrupted": true, "interrupted_by": "SIGTERM",
+        }));
+        let page = render(&RunData::load(d.path()).unwrap(), "t", "", "");
+        let health = page.find("<section class=\"health\"").expect("no health block");
+        assert!(health < page.find("id=\"summary\"").unwrap() && health < page.find("id=\"verdicts\"").unwrap());
+        assert!(page.contains("Interrupted by SIGTERM"));
+        assert!(page.contains("<li>node n3 is down at the end of the run</li>"));
+        assert!(page.contains("&lt;b&gt;final read&lt;/b&gt;"), "reasons are escaped");
+    }
+
+    #[test]
+    fn a_healthy_run_has_no_health_block() {
+        let d = run_dir(json!({"valid": true, "checkers": {}, "health": {"ok": true, "reasons": []}, "interrupted": false}));
+        let page = render(&RunData::load(d.path()).unwrap(), "t", "", "");
+        assert!(!page.contains("class=\"health\""));
+    }
+
+    #[test]
+    fn a_failed_start_shows_its_error_and_the_suite_stop() {
+        let d = run_dir(json!({"valid": "unknown", "checkers": {}, "error": "node n1 exited with status 2 before it was ready"}));
+        let rec = CellRecord { stopped: Some("run_timeout_s (5 s) exceeded: killed by SIGKILL after the grace period".into()), ..CellRecord::default() };
+        std::fs::write(d.path().join(RECORD_FILE), serde_json::to_string(&rec).unwrap()).unwrap();
+        let page = render(&RunData::load(d.path()).unwrap(), "t", "", "");
+        assert!(page.contains("The run failed") && page.contains("node n1 exited with status 2 before it was ready"));
+        assert!(page.contains("Stopped by its suite: run_timeout_s (5 s) exceeded"));
     }
 }

@@ -23,6 +23,7 @@ pub mod claims;
 pub mod clients;
 pub mod cluster;
 pub mod faketime;
+pub mod faults;
 pub mod finals;
 pub mod health;
 pub mod links;

@@ -1,25 +1,23 @@
-//! The nemesis: starts and stops one fault at a time, and records each as history events.
+//! The nemesis: what every fault acts on (the cluster, the proxy network, the clock files, the
+//! history), the supervisor that notices nodes exiting on their own, and the heal at the end.
 //!
-//! The random choices (which nodes, which offset, which links) are pure functions of a seeded
-//! generator, in [`plan`]; [`Nemesis`] performs them on the cluster, the proxy network and the
-//! clock files. Every `start` has a `stop` that undoes it and is safe to call on a fault that
-//! already ended; [`Nemesis::heal_all`] undoes everything at the end of a run, whatever state
-//! the run left behind.
+//! The faults themselves live one per file in [`super::faults`]. Their random choices (which
+//! nodes, which offset, which links) are pure functions of a seeded generator, in [`plan`].
+//! [`Nemesis::heal_all`] undoes everything at the end of a run, whatever state the run left
+//! behind.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
-use tokio::task::JoinHandle;
 
 use super::cluster::Cluster;
 use super::faketime;
 use super::links::{Grudge, Links};
 use super::record::Recorder;
-use super::settings::{FaultKind, Shape};
+use super::settings::Shape;
 
 /// Pure random choices of the nemesis.
 pub mod plan {
@@ -100,46 +98,16 @@ pub mod plan {
     }
 }
 
-/// How a clock fault moves the clocks.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum ClockKind {
-    Bump { offset_s: f64 },
-    Strobe { offset_s: f64, period: Duration },
-    Drift { rate: f64 },
-}
-
-/// A fault in effect, with what its stop must undo.
-pub enum Active {
-    Partition { name: &'static str },
-    Kill { nodes: Vec<String> },
-    Pause { nodes: Vec<String> },
-    Clock { nodes: Vec<String>, task: Option<JoinHandle<()>> },
-    Slow { links: Vec<(String, String)> },
-}
-
-impl Active {
-    /// The nemesis name shown while the fault is active.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Active::Partition { name } => name,
-            Active::Kill { .. } => "kill",
-            Active::Pause { .. } => "pause",
-            Active::Clock { .. } => "clock",
-            Active::Slow { .. } => "slow",
-        }
-    }
-}
-
 /// Performs faults on a cluster; owns the cluster and the network for the length of the run.
 pub struct Nemesis {
     pub cluster: Cluster,
     pub links: Links,
     rec: Recorder,
-    rng: ChaCha8Rng,
+    pub rng: ChaCha8Rng,
     request_timeout: Duration,
 }
 
-fn grudge_json(g: &Grudge) -> Value {
+pub fn grudge_json(g: &Grudge) -> Value {
     json!(g.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>())
 }
 
@@ -155,7 +123,7 @@ impl Nemesis {
     }
 
     /// Asks live nodes who leads (`leader` or `coordinator` in their status); the first answer wins.
-    async fn leader(&mut self) -> Option<String> {
+    pub async fn leader(&mut self) -> Option<String> {
         let mut live = self.cluster.live();
         live.shuffle(&mut self.rng);
         let t = self.request_timeout.min(Duration::from_millis(500));
@@ -172,135 +140,14 @@ impl Nemesis {
         None
     }
 
-    fn event(&self, f: &str, fault: &str, phase: &str, mut details: Value) {
+    /// Records a fault's event; `phase` `start` marks the fault active until its `stop`.
+    pub fn event(&self, f: &str, fault: &str, phase: &str, mut details: Value) {
         if let Value::Object(m) = &mut details {
             m.insert("fault".into(), json!(fault));
             m.insert("phase".into(), json!(phase));
         }
         self.rec.nemesis(f, details);
         self.rec.counters.set_active(fault, phase == "start");
-    }
-
-    /// Starts one fault of `kind`.
-    pub async fn start(&mut self, kind: FaultKind) -> anyhow::Result<Active> {
-        let nodes = self.cluster.ids();
-        match kind {
-            FaultKind::Partition(shape) => {
-                let shape_name = plan::shape(&mut self.rng, shape);
-                let grudge = Links::grudge(shape_name, &nodes, &mut self.rng);
-                let reset = self.rng.gen_bool(0.25);
-                self.links.partition(&grudge, reset);
-                let name = kind.name();
-                let mode = if reset { "reset" } else { "stall" };
-                self.event("start-partition", name, "start", json!({"shape": shape_name, "mode": mode, "grudge": grudge_json(&grudge)}));
-                Ok(Active::Partition { name })
-            }
-            FaultKind::Kill => {
-                let leader = self.leader().await;
-                let targets = plan::targets(&mut self.rng, &nodes, leader.as_deref());
-                for id in &targets {
-                    self.cluster.kill(id)?;
-                }
-                self.event("kill", "kill", "start", json!({"nodes": targets, "leader": leader}));
-                Ok(Active::Kill { nodes: targets })
-            }
-            FaultKind::Pause => {
-                let leader = self.leader().await;
-                let targets = plan::targets(&mut self.rng, &nodes, leader.as_deref());
-                for id in &targets {
-                    self.cluster.pause(id)?;
-                }
-                self.event("pause", "pause", "start", json!({"nodes": targets, "leader": leader}));
-                Ok(Active::Pause { nodes: targets })
-            }
-            FaultKind::Clock => self.start_clock(&nodes).await,
-            FaultKind::Slow => {
-                let links = plan::slow_links(&mut self.rng, &nodes);
-                let delay_ms = self.rng.gen_range(20..=300u64);
-                let jitter_ms = self.rng.gen_range(0..=delay_ms / 2);
-                for (a, b) in &links {
-                    self.links.slow(a, b, delay_ms, jitter_ms);
-                }
-                self.event("start-slow", "slow", "start", json!({"links": links, "delay_ms": delay_ms, "jitter_ms": jitter_ms}));
-                Ok(Active::Slow { links })
-            }
-        }
-    }
-
-    async fn start_clock(&mut self, nodes: &[String]) -> anyhow::Result<Active> {
-        let leader = self.leader().await;
-        let targets = plan::targets(&mut self.rng, nodes, leader.as_deref());
-        let files: Vec<PathBuf> = targets.iter().filter_map(|id| self.cluster.clock_file(id).map(PathBuf::from)).collect();
-        let kind = match self.rng.gen_range(0..3) {
-            0 => ClockKind::Bump { offset_s: plan::offset_s(&mut self.rng) },
-            1 => ClockKind::Strobe { offset_s: plan::offset_s(&mut self.rng), period: Duration::from_millis(self.rng.gen_range(100..=1000)) },
-            _ => ClockKind::Drift { rate: plan::drift_rate(&mut self.rng) },
-        };
-        let details = match kind {
-            ClockKind::Bump { offset_s } => {
-                for f in &files {
-                    faketime::write_offset(f, offset_s)?;
-                }
-                json!({"kind": "bump", "offset_ms": (offset_s * 1000.0).round()})
-            }
-            ClockKind::Strobe { offset_s, period } => json!({"kind": "strobe", "offset_ms": (offset_s * 1000.0).round(), "period_ms": period.as_millis() as u64}),
-            ClockKind::Drift { rate } => json!({"kind": "drift", "rate": rate}),
-        };
-        let task = match kind {
-            ClockKind::Bump { .. } => None,
-            _ => Some(tokio::spawn(move_clocks(files, kind))),
-        };
-        let mut details = details;
-        details["nodes"] = json!(targets);
-        self.event("start-clock", "clock", "start", details);
-        Ok(Active::Clock { nodes: targets, task })
-    }
-
-    /// Undoes a fault.
-    pub async fn stop(&mut self, active: Active) -> anyhow::Result<()> {
-        match active {
-            Active::Partition { name } => {
-                self.links.heal();
-                self.event("stop-partition", name, "stop", json!({}));
-            }
-            Active::Kill { nodes } => {
-                let mut errors = Vec::new();
-                for id in &nodes {
-                    if let Err(e) = self.cluster.restart(id).await {
-                        errors.push(format!("{e:#}"));
-                    }
-                }
-                self.event("restart", "kill", "stop", json!({"nodes": nodes}));
-                if !errors.is_empty() {
-                    anyhow::bail!("restarting: {}", errors.join("; "));
-                }
-            }
-            Active::Pause { nodes } => {
-                for id in &nodes {
-                    self.cluster.resume(id)?;
-                }
-                self.event("resume", "pause", "stop", json!({"nodes": nodes}));
-            }
-            Active::Clock { nodes, task } => {
-                if let Some(t) = task {
-                    t.abort();
-                    let _ = t.await;
-                }
-                for id in &nodes {
-                    if let Some(f) = self.cluster.clock_file(id) {
-                        faketime::write_offset(f, 0.0)?;
-                    }
-                }
-                self.event("stop-clock", "clock", "stop", json!({"nodes": nodes}));
-            }
-            Active::Slow { links } => {
-                for (a, b) in &links {
-                    self.links.pass(a, b);
-                }
-                self.event("stop-slow", "slow", "stop", json!({"links": links}));
-            }
-        }
-        Ok(())
     }
 
     /// The supervisor's round: a node that exited although nobody killed it is a finding. It is
@@ -364,36 +211,6 @@ impl Nemesis {
 pub fn exit_parts(status: &std::process::ExitStatus) -> (Option<i32>, Option<i32>) {
     use std::os::unix::process::ExitStatusExt;
     (status.code(), status.signal())
-}
-
-/// Moves the given clocks until aborted: a strobe flips between the offset and zero every
-/// period; a drift ramps the offset at its rate.
-async fn move_clocks(files: Vec<PathBuf>, kind: ClockKind) {
-    let started = Instant::now();
-    let step = match kind {
-        ClockKind::Strobe { period, .. } => period,
-        _ => faketime::DRIFT_STEP,
-    };
-    let mut tick = tokio::time::interval(step);
-    let mut flip = false;
-    loop {
-        tick.tick().await;
-        let offset = match kind {
-            ClockKind::Strobe { offset_s, .. } => {
-                flip = !flip;
-                if flip {
-                    offset_s
-                } else {
-                    0.0
-                }
-            }
-            ClockKind::Drift { rate } => faketime::drift_offset_s(rate, started.elapsed()),
-            ClockKind::Bump { offset_s } => offset_s,
-        };
-        for f in &files {
-            let _ = faketime::write_offset(f, offset);
-        }
-    }
 }
 
 #[cfg(test)]

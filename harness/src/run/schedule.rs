@@ -60,16 +60,14 @@ pub async fn run(mut nemesis: Nemesis, faults: Vec<FaultKind>, interval: Duratio
             deck.shuffle(&mut rng);
         }
         let Some(kind) = deck.pop() else { break };
-        let active = match nemesis.start(kind).await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!("starting {}: {e:#}", kind.name());
-                errors.push(format!("starting {}: {e:#}", kind.name()));
-                continue;
-            }
-        };
+        let mut fault = super::faults::for_kind(kind);
+        if let Err(e) = fault.start(&mut nemesis).await {
+            // A fault that started half way (one node of three killed) is still stopped below.
+            tracing::warn!("starting {}: {e:#}", kind.name());
+            errors.push(format!("starting {}: {e:#}", kind.name()));
+        }
         let stopped = sleep_or_stop(&mut nemesis, jittered(&mut rng, interval), &mut stop).await;
-        if let Err(e) = nemesis.stop(active).await {
+        if let Err(e) = fault.stop(&mut nemesis).await {
             tracing::warn!("stopping {}: {e:#}", kind.name());
             errors.push(format!("stopping {}: {e:#}", kind.name()));
         }

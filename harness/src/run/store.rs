@@ -3,7 +3,7 @@
 //! after it, and the `latest` links.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
@@ -97,16 +97,12 @@ pub fn test_json(s: &Settings, started: chrono::DateTime<chrono::Utc>) -> Value 
     })
 }
 
-/// Writes JSON to `path` through a temporary file, so a reader never sees half of it.
+/// Writes JSON to `path` through a temporary file of its own, so a reader never sees half of it
+/// and two writers never collide.
 pub fn write_json(path: &Path, v: &Value) -> io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    {
-        let mut f = fs::File::create(&tmp)?;
-        serde_json::to_writer_pretty(&mut f, v)?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)
+    let mut bytes = serde_json::to_vec_pretty(v)?;
+    bytes.push(b'\n');
+    crate::report::atomic::write_atomic(path, &bytes)
 }
 
 /// Points `link` at `target` (relative), replacing what was there.
