@@ -95,6 +95,25 @@ pub struct Describe {
     /// Its known-weak modes, each a protocol option and what it breaks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub weak_modes: Vec<String>,
+    /// Its known-bug switches (`--bug NAME`), each with what it breaks (see [`crate::bugs`]).
+    #[serde(default)]
+    pub bugs: Vec<crate::bugs::BugDoc>,
+}
+
+/// How the message of a broken local safety invariant starts (see [`safety_assert!`]).
+pub const SAFETY_VIOLATION: &str = "safety violation: ";
+
+/// Asserts an invariant a correct node can check on its own (a committed entry never changes,
+/// one leader per term, a decided transaction never flips). A node that finds one broken must
+/// stop before acting on it: the panic ends the step before any of its effects is performed, and
+/// the binary exits 255 with the message on stderr, which the harness counts as a failed run.
+#[macro_export]
+macro_rules! safety_assert {
+    ($cond:expr, $($arg:tt)+) => {
+        if !$cond {
+            panic!("{}{}", $crate::core::SAFETY_VIOLATION, format_args!($($arg)+));
+        }
+    };
 }
 
 /// A node's place in the cluster and its options, fixed for the life of the process.

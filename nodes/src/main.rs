@@ -13,7 +13,7 @@
 
 use faultline_nodes::core::{Core, Describe, NodeConfig};
 use faultline_nodes::runtime::{self, Settings};
-use faultline_nodes::{crdt_op, crdt_state, paxos, raft, twopc};
+use faultline_nodes::{bugs, crdt_op, crdt_state, paxos, raft, twopc};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -83,6 +83,7 @@ fn main() -> ExitCode {
         }
         Command::Run(p, settings) => {
             init_tracing(&settings.config.id);
+            exit_on_safety_violation();
             match (p.run)(settings) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -93,6 +94,21 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// A core that finds a local safety invariant broken panics (`safety_assert!`); the node then
+/// exits at once with 255 and says so on stderr, rather than unwinding through the runtime.
+fn exit_on_safety_violation() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        let text = info.payload().downcast_ref::<String>().map(String::as_str).or_else(|| info.payload().downcast_ref::<&str>().copied());
+        if let Some(text) = text.filter(|t| t.starts_with(faultline_nodes::core::SAFETY_VIOLATION)) {
+            tracing::error!("fatal: {text}");
+            eprintln!("faultline-node: fatal: {text}");
+            std::process::exit(EXIT_INTERNAL.into());
+        }
+    }));
 }
 
 fn init_tracing(id: &str) {
@@ -174,6 +190,11 @@ fn raw_flags(args: &[String]) -> Result<Raw, UsageError> {
             "peer" => raw.peers.push(need(value)?),
             "workload" => raw.workload = Some(need(value)?),
             "seed" => raw.seed = Some(need(value)?),
+            // Repeatable: the names are joined into one option, split again by `bugs::requested`.
+            "bug" => {
+                let name = need(value)?;
+                raw.options.entry(bugs::OPTION.to_string()).and_modify(|v| *v = format!("{v},{name}")).or_insert(name);
+            }
             _ => {
                 raw.options.insert(name.to_string(), value.unwrap_or_else(|| "true".to_string()));
             }
@@ -213,4 +234,30 @@ fn settings(args: &[String]) -> Result<Settings, UsageError> {
     };
     let config = NodeConfig { id, peers: peer_addrs.keys().cloned().collect(), workload, options: raw.options, seed };
     Ok(Settings { config, listen, peer_addrs, data_dir })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Vec<String> {
+        ["raft", "--id", "n1", "--listen", "127.0.0.1:5", "--data-dir", "/tmp/x"].iter().chain(extra).map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn repeated_bug_flags_become_one_option() {
+        let Ok(Command::Run(_, s)) = parse(&args(&["--bug", "commit-on-one-ack", "--bug=vote-not-persisted"])) else { panic!("rejected") };
+        assert_eq!(s.config.option("bug"), Some("commit-on-one-ack,vote-not-persisted"));
+        let bugs = raft::Bugs::from_config(&s.config).unwrap();
+        assert!(bugs.has(raft::Bug::CommitOnOneAck) && bugs.has(raft::Bug::VoteNotPersisted));
+        assert!(!bugs.has(raft::Bug::StaleTermAppend));
+        let Ok(Command::Run(_, s)) = parse(&args(&[])) else { panic!("rejected") };
+        assert_eq!(raft::Bugs::from_config(&s.config).unwrap(), raft::Bugs::default(), "off by default");
+    }
+
+    #[test]
+    fn an_unknown_bug_is_a_usage_error() {
+        let Err(UsageError(text)) = parse(&args(&["--bug", "nope"])) else { panic!("accepted") };
+        assert!(text.contains("--bug \"nope\"") && text.contains("commit-on-one-ack"), "{text}");
+    }
 }

@@ -19,6 +19,18 @@ fn read_all<C: Core>(sim: &mut Sim<C>, key: Option<Value>) -> Vec<Reply> {
 
 /// Random updates on random live nodes under faults; returns the acknowledged requests.
 fn chaos<C: Core>(sim: &mut Sim<C>, steps: u32, make: &mut dyn FnMut(&mut Sim<C>, u32) -> Request) -> Vec<Request> {
+    chaos_at(sim, steps, make).into_iter().map(|a| a.request).collect()
+}
+
+/// An acknowledged update: where and when (simulated ms) it was made.
+struct Acked {
+    node: String,
+    at_ms: u64,
+    request: Request,
+}
+
+/// [`chaos`], telling where and when each acknowledged update was made.
+fn chaos_at<C: Core>(sim: &mut Sim<C>, steps: u32, make: &mut dyn FnMut(&mut Sim<C>, u32) -> Request) -> Vec<Acked> {
     sim.faults = Faults::lossy();
     let mut acked = Vec::new();
     for step in 0..steps {
@@ -28,7 +40,7 @@ fn chaos<C: Core>(sim: &mut Sim<C>, steps: u32, make: &mut dyn FnMut(&mut Sim<C>
             let request = make(sim, step);
             let c = sim.request(&node, request.clone());
             if matches!(sim.replies.get(&c), Some(Reply::AddOk | Reply::WriteOk)) {
-                acked.push(request);
+                acked.push(Acked { node, at_ms: sim.now_ms, request });
             }
         }
         if step % 20 == 19 {
@@ -54,7 +66,11 @@ fn chaos<C: Core>(sim: &mut Sim<C>, steps: u32, make: &mut dyn FnMut(&mut Sim<C>
 }
 
 fn counter_converges<C: Core>(seed: u64) {
-    let mut sim: Sim<C> = Sim::new(3, "counter", &[], seed);
+    counter_converges_with::<C>(seed, &[]);
+}
+
+fn counter_converges_with<C: Core>(seed: u64, options: &[(&str, &str)]) {
+    let mut sim: Sim<C> = Sim::new(3, "counter", options, seed);
     let acked = chaos(&mut sim, 300, &mut |sim, _| Request::Add { delta: sim.rng().gen_range(-5..=10) });
     let expected: i64 = acked.iter().map(|r| if let Request::Add { delta } = r { *delta } else { 0 }).sum();
     assert!(acked.len() > 100, "seed {seed}: only {} updates acknowledged", acked.len());
@@ -64,7 +80,11 @@ fn counter_converges<C: Core>(seed: u64) {
 }
 
 fn set_converges<C: Core>(seed: u64) {
-    let mut sim: Sim<C> = Sim::new(3, "set", &[], seed);
+    set_converges_with::<C>(seed, &[]);
+}
+
+fn set_converges_with<C: Core>(seed: u64, options: &[(&str, &str)]) {
+    let mut sim: Sim<C> = Sim::new(3, "set", options, seed);
     let acked = chaos(&mut sim, 300, &mut |_, step| Request::AddElement { element: json!(step) });
     let expected: BTreeSet<i64> =
         acked.iter().filter_map(|r| if let Request::AddElement { element } = r { element.as_i64() } else { None }).collect();
@@ -164,3 +184,78 @@ fn logs_are_compacted_and_recovery_keeps_every_update() {
         .collect();
     assert!(read_all(&mut st, None).iter().all(|r| *r == expected), "set sizes after restart: {sizes:?}");
 }
+
+/// LWW registers under faults: once healed and quiet, every replica holds, for every key, the
+/// acknowledged write with the greatest stamp (writer's clock, writer, writer's counter). The
+/// clocks agree here, so that is the write made last, ties broken by node id.
+fn registers_obey_lww(seed: u64, options: &[(&str, &str)]) {
+    let mut sim: Sim<CrdtState> = Sim::new(3, "register", options, seed);
+    let acked = chaos_at(&mut sim, 300, &mut |sim, step| Request::Write { key: json!(sim.rng().gen_range(0..3)), value: json!(step) });
+    for k in 0..3 {
+        let winner = acked
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| matches!(&a.request, Request::Write { key, .. } if *key == json!(k)))
+            .max_by_key(|(i, a)| (a.at_ms, a.node.clone(), *i));
+        let Some((_, Acked { request: Request::Write { value, .. }, .. })) = winner else { continue };
+        assert_eq!(read_all(&mut sim, Some(json!(k))), vec![Reply::ReadOk(value.clone()); 3], "seed {seed}: key {k}");
+    }
+}
+
+#[test]
+fn lww_registers_keep_the_greatest_stamp() {
+    for seed in 0..6 {
+        registers_obey_lww(seed, &[]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Known-bug switches (`--bug NAME`): each must break strong eventual consistency (replicas
+// differ, or miss or double an acknowledged update, or a register keeps the wrong write) on a
+// seed the unmodified core passes.
+
+/// Hunts for a seed on which `check` fails with `--bug bug`, within `budget` seeds; asserts that
+/// the same seed passes without the bug. Returns the seed.
+fn caught(bug: &str, budget: u64, check: fn(u64, &[(&str, &str)])) -> u64 {
+    let started = std::time::Instant::now();
+    for seed in 1_000..1_000 + budget {
+        let Err(e) = std::panic::catch_unwind(|| check(seed, &[("bug", bug)])) else { continue };
+        let text = e.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(!text.contains("updates acknowledged"), "--bug {bug}, seed {seed}: not a convergence failure: {text}");
+        check(seed, &[]);
+        eprintln!("--bug {bug}: caught on seed {seed} ({} seeds, {:?}): {text}", seed - 999, started.elapsed());
+        return seed;
+    }
+    panic!("--bug {bug}: not caught in {budget} seeds");
+}
+
+#[test]
+fn bug_redeliver_applies_twice_is_caught() {
+    caught("redeliver-applies-twice", 50, counter_converges_with::<CrdtOp>);
+}
+
+#[test]
+fn bug_outbox_not_persisted_is_caught() {
+    caught("outbox-not-persisted", 50, counter_converges_with::<CrdtOp>);
+}
+
+#[test]
+fn bug_ack_before_log_is_caught() {
+    caught("ack-before-log", 50, counter_converges_with::<CrdtOp>);
+}
+
+#[test]
+fn bug_merge_sums_counters_is_caught() {
+    caught("merge-sums-counters", 50, counter_converges_with::<CrdtState>);
+}
+
+#[test]
+fn bug_lww_by_arrival_is_caught() {
+    caught("lww-by-arrival", 50, registers_obey_lww);
+}
+
+#[test]
+fn bug_update_not_logged_is_caught() {
+    caught("update-not-logged", 50, counter_converges_with::<CrdtState>);
+}
+

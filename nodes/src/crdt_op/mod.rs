@@ -9,9 +9,11 @@
 //! causal order is needed. The outbox of unacknowledged operations survives restarts: it is
 //! rebuilt from the log. Reads are local (strong eventual consistency).
 
+pub mod bugs;
 pub mod delivered;
 
 use crate::core::{code, ClientId, Core, Ctx, Describe, NodeConfig, NodeId, Reply, Request, Storage, TimerId};
+pub use bugs::{Bug, Bugs};
 pub use delivered::Delivered;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -23,11 +25,14 @@ pub fn describe() -> Describe {
         claims: vec!["strong-eventual-consistency".into()],
         workloads: vec!["counter".into(), "set".into()],
         weak_modes: vec![],
+        bugs: Bugs::describe(),
     }
 }
 
-/// Checks the configuration (for the binary): this protocol has no options of its own.
+/// Checks the configuration (for the binary): this protocol has no options of its own besides
+/// the known-bug switches.
 pub fn validate(config: &NodeConfig) -> Result<(), String> {
+    Bugs::from_config(config)?;
     if ["counter", "set"].contains(&config.workload.as_str()) {
         Ok(())
     } else {
@@ -93,13 +98,18 @@ impl Replica {
         if !self.delivered.entry(id.origin.clone()).or_default().insert(id.seq) {
             return false;
         }
+        self.effect(id, op);
+        true
+    }
+
+    /// The operation's effect on the value, without the delivery bookkeeping.
+    fn effect(&mut self, id: &OpId, op: &Op) {
         match op {
             Op::Add { delta } => self.counter = self.counter.saturating_add(*delta),
             Op::AddElement { element } => {
                 self.set.entry(element.clone()).or_default().insert(id.clone());
             }
         }
-        true
     }
 
     pub fn elements(&self) -> Vec<Value> {
@@ -111,6 +121,7 @@ pub struct CrdtOp {
     id: NodeId,
     peers: Vec<NodeId>,
     workload: String,
+    bugs: Bugs,
     r: Replica,
     log_records: usize,
     notes: Vec<String>,
@@ -164,8 +175,9 @@ impl CrdtOp {
             if id.origin == self.id {
                 continue; // our own, echoed back: nothing to do
             }
-            if self.r.apply(&id, &op) {
+            if self.receive(&id, &op) && !self.bugs.has(Bug::AckBeforeLog) {
                 // Logged before the ack leaves (same step), so the origin may forget it.
+                // BUG(ack-before-log): without this record the ack promises what a crash loses.
                 self.log(ctx, Rec::Op(id.clone(), op));
             }
             acks.push(id);
@@ -173,6 +185,17 @@ impl CrdtOp {
         if !acks.is_empty() {
             ctx.send(from.to_string(), Msg::Acks(acks));
         }
+    }
+
+    /// Applies a received operation; whether it was new (and so must be logged).
+    fn receive(&mut self, id: &OpId, op: &Op) -> bool {
+        if self.bugs.has(Bug::RedeliverAppliesTwice) {
+            // BUG(redeliver-applies-twice): the delivered set is kept but never consulted.
+            self.r.delivered.entry(id.origin.clone()).or_default().insert(id.seq);
+            self.r.effect(id, op);
+            return true;
+        }
+        self.r.apply(id, op)
     }
 
     fn on_acks(&mut self, ctx: &mut Ctx<Msg>, from: &str, acks: Vec<OpId>) {
@@ -243,11 +266,18 @@ impl Core for CrdtOp {
     type Msg = Msg;
 
     fn recover(config: &NodeConfig, storage: &Storage) -> Self {
-        let (r, notes) = replay(&config.id, &config.peers, storage);
+        let bugs = Bugs::from_config(config).unwrap_or_default();
+        let (mut r, notes) = replay(&config.id, &config.peers, storage);
+        if bugs.has(Bug::OutboxNotPersisted) {
+            // BUG(outbox-not-persisted): the pending broadcasts come back empty, as if they had
+            // lived only in memory.
+            r.outbox.clear();
+        }
         CrdtOp {
             id: config.id.clone(),
             peers: config.peers.clone(),
             workload: config.workload.clone(),
+            bugs,
             r,
             log_records: storage.log(LOG).len(),
             notes,

@@ -3,6 +3,7 @@
 //! 2011). Replicas that have merged the same updates, in any order and any number of times,
 //! hold equal states.
 
+use super::bugs::{Bug, Bugs};
 use crate::core::NodeId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -48,10 +49,27 @@ impl PnCounter {
     }
 
     pub fn merge(&mut self, other: &PnCounter) -> bool {
-        let a = max_merge(&mut self.p, &other.p);
-        let b = max_merge(&mut self.n, &other.n);
+        self.merge_with(other, Bugs::default())
+    }
+
+    pub fn merge_with(&mut self, other: &PnCounter, bugs: Bugs) -> bool {
+        // BUG(merge-sums-counters): a sum is not idempotent; merging twice counts twice.
+        let merge = if bugs.has(Bug::MergeSumsCounters) { sum_merge } else { max_merge };
+        let a = merge(&mut self.p, &other.p);
+        let b = merge(&mut self.n, &other.n);
         a || b
     }
+}
+
+/// The known bug `merge-sums-counters`: adds the other's counts to ours.
+fn sum_merge(into: &mut BTreeMap<NodeId, u64>, other: &BTreeMap<NodeId, u64>) -> bool {
+    let mut changed = false;
+    for (k, v) in other.iter().filter(|(_, v)| **v > 0) {
+        let e = into.entry(k.clone()).or_insert(0);
+        *e = e.saturating_add(*v);
+        changed = true;
+    }
+    changed
 }
 
 /// An observed-remove set: an element is present while it has an add-tag not removed.
@@ -140,15 +158,24 @@ pub struct State {
 impl State {
     /// Joins `other` into `self`; whether anything changed.
     pub fn merge(&mut self, other: &State) -> bool {
-        let mut changed = self.counter.merge(&other.counter);
+        self.merge_with(other, Bugs::default())
+    }
+
+    /// [`State::merge`], with the known bugs in `bugs` switched on.
+    pub fn merge_with(&mut self, other: &State, bugs: Bugs) -> bool {
+        let mut changed = self.counter.merge_with(&other.counter, bugs);
         changed |= self.set.merge(&other.set);
+        let by_arrival = bugs.has(Bug::LwwByArrival);
         for (k, w) in &other.registers {
-            match self.registers.get(k) {
-                Some(mine) if mine.stamp >= w.stamp => {}
-                _ => {
-                    self.registers.insert(k.clone(), w.clone());
-                    changed = true;
-                }
+            let keep = match self.registers.get(k) {
+                // BUG(lww-by-arrival): the write that arrives last wins, whatever its stamp.
+                Some(mine) if by_arrival => mine == w,
+                Some(mine) => mine.stamp >= w.stamp,
+                None => false,
+            };
+            if !keep {
+                self.registers.insert(k.clone(), w.clone());
+                changed = true;
             }
         }
         changed

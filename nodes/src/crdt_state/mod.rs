@@ -12,9 +12,11 @@
 //! runs ahead wins over later writes elsewhere: clock skew makes acknowledged writes disappear,
 //! which is what LWW registers do and what a linearizability check of them finds.
 
+pub mod bugs;
 pub mod lattice;
 
 use crate::core::{code, ClientId, Core, Ctx, Describe, NodeConfig, NodeId, Reply, Request, Storage, TimerId};
+pub use bugs::{Bug, Bugs};
 pub use lattice::{Lww, OrSet, PnCounter, State, Tag};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -25,11 +27,14 @@ pub fn describe() -> Describe {
         claims: vec!["strong-eventual-consistency".into()],
         workloads: vec!["counter".into(), "set".into(), "register".into()],
         weak_modes: vec![],
+        bugs: Bugs::describe(),
     }
 }
 
-/// Checks the configuration (for the binary): this protocol has no options of its own.
+/// Checks the configuration (for the binary): this protocol has no options of its own besides
+/// the known-bug switches.
 pub fn validate(config: &NodeConfig) -> Result<(), String> {
+    Bugs::from_config(config)?;
     if ["counter", "set", "register"].contains(&config.workload.as_str()) {
         Ok(())
     } else {
@@ -55,6 +60,7 @@ pub struct CrdtState {
     id: NodeId,
     peers: Vec<NodeId>,
     workload: String,
+    bugs: Bugs,
     state: State,
     /// The last counter used for this node's tags and stamps.
     counter: u64,
@@ -89,7 +95,10 @@ impl CrdtState {
 
     /// Makes an update durable and ships it: log the delta, push it to every peer.
     fn commit(&mut self, ctx: &mut Ctx<Msg>, delta: State) {
-        self.persist(ctx, &delta);
+        // BUG(update-not-logged): acknowledged in this step, yet durable only if a peer merges it.
+        if !self.bugs.has(Bug::UpdateNotLogged) {
+            self.persist(ctx, &delta);
+        }
         for p in &self.peers {
             ctx.send(p.clone(), Msg::Delta(delta.clone()));
         }
@@ -114,7 +123,7 @@ impl CrdtState {
                 let w = Lww { stamp: (ctx.now_ms, me, self.counter), value };
                 let mut d = State::default();
                 d.registers.insert(key.to_string(), w);
-                self.state.merge(&d);
+                self.state.merge_with(&d, self.bugs);
                 self.commit(ctx, d);
                 Reply::WriteOk
             }
@@ -142,12 +151,13 @@ impl Core for CrdtState {
     type Msg = Msg;
 
     fn recover(config: &NodeConfig, storage: &Storage) -> Self {
+        let bugs = Bugs::from_config(config).unwrap_or_default();
         let mut state = State::default();
         let mut notes = Vec::new();
         for (i, rec) in storage.log(LOG).iter().enumerate() {
             match serde_json::from_slice::<State>(rec) {
                 Ok(s) => {
-                    state.merge(&s);
+                    state.merge_with(&s, bugs);
                 }
                 Err(e) => notes.push(format!("crdt-state log record {i}: {e}")),
             }
@@ -157,6 +167,7 @@ impl Core for CrdtState {
             id: config.id.clone(),
             peers: config.peers.clone(),
             workload: config.workload.clone(),
+            bugs,
             state,
             next_peer: 0,
             log_records: storage.log(LOG).len(),
@@ -181,12 +192,12 @@ impl Core for CrdtState {
         // older than it did before the crash (reads are local).
         match msg {
             Msg::Delta(s) => {
-                if self.state.merge(&s) {
+                if self.state.merge_with(&s, self.bugs) {
                     self.persist(ctx, &s);
                 }
             }
             Msg::Full(s) => {
-                if self.state.merge(&s) {
+                if self.state.merge_with(&s, self.bugs) {
                     // A whole state would bloat the log: replace the log by ours instead.
                     self.compact(ctx);
                 }

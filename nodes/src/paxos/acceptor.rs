@@ -17,6 +17,8 @@ pub struct Acceptor<V> {
     pub promised: Ballot,
     pub accepted: BTreeMap<Slot, (Ballot, V)>,
     pub compacted: Slot,
+    /// The known bug `ballot-ge` (off unless the node was started with it).
+    pub round_only: bool,
 }
 
 /// The answer to a prepare.
@@ -42,16 +44,25 @@ pub enum AcceptOutcome {
 
 impl<V: Clone> Acceptor<V> {
     pub fn new() -> Self {
-        Acceptor { promised: Ballot::ZERO, accepted: BTreeMap::new(), compacted: 0 }
+        Acceptor { promised: Ballot::ZERO, accepted: BTreeMap::new(), compacted: 0, round_only: false }
+    }
+
+    /// Whether `ballot` is below the promise and must be refused.
+    fn outranked(&self, ballot: Ballot) -> bool {
+        if self.round_only {
+            // BUG(ballot-ge): rounds alone, compared with >=: two proposers of one round both pass.
+            return ballot.round < self.promised.round;
+        }
+        ballot < self.promised
     }
 
     /// Phase 1b. A prepare with the ballot already promised is answered again (the proposer
     /// may have lost the first promise); a lower one is refused.
     pub fn on_prepare(&mut self, ballot: Ballot, from_slot: Slot) -> PrepareOutcome<V> {
-        if ballot < self.promised {
+        if self.outranked(ballot) {
             return PrepareOutcome::Nack(self.promised);
         }
-        let changed = ballot > self.promised;
+        let changed = ballot != self.promised;
         self.promised = ballot;
         let accepted = self
             .accepted
@@ -64,17 +75,17 @@ impl<V: Clone> Acceptor<V> {
     /// Phase 2b: accept unless a higher ballot was promised. Accepting also promises the ballot,
     /// so a later prepare of a lower ballot is refused.
     pub fn on_accept(&mut self, ballot: Ballot, slot: Slot, value: V) -> AcceptOutcome {
-        if ballot < self.promised {
+        if self.outranked(ballot) {
             return AcceptOutcome::Nack(self.promised);
         }
         if slot <= self.compacted {
             return AcceptOutcome::Compacted;
         }
-        let promise_changed = ballot > self.promised;
+        let promise_changed = ballot != self.promised;
         self.promised = ballot;
         if let Some((old, _)) = self.accepted.get(&slot) {
             // Ballots an acceptor accepts for one slot only grow: it promised `old` or more.
-            assert!(*old <= ballot, "acceptor accepted ballot {old:?} then lower {ballot:?}");
+            crate::safety_assert!(*old <= ballot, "acceptor accepted ballot {old:?} then lower {ballot:?} in slot {slot}");
         }
         self.accepted.insert(slot, (ballot, value));
         AcceptOutcome::Accepted { promise_changed }

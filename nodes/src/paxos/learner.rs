@@ -35,7 +35,7 @@ impl Learner {
         }
         match self.chosen.get(&slot) {
             Some(known) => {
-                assert!(*known == value, "paxos agreement violated at slot {slot}: {known:?} then {value:?}");
+                crate::safety_assert!(*known == value, "chosen value of slot {slot} would change: {known:?} then {value:?}");
                 false
             }
             None => {
@@ -53,17 +53,23 @@ impl Learner {
     pub fn apply_next(&mut self) -> Option<(Slot, Vec<(Cmd, Reply)>)> {
         let slot = self.applied + 1;
         let batch = self.chosen.get(&slot)?;
+        let batch = batch.clone();
         let mut out = Vec::with_capacity(batch.len());
         for cmd in batch {
-            let reply = match &cmd.request {
-                // A keyless read means the whole counter or set, depending on the workload.
-                Request::Read { key: None } => self.sm.read_for(&self.workload),
-                request => self.sm.apply(request),
-            };
-            out.push((cmd.clone(), reply));
+            let reply = self.execute(&cmd.request);
+            out.push((cmd, reply));
         }
         self.applied = slot;
         Some((slot, out))
+    }
+
+    /// Runs one command on the state machine and returns its reply.
+    pub fn execute(&mut self, request: &Request) -> Reply {
+        match request {
+            // A keyless read means the whole counter or set, depending on the workload.
+            Request::Read { key: None } => self.sm.read_for(&self.workload),
+            request => self.sm.apply(request),
+        }
     }
 
     /// The highest slot known chosen (applied or not).

@@ -16,6 +16,7 @@
 //! the leader forwards commands to the leader it knows, or answers error 11.
 
 pub mod acceptor;
+pub mod bugs;
 pub mod learner;
 mod proposer;
 mod replica;
@@ -26,8 +27,10 @@ use crate::core::{code, ClientId, Core, Ctx, Describe, NodeConfig, NodeId, Reply
 use acceptor::Acceptor;
 use learner::Learner;
 use proposer::Role;
+use crate::sm::StateMachine;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
+pub use bugs::{Bug, Bugs};
 pub use types::{Ballot, Batch, Cmd, CmdId, Msg, Slot, Snapshot};
 
 /// What this protocol claims (`--describe`).
@@ -37,6 +40,7 @@ pub fn describe() -> Describe {
         claims: vec!["linearizable".into()],
         workloads: vec!["register".into(), "counter".into(), "set".into()],
         weak_modes: Vec::new(),
+        bugs: Bugs::describe(),
     }
 }
 
@@ -49,12 +53,13 @@ pub fn validate(config: &NodeConfig) -> Result<(), String> {
     if !describe().workloads.contains(&config.workload) {
         return Err(format!("paxos does not serve the {:?} workload", config.workload));
     }
+    Bugs::from_config(config)?;
     for (name, value) in &config.options {
-        if name == "trace" {
+        if name == "trace" || name == crate::bugs::OPTION {
             continue;
         }
         if !NUMERIC_OPTIONS.contains(&name.as_str()) {
-            return Err(format!("unknown paxos option --{name} (known: {}, trace)", NUMERIC_OPTIONS.join(", ")));
+            return Err(format!("unknown paxos option --{name} (known: {}, trace, bug)", NUMERIC_OPTIONS.join(", ")));
         }
         match value.parse::<u64>() {
             Ok(v) if v > 0 => {}
@@ -82,6 +87,8 @@ pub struct Params {
     pub catchup_limit: usize,
     /// Record [`TraceEvent`]s for simulations.
     pub trace: bool,
+    /// Known bugs switched on (none by default; [`validate`] rejects unknown names).
+    pub bugs: Bugs,
 }
 
 impl Params {
@@ -97,6 +104,7 @@ impl Params {
             pending_timeout_ms: num("pending-timeout-ms", 5000),
             catchup_limit: num("catchup-limit", 256).max(1) as usize,
             trace: config.flag("trace"),
+            bugs: Bugs::from_config(config).unwrap_or_default(),
         }
     }
 
@@ -222,6 +230,10 @@ impl Paxos {
         if self.pending.len() >= self.params.max_queue {
             return ctx.reply(client, Reply::error(code::TEMPORARILY_UNAVAILABLE, "too many requests in flight"));
         }
+        if self.params.bugs.has(Bug::LeaderLocalRead) && self.is_leader() && StateMachine::is_read(&request) {
+            // BUG(leader-local-read): believing it leads is taken for leading; the log is skipped.
+            return ctx.reply(client, self.learner.execute(&request));
+        }
         let leader = match (&self.role, self.leader) {
             (Role::Follower, Some(b)) if b.node != self.me => self.member(b.node).map(|name| (name.clone(), b)),
             (Role::Follower, _) => {
@@ -315,15 +327,18 @@ impl Core for Paxos {
         }
         let members = config.members();
         let me = members.iter().position(|m| *m == config.id).unwrap_or(0) as u32;
+        let params = Params::from_config(config);
+        let mut acceptor = rec.acceptor;
+        acceptor.round_only = params.bugs.has(Bug::BallotGe);
         Paxos {
             id: config.id.clone(),
             me,
             quorum: config.quorum(),
-            params: Params::from_config(config),
             incarnation: rec.incarnation + 1,
             next_seq: 0,
-            max_seen: rec.acceptor.promised,
-            acceptor: rec.acceptor,
+            max_seen: acceptor.promised,
+            acceptor,
+            params,
             learner: Learner::new(&config.workload, rec.snapshot),
             role: Role::Follower,
             leader: None,

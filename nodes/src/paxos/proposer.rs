@@ -7,7 +7,7 @@
 
 use super::acceptor::merge_promises;
 use super::types::{AcceptedEntry, Ballot, Batch, CmdId, Msg, Slot};
-use super::Paxos;
+use super::{Bug, Paxos};
 use crate::core::{code, Ctx, NodeId, Reply};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -180,7 +180,8 @@ impl Paxos {
 
     pub(super) fn on_accepted(&mut self, ctx: &mut Ctx<Msg>, from: &str, ballot: Ballot, slot: Slot) {
         self.heard.insert(from.to_string(), self.tick);
-        let quorum = self.quorum;
+        // BUG(decide-on-minority): one acceptor short of a majority taken for a quorum.
+        let quorum = if self.params.bugs.has(Bug::DecideOnMinority) { (self.quorum - 1).max(1) } else { self.quorum };
         let Role::Leader(l) = &mut self.role else { return };
         if l.ballot != ballot {
             return;

@@ -6,7 +6,7 @@ use super::acceptor::{AcceptOutcome, PrepareOutcome};
 use super::storage::{self, Meta, ACCEPT_LOG, META_FILE, SNAPSHOT_FILE};
 use super::types::{AcceptedEntry, Ballot, Batch, Msg, Slot, Snapshot};
 use super::proposer::Role;
-use super::{Paxos, TraceEvent};
+use super::{Bug, Paxos, TraceEvent};
 use crate::core::Ctx;
 
 impl Paxos {
@@ -20,7 +20,8 @@ impl Paxos {
         match self.acceptor.on_prepare(ballot, from_slot) {
             PrepareOutcome::Nack(promised) => self.send_to(ctx, from, Msg::Nack { ballot, promised }),
             PrepareOutcome::Promise { changed, accepted } => {
-                if changed {
+                // BUG(promise-not-persisted): the promise leaves before it is durable.
+                if changed && !self.params.bugs.has(Bug::PromiseNotPersisted) {
                     // Persisted before the promise leaves (the runtime syncs before sending).
                     self.save_meta(ctx);
                 }
@@ -50,7 +51,10 @@ impl Paxos {
                 if promise_changed {
                     self.save_meta(ctx);
                 }
-                ctx.append(ACCEPT_LOG, storage::encode(&AcceptedEntry { slot, ballot, value }));
+                // BUG(accept-not-persisted): Accepted leaves while the value is only in memory.
+                if !self.params.bugs.has(Bug::AcceptNotPersisted) {
+                    ctx.append(ACCEPT_LOG, storage::encode(&AcceptedEntry { slot, ballot, value }));
+                }
                 self.yield_to(ctx, ballot);
                 if ballot.node != self.me {
                     self.leader = Some(ballot);

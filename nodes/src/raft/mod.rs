@@ -13,8 +13,10 @@
 //!
 //! Options: `--read-mode index|log|local` (default `index`; `local` is the known-weak mode),
 //! `--election-timeout-ms N` (timeouts are drawn from [N, 2N]), `--heartbeat-ms N`,
-//! `--snapshot-every N` (entries), `--no-prevote`.
+//! `--snapshot-every N` (entries), `--no-prevote`, and the known-bug switches `--bug NAME`
+//! ([`bugs`]).
 
+pub mod bugs;
 mod client;
 mod election;
 pub mod log;
@@ -27,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
+pub use bugs::{Bug, Bugs};
 pub use log::Log;
 
 const TIMER_ELECTION: TimerId = 1;
@@ -47,6 +50,7 @@ pub fn describe() -> Describe {
              reads are stale under partitions (not linearizable)"
                 .into(),
         ],
+        bugs: Bugs::describe(),
     }
 }
 
@@ -127,6 +131,8 @@ pub struct Options {
     pub max_inflight: u64,
     /// A client waiting longer than this gets an indefinite timeout error.
     pub client_timeout_ms: u64,
+    /// Known bugs switched on (none by default).
+    pub bugs: Bugs,
 }
 
 impl Options {
@@ -144,7 +150,7 @@ impl Options {
             Some("local") => ReadMode::Local,
             Some(other) => return Err(format!("--read-mode {other:?}: expected index, log or local")),
         };
-        let known = ["read-mode", "election-timeout-ms", "heartbeat-ms", "snapshot-every", "no-prevote", "max-batch"];
+        let known = ["read-mode", "election-timeout-ms", "heartbeat-ms", "snapshot-every", "no-prevote", "max-batch", crate::bugs::OPTION];
         if let Some(unknown) = config.options.keys().find(|k| !known.contains(&k.as_str())) {
             return Err(format!("unknown raft option --{unknown}"));
         }
@@ -157,6 +163,7 @@ impl Options {
             max_batch: num("max-batch", 1_000)?,
             max_inflight: 20_000,
             client_timeout_ms: 10_000,
+            bugs: Bugs::from_config(config)?,
         })
     }
 }
@@ -272,10 +279,16 @@ impl Raft {
         self.role == Role::Leader
     }
 
+    /// Raises the commit index. It never goes back: what was committed stays committed.
+    fn advance_commit(&mut self, index: u64) {
+        crate::safety_assert!(index >= self.commit, "commit index would go back from {} to {index}", self.commit);
+        self.commit = index;
+    }
+
     /// Records `leader` as the leader of `term`, asserting Election Safety (§5.2, Figure 3).
     fn note_leader(&mut self, term: u64, leader: &str) {
         if let Some(seen) = self.leaders_seen.get(&term) {
-            assert_eq!(seen, leader, "election safety violated: two leaders in term {term}");
+            crate::safety_assert!(seen == leader, "two leaders in term {term}: {seen} and {leader}");
             return;
         }
         self.leaders_seen.insert(term, leader.to_string());

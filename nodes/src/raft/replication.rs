@@ -7,7 +7,7 @@
 //! follower whose `matched` does not move between two heartbeats; the leader then resends from
 //! `matched + 1`. A follower too far behind (its next entry compacted away) gets the snapshot.
 
-use super::{Entry, Msg, Raft, Role, TIMER_FLUSH, TIMER_HEARTBEAT};
+use super::{Bug, Entry, Msg, Raft, Role, TIMER_FLUSH, TIMER_HEARTBEAT};
 use crate::core::Ctx;
 use crate::sm::StateMachine;
 
@@ -99,7 +99,8 @@ impl Raft {
         leader_commit: u64,
         seq: u64,
     ) {
-        if term < self.term {
+        // BUG(stale-term-append): without the term check a deposed leader's entries are merged.
+        if term < self.term && !self.opts.bugs.has(Bug::StaleTermAppend) {
             ctx.send(from, Msg::AppendResp { term: self.term, success: false, match_index: 0, hint: 0, seq });
             return;
         }
@@ -108,7 +109,7 @@ impl Raft {
         if success {
             let new_commit = leader_commit.min(match_index);
             if new_commit > self.commit {
-                self.commit = new_commit;
+                self.advance_commit(new_commit);
                 self.apply_committed(ctx);
             }
         }
@@ -118,7 +119,7 @@ impl Raft {
     /// A valid message from the leader of `term`: follow it and reset the election timeout.
     fn accept_leader(&mut self, ctx: &mut Ctx<Msg>, from: &str, term: u64) {
         if term > self.term || self.role != Role::Follower {
-            assert!(!(self.is_leader() && term == self.term), "election safety: another leader in my term {term}");
+            crate::safety_assert!(!(self.is_leader() && term == self.term), "two leaders in term {term}: {} and {from}", self.id);
             self.become_follower(ctx, term);
         }
         self.note_leader(term, from);
@@ -151,9 +152,11 @@ impl Raft {
         for entry in entries {
             match self.log.term_at(entry.index) {
                 Some(t) if t == entry.term => continue,
+                // BUG(no-truncate-on-conflict): "I have an entry there" taken for "the same entry".
+                Some(_) if self.opts.bugs.has(Bug::NoTruncateOnConflict) => continue,
                 Some(_) => {
                     // Log Matching: a conflicting suffix is never committed (Leader Completeness).
-                    assert!(entry.index > self.commit, "a committed entry at {} would change", entry.index);
+                    crate::safety_assert!(entry.index > self.commit, "committed entry at index {} would change", entry.index);
                     self.log.truncate_from(entry.index);
                     truncated = true;
                 }
@@ -162,14 +165,21 @@ impl Raft {
             appended.push(entry.clone());
             self.log.push(entry);
         }
-        if truncated {
+        self.persist_merged(ctx, truncated, &appended);
+        (true, match_index, 0)
+    }
+
+    /// Makes merged entries durable before the acknowledgement of this step leaves.
+    fn persist_merged(&self, ctx: &mut Ctx<Msg>, truncated: bool, appended: &[Entry]) {
+        if self.opts.bugs.has(Bug::AckBeforePersist) {
+            // BUG(ack-before-persist): the entries are acknowledged while only in memory.
+        } else if truncated {
             self.rewrite_log(ctx);
         } else {
-            for entry in &appended {
+            for entry in appended {
                 ctx.append(super::storage::LOG, super::storage::encode_entry(entry));
             }
         }
-        (true, match_index, 0)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -202,9 +212,11 @@ impl Raft {
         let mut matched: Vec<u64> = self.progress.values().map(|p| p.matched).collect();
         matched.push(self.log.last_index());
         matched.sort_unstable_by(|a, b| b.cmp(a));
-        let candidate = matched[self.quorum - 1];
+        // BUG(commit-on-one-ack): one store (the leader's own) taken for a majority.
+        let quorum = if self.opts.bugs.has(Bug::CommitOnOneAck) { 1 } else { self.quorum };
+        let candidate = matched[quorum - 1];
         if candidate > self.commit && self.log.term_at(candidate) == Some(self.term) {
-            self.commit = candidate;
+            self.advance_commit(candidate);
             self.apply_committed(ctx);
             // Reads waiting for the first commit of this term can be assigned now.
             if self.reads.iter().any(|r| r.at.is_none()) {
@@ -228,7 +240,7 @@ impl Raft {
             }
             self.sm = state;
             self.snapshot_sm = self.sm.clone();
-            self.commit = index;
+            self.advance_commit(index);
             self.applied = index;
             self.save_snapshot(ctx, index, snap_term);
             self.rewrite_log(ctx);

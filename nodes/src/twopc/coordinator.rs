@@ -3,7 +3,7 @@
 
 use super::durable::Rec;
 use super::types::{Msg, Op, Txn, TxnId, Vote};
-use super::{Active, Origin, Relay, TwoPc, CONFLICT_RETRIES, MAX_ACTIVE, VOTE_TIMEOUT_TICKS};
+use super::{Active, Bug, Origin, Relay, TwoPc, CONFLICT_RETRIES, MAX_ACTIVE, VOTE_TIMEOUT_TICKS};
 use crate::core::{code, Ctx, Reply};
 use serde_json::{Map, Value};
 
@@ -57,7 +57,8 @@ impl TwoPc {
         let transfer = matches!(a.txn.op, Op::Transfer { .. });
         // A transfer's Begin is in the log, so its end is logged too (Done, once all acked).
         let logged = transfer;
-        if commit && transfer {
+        // BUG(decision-not-logged): the commit is answered and sent while only in memory.
+        if commit && transfer && !self.s.bugs.has(Bug::DecisionNotLogged) {
             let rec = Rec::Decided { id: id.clone(), order: a.txn.order.clone(), tree: a.txn.tree };
             self.log(ctx, rec);
         }
@@ -136,6 +137,7 @@ impl TwoPc {
     pub(super) fn resume_after_restart(&mut self, ctx: &mut Ctx<Msg>) {
         for txn in std::mem::take(&mut self.recovered_begun) {
             if txn.id.coord == self.s.id {
+                self.assert_no_flip(&txn.id, false, true);
                 self.decide_locally(ctx, &txn.id, false);
                 self.relay(ctx, txn.id, Relay::new(false, txn.order, txn.tree, None, true));
             }

@@ -20,6 +20,7 @@
 //! claim availability under faults. `--unsafe-commit-on-timeout` is a deliberately broken variant
 //! that commits when votes are missing at the timeout.
 
+pub mod bugs;
 mod coordinator;
 mod durable;
 mod participant;
@@ -29,6 +30,7 @@ use crate::core::{code, ClientId, Core, Ctx, Describe, NodeConfig, NodeId, Reply
 use durable::{Rec, Snapshot, LOG};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+pub use bugs::{Bug, Bugs};
 pub use types::{Account, Balances, FwdId, Msg, Op, Outcome, Txn, TxnId, Vote};
 
 pub fn describe() -> Describe {
@@ -41,6 +43,7 @@ pub fn describe() -> Describe {
              breaking atomicity and the bank invariant under partitions and message loss"
                 .into(),
         ],
+        bugs: Bugs::describe(),
     }
 }
 
@@ -89,6 +92,8 @@ pub struct Settings {
     pub coordinator: Option<NodeId>,
     pub tree: bool,
     pub unsafe_commit: bool,
+    /// Known bugs switched on (none by default).
+    pub bugs: Bugs,
 }
 
 impl Settings {
@@ -110,6 +115,10 @@ impl Settings {
             errors.push(format!("--accounts must be between 1 and {}", 1 << 20));
         }
         let accounts = accounts.clamp(1, 1 << 20) as u32;
+        let bugs = Bugs::from_config(config).unwrap_or_else(|e| {
+            errors.push(e);
+            Bugs::default()
+        });
         let members = config.members();
         let coordinator = match config.option("coordinator") {
             Some("any") => None,
@@ -128,6 +137,7 @@ impl Settings {
             coordinator,
             tree: config.flag("tree"),
             unsafe_commit: config.flag("unsafe-commit-on-timeout"),
+            bugs,
         };
         (s, errors)
     }

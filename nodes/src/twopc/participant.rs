@@ -3,7 +3,7 @@
 
 use super::durable::Rec;
 use super::types::{Account, Balances, Msg, Op, Outcome, Txn, TxnId, Vote};
-use super::{Lock, Pending, Relay, TwoPc, QUERY_EVERY_TICKS, RELAY_GIVE_UP_TICKS};
+use super::{Bug, Lock, Pending, Relay, TwoPc, QUERY_EVERY_TICKS, RELAY_GIVE_UP_TICKS};
 use crate::core::{code, Ctx, NodeId};
 use std::collections::BTreeSet;
 
@@ -24,6 +24,8 @@ impl TwoPc {
     /// The accounts of `txn` on this node (with whether the lock is exclusive) and its writes.
     fn local_part(&self, txn: &Txn) -> (Vec<(Account, bool)>, Balances) {
         match &txn.op {
+            // BUG(read-ignores-locks): a read neither takes nor checks the shared locks.
+            Op::Read if self.s.bugs.has(Bug::ReadIgnoresLocks) => (Vec::new(), Balances::new()),
             Op::Read => (self.s.my_accounts().map(|a| (a, false)).collect(), Balances::new()),
             Op::Transfer { from, to, amount } => {
                 let mut writes = Balances::new();
@@ -104,7 +106,7 @@ impl TwoPc {
             }
         }
         let read = match txn.op {
-            Op::Read => locks.iter().map(|&(a, _)| (a, self.balances.get(&a).copied().unwrap_or(0))).collect(),
+            Op::Read => self.s.my_accounts().map(|a| (a, self.balances.get(&a).copied().unwrap_or(0))).collect(),
             Op::Transfer { .. } => Balances::new(),
         };
         Ok(LocalYes { locks, writes, read })
@@ -130,7 +132,8 @@ impl TwoPc {
             }
             Ok(LocalYes { locks, writes, read }) => {
                 self.take_locks(&id, &locks);
-                if !writes.is_empty() {
+                // BUG(prepare-not-logged): the yes vote leaves while the prepare is only in memory.
+                if !writes.is_empty() && !self.s.bugs.has(Bug::PrepareNotLogged) {
                     self.log(ctx, Rec::Prepared { txn: txn.clone(), writes: writes.clone() });
                 }
                 let pending = self.new_pending(txn, writes, locks, read);
@@ -254,6 +257,9 @@ impl TwoPc {
         if id.coord == self.s.id {
             return; // the coordinator decides its own transactions
         }
+        // A presumed abort carries no participants (the coordinator had no record of the
+        // transaction); any other decision is the coordinator's own and must agree with ours.
+        self.assert_no_flip(&id, commit, !order.is_empty());
         // A presumed abort comes without the tree; the prepared transaction knows it.
         let (order, tree) = match self.pending.get(&id) {
             Some(p) => (p.txn.order.clone(), p.txn.tree),
@@ -298,15 +304,23 @@ impl TwoPc {
     /// In-doubt participants ask the coordinator; relays resend to silent children.
     pub(super) fn tick_participant(&mut self, ctx: &mut Ctx<Msg>) {
         let me = self.s.id.clone();
+        let heuristic = self.s.bugs.has(Bug::UnilateralAbort);
+        let mut give_up_waiting = Vec::new();
         for (id, p) in self.pending.iter_mut() {
             if id.coord == me {
                 continue;
             }
             // Kept modular (not a growing count) so the model checker sees finitely many states.
             p.idle_ticks = (p.idle_ticks + 1) % QUERY_EVERY_TICKS;
-            if p.idle_ticks == 0 {
+            if p.idle_ticks == 0 && heuristic {
+                give_up_waiting.push(id.clone());
+            } else if p.idle_ticks == 0 {
                 ctx.send(id.coord.clone(), Msg::Query { id: id.clone() });
             }
+        }
+        for id in give_up_waiting {
+            // BUG(unilateral-abort): an in-doubt participant decides alone instead of blocking.
+            self.decide_locally(ctx, &id, false);
         }
         let mut give_up = Vec::new();
         for (id, r) in self.relays.iter_mut() {
@@ -324,6 +338,19 @@ impl TwoPc {
         }
         for id in give_up {
             self.relays.remove(&id);
+        }
+    }
+
+    /// A decided transaction never flips: an authoritative decision must agree with the outcome
+    /// recorded here. Not asserted in the known-weak unsafe mode, whose flips the checkers show.
+    pub(super) fn assert_no_flip(&self, id: &TxnId, commit: bool, authoritative: bool) {
+        if !authoritative || self.s.unsafe_commit {
+            return;
+        }
+        if let Some(outcome) = self.decided.map.get(id) {
+            let said = if commit { "commit" } else { "abort" };
+            let committed = *outcome != Outcome::Aborted;
+            crate::safety_assert!(committed == commit, "transaction {id:?} ended {outcome:?} on {} and is now decided {said}", self.s.id);
         }
     }
 

@@ -141,6 +141,13 @@ impl Cluster {
         None
     }
 
+    /// The exit code of a node that ended on its own (`None` while it runs).
+    pub fn exit_code(&mut self, id: &str) -> Option<i32> {
+        let i = self.index(id);
+        let child = self.nodes[i].child.as_mut()?;
+        child.try_wait().ok().flatten().and_then(|status| status.code())
+    }
+
     /// Starts a killed node again on the same port and data directory, and waits until ready.
     pub fn restart(&mut self, id: &str) {
         let i = self.index(id);
