@@ -34,7 +34,8 @@ pub struct TestArgs {
     #[arg(long)]
     pub workload: Option<String>,
     /// Faults, comma separated: none, partition, partition-halves, partition-one, partition-ring,
-    /// partition-bridge, kill, pause, clock, slow, all.
+    /// partition-bridge, partition-leader, kill, kill-leader, restart-storm, partition-kill,
+    /// pause, clock, slow, all.
     #[arg(long, default_value = "partition,kill", value_delimiter = ',')]
     pub nemesis: Vec<String>,
     /// Cluster size (3 to 7).

@@ -90,6 +90,27 @@ pub fn bridge(nodes: &[NodeId], rng: &mut impl Rng) -> Grudge {
     grudge
 }
 
+/// The leader cut off together with a minority: `leader` plus ⌊n/2⌋ - 1 random others on one
+/// side, everyone else (a majority) on the other. Clients bound to the leader's side keep
+/// sending to a leader that can no longer commit. Without a known leader, a random minority.
+pub fn leader_minority(nodes: &[NodeId], leader: Option<&str>, rng: &mut impl Rng) -> Grudge {
+    let mut v = shuffled(nodes, rng);
+    if let Some(pos) = leader.and_then(|l| v.iter().position(|n| n == l)) {
+        let l = v.remove(pos);
+        v.insert(0, l);
+    }
+    let (minority, majority) = v.split_at((v.len() / 2).max(1));
+    complete(&[minority.to_vec(), majority.to_vec()])
+}
+
+/// One random node other than `leader` isolated from all the others.
+pub fn one_follower(nodes: &[NodeId], leader: Option<&str>, rng: &mut impl Rng) -> Grudge {
+    let others: Vec<NodeId> = nodes.iter().filter(|n| Some(n.as_str()) != leader).cloned().collect();
+    let Some(pick) = others.choose(rng).cloned() else { return Grudge::new() };
+    let rest: Vec<NodeId> = nodes.iter().filter(|n| **n != pick).cloned().collect();
+    complete(&[vec![pick], rest])
+}
+
 /// One of [`SHAPES`] at random, with its name.
 pub fn random(nodes: &[NodeId], rng: &mut impl Rng) -> (String, Grudge) {
     let name = SHAPES[rng.gen_range(0..SHAPES.len())];

@@ -102,7 +102,7 @@ pub mod plan {
 pub struct Nemesis {
     pub cluster: Cluster,
     pub links: Links,
-    rec: Recorder,
+    pub rec: Recorder,
     pub rng: ChaCha8Rng,
     request_timeout: Duration,
 }

@@ -42,12 +42,23 @@ impl Counters {
     }
 }
 
+/// An acknowledged update (an `ok` of anything but a read), as faults aimed at the instant
+/// after an acknowledgement see it.
+#[derive(Clone, Debug)]
+pub struct Ack {
+    pub node: Option<Arc<str>>,
+    pub time_ns: u64,
+}
+
 /// Hands events to the writer thread; cheap to clone.
 #[derive(Clone)]
 pub struct Recorder {
     tx: mpsc::Sender<Option<Op>>,
     start: Instant,
     pub counters: Arc<Counters>,
+    /// Every acknowledged update, for faults that strike right after one (bounded: a slow
+    /// subscriber misses old acknowledgements, it never holds the clients up).
+    pub acks: tokio::sync::broadcast::Sender<Ack>,
 }
 
 /// The writer thread's result: every event, and the first write error if there was one.
@@ -77,7 +88,8 @@ pub fn open(path: &Path, start: Instant) -> io::Result<(Recorder, Sink)> {
     let (tx, rx) = mpsc::channel::<Option<Op>>();
     let close = tx.clone();
     let handle = std::thread::Builder::new().name("faultline-history".into()).spawn(move || write_all(rx, file))?;
-    Ok((Recorder { tx, start, counters: Arc::new(Counters::default()) }, Sink { handle, close }))
+    let (acks, _) = tokio::sync::broadcast::channel(256);
+    Ok((Recorder { tx, start, counters: Arc::new(Counters::default()), acks }, Sink { handle, close }))
 }
 
 fn write_all(rx: mpsc::Receiver<Option<Op>>, file: File) -> Recorded {
@@ -124,6 +136,9 @@ impl Recorder {
             };
             if let Some(c) = c {
                 c.fetch_add(1, Ordering::Relaxed);
+            }
+            if op.op_type == OpType::Ok && &*op.f != "read" && !op.final_read {
+                let _ = self.acks.send(Ack { node: op.node.clone(), time_ns: op.time });
             }
         }
         let _ = self.tx.send(Some(op));

@@ -35,6 +35,14 @@ pub enum FaultKind {
     Pause,
     Clock,
     Slow,
+    /// SIGKILL of the leader right after an acknowledgement.
+    KillLeader,
+    /// The leader cut off with a minority.
+    PartitionLeader,
+    /// Kills and restarts within an election timeout, several rounds.
+    RestartStorm,
+    /// A follower isolated while the leader is killed.
+    PartitionKill,
 }
 
 impl FaultKind {
@@ -50,11 +58,44 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::Clock => "clock",
             FaultKind::Slow => "slow",
+            FaultKind::KillLeader => "kill-leader",
+            FaultKind::PartitionLeader => "partition-leader",
+            FaultKind::RestartStorm => "restart-storm",
+            FaultKind::PartitionKill => "partition-kill",
         }
     }
 
-    const ALL: [FaultKind; 5] =
-        [FaultKind::Partition(Shape::Random), FaultKind::Kill, FaultKind::Pause, FaultKind::Clock, FaultKind::Slow];
+    /// What `all` enables: every kind with random targets or shapes, plus the aimed ones.
+    pub const ALL: [FaultKind; 9] = [
+        FaultKind::Partition(Shape::Random),
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::Clock,
+        FaultKind::Slow,
+        FaultKind::KillLeader,
+        FaultKind::PartitionLeader,
+        FaultKind::RestartStorm,
+        FaultKind::PartitionKill,
+    ];
+
+    /// Every nemesis name, for messages and docs.
+    pub const NAMES: [&'static str; 15] = [
+        "none",
+        "partition",
+        "partition-halves",
+        "partition-one",
+        "partition-ring",
+        "partition-bridge",
+        "partition-leader",
+        "kill",
+        "kill-leader",
+        "restart-storm",
+        "partition-kill",
+        "pause",
+        "clock",
+        "slow",
+        "all",
+    ];
 
     fn parse(name: &str) -> Option<Vec<FaultKind>> {
         let one = match name {
@@ -69,6 +110,10 @@ impl FaultKind {
             "pause" => FaultKind::Pause,
             "clock" => FaultKind::Clock,
             "slow" => FaultKind::Slow,
+            "kill-leader" => FaultKind::KillLeader,
+            "partition-leader" => FaultKind::PartitionLeader,
+            "restart-storm" => FaultKind::RestartStorm,
+            "partition-kill" => FaultKind::PartitionKill,
             _ => return None,
         };
         Some(vec![one])
@@ -83,12 +128,7 @@ pub fn parse_nemeses(names: &[String]) -> Result<Vec<FaultKind>, String> {
         if name.is_empty() {
             continue;
         }
-        let parsed = FaultKind::parse(name).ok_or_else(|| {
-            format!(
-                "--nemesis: unknown nemesis {name:?} (known: none, partition, partition-halves, partition-one, \
-                 partition-ring, partition-bridge, kill, pause, clock, slow, all)"
-            )
-        })?;
+        let parsed = FaultKind::parse(name).ok_or_else(|| format!("--nemesis: unknown nemesis {name:?} (known: {})", FaultKind::NAMES.join(", ")))?;
         kinds.extend(parsed);
     }
     kinds.sort();
@@ -274,7 +314,10 @@ mod tests {
         let v = |s: &[&str]| parse_nemeses(&s.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         assert_eq!(v(&["kill", "partition", "kill"]).unwrap(), vec![FaultKind::Partition(Shape::Random), FaultKind::Kill]);
         assert_eq!(v(&["none"]).unwrap(), vec![]);
-        assert_eq!(v(&["all"]).unwrap().len(), 5);
+        assert_eq!(v(&["all"]).unwrap().len(), FaultKind::ALL.len());
+        for name in FaultKind::NAMES {
+            assert!(v(&[name]).is_ok(), "{name}");
+        }
         let e = v(&["partition", "flood"]).unwrap_err();
         assert!(e.contains("--nemesis") && e.contains("flood"), "{e}");
         for k in FaultKind::ALL {

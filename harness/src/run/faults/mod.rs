@@ -9,9 +9,12 @@
 
 mod clock;
 mod kill;
+mod leader;
+mod overlap;
 mod partition;
 mod pause;
 mod slow;
+mod storm;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -41,6 +44,10 @@ pub fn for_kind(kind: FaultKind) -> Box<dyn Fault> {
         FaultKind::Pause => Box::new(pause::Pause::default()),
         FaultKind::Clock => Box::new(clock::Clock::default()),
         FaultKind::Slow => Box::new(slow::Slow::default()),
+        FaultKind::KillLeader => Box::new(leader::KillLeader::default()),
+        FaultKind::PartitionLeader => Box::new(leader::PartitionLeader),
+        FaultKind::RestartStorm => Box::new(storm::RestartStorm::default()),
+        FaultKind::PartitionKill => Box::new(overlap::PartitionKill::default()),
     }
 }
 
