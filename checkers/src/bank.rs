@@ -6,12 +6,18 @@
 //! docs/design.md). The expected total comes from the `total` parameter; without it, the sum
 //! most reads agree on is taken (and reported as inferred), since a correct system's reads
 //! all agree and a broken one rarely breaks most of them the same way.
+//!
+//! Balances are exact integers ([`crate::value::exact_int`]) summed as `i128`s with overflow
+//! checks. A balance that is a float too large to be exact, or a sum beyond what an `i128`
+//! holds, makes the answer unknown with the reason: a rounded or wrapped sum could hide a
+//! broken total or invent one. A balance with a fraction, or a string, is a malformed read.
 
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeSet, HashMap};
 
 use crate::history::History;
 use crate::registry::support::{self, big, call_json, int, EXAMPLES};
+use crate::value::{canonical_text, exact_int, NotInt};
 use crate::verdict::{CheckResult, Validity};
 
 /// The bank's invariants, from the checker spec's `params`.
@@ -52,17 +58,35 @@ impl Params {
 fn account_id(v: &Value) -> Result<String, String> {
     match v {
         Value::String(s) => Ok(s.clone()),
-        Value::Number(n) => Ok(n.to_string()),
+        // By value: an id written `1.0` is account "1".
+        Value::Number(_) => Ok(canonical_text(v)),
         other => Err(format!("bank: an account id must be a string or a number, got {other}")),
     }
 }
 
-/// A read's balances, or why it is not a read of balances.
-fn balances(v: &Value) -> Result<Vec<(String, i128)>, String> {
-    let Value::Object(m) = v else { return Err(format!("not an object of balances: {v}")) };
-    m.iter()
-        .map(|(k, b)| int(b).map(|b| (k.clone(), b)).ok_or_else(|| format!("balance of account {k} is not an integer: {b}")))
-        .collect()
+/// A read's balances and their sum.
+struct Snapshot {
+    balances: Vec<(String, i128)>,
+    sum: i128,
+}
+
+/// A read's snapshot, or (inner `Err`) why it is not a read of balances, a violation. The outer
+/// `Err` is why it cannot be judged at all: a balance that is not an exact integer although a
+/// number with no fraction, or a sum beyond an `i128`.
+fn snapshot(v: &Value) -> Result<Result<Snapshot, String>, String> {
+    let Value::Object(m) = v else { return Ok(Err(format!("not an object of balances: {v}"))) };
+    let mut balances = Vec::with_capacity(m.len());
+    let mut sum: i128 = 0;
+    for (k, b) in m {
+        let x = match exact_int(b) {
+            Ok(x) => x,
+            Err(NotInt::Inexact) => return Err(format!("balance of account {k} is {b}, {}", NotInt::Inexact.describe())),
+            Err(_) => return Ok(Err(format!("balance of account {k} is not an integer: {b}"))),
+        };
+        sum = sum.checked_add(x).ok_or_else(|| format!("the balances of {v} sum beyond what an i128 holds"))?;
+        balances.push((k.clone(), x));
+    }
+    Ok(Ok(Snapshot { balances, sum }))
 }
 
 /// Checks every ok read of the balances; see the module docs.
@@ -71,7 +95,14 @@ pub fn check(history: &History, params: &Params) -> CheckResult {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let reads: Vec<_> = calls.iter().filter(|c| &*c.f == "read").filter_map(|c| c.output().map(|v| (c, balances(v)))).collect();
+    let mut reads = Vec::new();
+    for c in calls.iter().filter(|c| &*c.f == "read") {
+        let Some(v) = c.output() else { continue };
+        match snapshot(v) {
+            Ok(snap) => reads.push((c, snap)),
+            Err(why) => return CheckResult::unknown(format!("read at event {}: {why}", c.invoke_index + 1)),
+        }
+    }
     if reads.is_empty() {
         return CheckResult::unknown("no ok reads of the balances to check");
     }
@@ -104,24 +135,24 @@ pub fn check(history: &History, params: &Params) -> CheckResult {
         .with("bad_reads", Value::Array(bad))
 }
 
-fn most_common_sum<'a>(reads: impl Iterator<Item = &'a Vec<(String, i128)>>) -> i128 {
+fn most_common_sum<'a>(reads: impl Iterator<Item = &'a Snapshot>) -> i128 {
     let mut freq: HashMap<i128, usize> = HashMap::new();
     for r in reads {
-        *freq.entry(r.iter().map(|(_, b)| b).sum()).or_default() += 1;
+        *freq.entry(r.sum).or_default() += 1;
     }
     // Ties go to the larger sum, so the answer does not depend on hash order.
     freq.into_iter().max_by_key(|(s, n)| (*n, *s)).map(|(s, _)| s).unwrap_or(0)
 }
 
-fn judge(b: &Result<Vec<(String, i128)>, String>, total: i128, params: &Params) -> Vec<Value> {
-    let b = match b {
-        Ok(b) => b,
+fn judge(snap: &Result<Snapshot, String>, total: i128, params: &Params) -> Vec<Value> {
+    let snap = match snap {
+        Ok(s) => s,
         Err(e) => return vec![json!({"kind": "malformed", "message": e})],
     };
+    let b = &snap.balances;
     let mut problems = Vec::new();
-    let sum: i128 = b.iter().map(|(_, x)| x).sum();
-    if sum != total {
-        problems.push(json!({"kind": "wrong_total", "sum": big(sum), "expected": big(total)}));
+    if snap.sum != total {
+        problems.push(json!({"kind": "wrong_total", "sum": big(snap.sum), "expected": big(total)}));
     }
     if !params.allow_negative {
         let negative: Vec<Value> = b.iter().filter(|(_, x)| *x < 0).map(|(k, x)| json!({"account": k, "balance": big(*x)})).collect();

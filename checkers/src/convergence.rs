@@ -12,12 +12,19 @@
 //!
 //! A node read several times keeps its last final read. With no final read at all the answer is
 //! unknown: nothing says whether the nodes converged.
+//!
+//! Values are compared as values ([`crate::value`]): `{"a":1,"b":2}` and `{"b":2,"a":1}` agree,
+//! and so do `1` and `1.0`. Counter bounds are exact `i128` sums with overflow checks; a delta
+//! that is not an exact integer, or sums beyond an `i128`, leave that key's bounds unjudged and
+//! the answer unknown with the reason (agreement is still judged: nodes that disagree are a
+//! violation whatever the deltas).
 
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::history::{Call, History, Key, Outcome};
 use crate::registry::support::{self, big, int, EXAMPLES};
+use crate::value::{canonical_text, exact_int, NotInt};
 use crate::set::{element_id, read_elements};
 use crate::verdict::{CheckResult, Validity};
 
@@ -94,6 +101,8 @@ struct Tally {
     lost: Vec<Value>,
     unexpected: Vec<Value>,
     out_of_bounds: Vec<Value>,
+    /// Why some key could not be judged (the first such reason).
+    undecided: Option<String>,
 }
 
 impl Tally {
@@ -104,13 +113,21 @@ impl Tally {
                 .with("unread_nodes", json!(self.unread_nodes));
         }
         let bad = !self.disagreements.is_empty() || self.problems > 0;
+        let valid = match (bad, &self.undecided) {
+            (true, _) => Validity::Invalid,
+            (false, Some(_)) => Validity::Unknown,
+            (false, None) => Validity::Valid,
+        };
         let values = if keyed {
             serde_json::to_value(&self.values).unwrap_or(Value::Null)
         } else {
             serde_json::to_value(self.values.get("").cloned().unwrap_or_default()).unwrap_or(Value::Null)
         };
-        CheckResult::new(if bad { Validity::Invalid } else { Validity::Valid })
-            .with("kind", json!(kind.name()))
+        let mut r = CheckResult::new(valid);
+        if let Some(why) = self.undecided {
+            r = r.with("error", json!(why));
+        }
+        r.with("kind", json!(kind.name()))
             .with("final_reads", json!(self.final_reads))
             .with("nodes", values)
             .with("unread_nodes", json!(self.unread_nodes))
@@ -119,6 +136,10 @@ impl Tally {
             .with("lost", Value::Array(self.lost))
             .with("unexpected", Value::Array(self.unexpected))
             .with("out_of_bounds", Value::Array(self.out_of_bounds))
+    }
+
+    fn undecide(&mut self, why: String) {
+        self.undecided.get_or_insert(why);
     }
 
     fn problem(list: &mut Vec<Value>, count: &mut u64, v: Value) {
@@ -168,8 +189,8 @@ fn normal(v: &Value, kind: Kind) -> String {
             format!("{ids:?}")
         }
         (Kind::Counter, _) if v.is_null() => "0".into(),
-        (Kind::Counter, _) => int(v).map(|i| i.to_string()).unwrap_or_else(|| v.to_string()),
-        _ => v.to_string(),
+        (Kind::Counter, _) => int(v).map(|i| i.to_string()).unwrap_or_else(|| canonical_text(v)),
+        _ => canonical_text(v),
     }
 }
 
@@ -212,27 +233,37 @@ fn head(v: &[&Value]) -> Vec<Value> {
     v.iter().take(50).map(|x| (*x).clone()).collect()
 }
 
-fn counter_bounds(key: &str, calls: &[&Call], finals: &BTreeMap<String, Value>, t: &mut Tally) {
+/// The bounds every final counter value must lie in: acknowledged adds always count, unknown
+/// ones may or may not. `Err` says why they cannot be computed exactly.
+fn final_bounds(calls: &[&Call]) -> Result<(i128, i128), String> {
+    let overflow = || "the counter's adds sum beyond what an i128 holds".to_string();
     let (mut lower, mut upper) = (0i128, 0i128);
     for c in calls.iter().filter(|c| &*c.f == "add" && c.outcome != Outcome::Fail) {
-        let Some(d) = int(&c.input).or_else(|| c.output().and_then(int)) else {
-            Tally::problem(&mut t.out_of_bounds, &mut t.problems, json!({"key": key, "problem": "add with a non-integer delta", "delta": c.input}));
-            return;
-        };
-        if c.is_ok() {
-            lower += d;
-            upper += d;
-        } else if d < 0 {
-            lower += d;
-        } else {
-            upper += d;
+        let d = support::add_delta(c)?;
+        if c.is_ok() || d < 0 {
+            lower = lower.checked_add(d).ok_or_else(overflow)?;
+        }
+        if c.is_ok() || d > 0 {
+            upper = upper.checked_add(d).ok_or_else(overflow)?;
         }
     }
+    Ok((lower, upper))
+}
+
+fn counter_bounds(key: &str, calls: &[&Call], finals: &BTreeMap<String, Value>, t: &mut Tally) {
+    let (lower, upper) = match final_bounds(calls) {
+        Ok(b) => b,
+        Err(why) => return t.undecide(format!("key {key:?}: {why}")),
+    };
     for (node, v) in finals {
-        let n = if v.is_null() { Some(0) } else { int(v) };
-        if !n.is_some_and(|n| n >= lower && n <= upper) {
-            let bounds = json!([big(lower), big(upper)]);
-            Tally::problem(&mut t.out_of_bounds, &mut t.problems, json!({"key": key, "node": node, "value": v, "bounds": bounds}));
+        let n = if v.is_null() { Ok(0) } else { exact_int(v) };
+        match n {
+            Ok(n) if n >= lower && n <= upper => {}
+            Err(NotInt::Inexact) => return t.undecide(format!("key {key:?}: node {node} read {v}, {}", NotInt::Inexact.describe())),
+            _ => {
+                let bounds = json!([big(lower), big(upper)]);
+                Tally::problem(&mut t.out_of_bounds, &mut t.problems, json!({"key": key, "node": node, "value": v, "bounds": bounds}));
+            }
         }
     }
 }
@@ -243,11 +274,11 @@ fn register_written(key: &str, calls: &[&Call], finals: &BTreeMap<String, Value>
     for c in calls.iter().filter(|c| c.outcome != Outcome::Fail) {
         match &*c.f {
             "write" => {
-                written.insert(c.input.to_string());
+                written.insert(canonical_text(&c.input));
             }
             "cas" => {
                 if let Some(to) = c.input.get(1) {
-                    written.insert(to.to_string());
+                    written.insert(canonical_text(to));
                 }
             }
             "append" => appends = true,
@@ -259,7 +290,7 @@ fn register_written(key: &str, calls: &[&Call], finals: &BTreeMap<String, Value>
         return;
     }
     for (node, v) in finals {
-        if !v.is_null() && !written.contains(&v.to_string()) {
+        if !v.is_null() && !written.contains(&canonical_text(v)) {
             Tally::problem(&mut t.unexpected, &mut t.problems, json!({"key": key, "node": node, "value": v, "problem": "never written"}));
         }
     }

@@ -14,11 +14,17 @@
 //! Keys are independent counters (unkeyed operations form one counter). A read of `null`
 //! (a missing key) counts as 0. The check is O(n log n): bounds come from prefix sums over the
 //! adds sorted by invoke and by completion position, so it needs no budget.
+//!
+//! Arithmetic is exact: deltas and reads are exact integers ([`crate::value::exact_int`]), sums
+//! are `i128`s added with overflow checks. A delta that is not an exact integer, a read that is
+//! a float too large to be exact, or sums beyond what an `i128` holds make the answer unknown
+//! with the reason: a wrapped or rounded sum could turn either verdict into the wrong one.
 
 use serde_json::{json, Value};
 
 use crate::history::{Call, History, Outcome};
-use crate::registry::support::{self, big, call_json, int};
+use crate::registry::support::{self, big, call_json};
+use crate::value::{exact_int, NotInt};
 use crate::verdict::{CheckResult, Validity};
 
 /// Checks every counter of the history; see the module docs.
@@ -83,15 +89,20 @@ struct Sums {
     neg: Vec<i128>,
 }
 
+/// The reason given when sums leave the `i128` range.
+const OVERFLOW: &str = "the counter's adds sum beyond what an i128 holds, so the bounds cannot be computed exactly";
+
 impl Sums {
-    fn new(mut items: Vec<(u64, i128)>) -> Sums {
+    fn new(mut items: Vec<(u64, i128)>) -> Result<Sums, String> {
         items.sort_unstable_by_key(|(p, _)| *p);
         let (mut pos, mut neg) = (vec![0i128], vec![0i128]);
         for (_, d) in &items {
-            pos.push(pos.last().unwrap() + (*d).max(0));
-            neg.push(neg.last().unwrap() + (*d).min(0));
+            let p = pos[pos.len() - 1].checked_add((*d).max(0)).ok_or(OVERFLOW)?;
+            let n = neg[neg.len() - 1].checked_add((*d).min(0)).ok_or(OVERFLOW)?;
+            pos.push(p);
+            neg.push(n);
         }
-        Sums { positions: items.iter().map(|(p, _)| *p).collect(), pos, neg }
+        Ok(Sums { positions: items.iter().map(|(p, _)| *p).collect(), pos, neg })
     }
 
     /// (positive sum, negative sum) of the adds at positions strictly before `t`.
@@ -101,11 +112,8 @@ impl Sums {
     }
 }
 
-fn delta(c: &Call) -> Option<i128> {
-    int(&c.input).or_else(|| c.output().and_then(int))
-}
-
-fn check_key(calls: &[&Call], tally: &mut Tally) -> Result<(), String> {
+/// The certain adds (by completion position) and the possible ones (by invoke position).
+fn adds(calls: &[&Call], tally: &mut Tally) -> Result<(Sums, Sums), String> {
     let mut certain = Vec::new();
     let mut possible = Vec::new();
     for c in calls.iter().filter(|c| &*c.f == "add") {
@@ -113,7 +121,7 @@ fn check_key(calls: &[&Call], tally: &mut Tally) -> Result<(), String> {
             tally.adds_failed += 1;
             continue;
         }
-        let d = delta(c).ok_or_else(|| format!("add at event {} has a non-integer delta {}", c.invoke_index + 1, c.input))?;
+        let d = support::add_delta(c)?;
         possible.push((c.invoke_index, d));
         match c.complete_index {
             Some(done) if c.is_ok() => {
@@ -123,7 +131,11 @@ fn check_key(calls: &[&Call], tally: &mut Tally) -> Result<(), String> {
             _ => tally.adds_unknown += 1,
         }
     }
-    let (certain, possible) = (Sums::new(certain), Sums::new(possible));
+    Ok((Sums::new(certain)?, Sums::new(possible)?))
+}
+
+fn check_key(calls: &[&Call], tally: &mut Tally) -> Result<(), String> {
+    let (certain, possible) = adds(calls, tally)?;
     for c in calls.iter().filter(|c| &*c.f == "read") {
         let Some(out) = c.output() else { continue };
         tally.reads += 1;
@@ -131,12 +143,16 @@ fn check_key(calls: &[&Call], tally: &mut Tally) -> Result<(), String> {
         let (t1, t2) = if c.final_read { (u64::MAX, u64::MAX) } else { (c.invoke_index, c.complete_index.unwrap_or(u64::MAX)) };
         let (pos_c, neg_c) = certain.before(t1);
         let (pos_p, neg_p) = possible.before(t2);
+        // A positive and a negative sum: their total cannot overflow.
         let (lower, upper) = (pos_c + neg_p, neg_c + pos_p);
-        let value = if out.is_null() { Some(0) } else { int(out) };
+        let value = if out.is_null() { Ok(0) } else { exact_int(out) };
         match value {
-            Some(v) if v >= lower && v <= upper => {}
-            Some(v) => tally.error(json!({"read": call_json(c), "value": big(v), "bounds": [big(lower), big(upper)]})),
-            None => tally.error(json!({"read": call_json(c), "value": out, "problem": "not an integer"})),
+            Ok(v) if v >= lower && v <= upper => {}
+            Ok(v) => tally.error(json!({"read": call_json(c), "value": big(v), "bounds": [big(lower), big(upper)]})),
+            Err(NotInt::Inexact) => {
+                return Err(format!("read at event {} returned {out}, {}", c.invoke_index + 1, NotInt::Inexact.describe()))
+            }
+            Err(_) => tally.error(json!({"read": call_json(c), "value": out, "problem": "not an integer"})),
         }
     }
     Ok(())
@@ -197,6 +213,15 @@ mod tests {
         // Concurrent, so an ordinary read of 0 would pass; a final read must see the add.
         let r = check(&h(ops));
         assert_eq!(r.valid, Validity::Invalid, "{r:?}");
+    }
+
+    #[test]
+    fn sums_beyond_i128_are_refused_not_wrapped() {
+        // No JSON number reaches this (deltas are at most u64::MAX), so the sums are built
+        // directly: a wrapped sum would have passed silently.
+        assert!(Sums::new(vec![(0, i128::MAX), (1, 0)]).is_ok());
+        assert_eq!(Sums::new(vec![(0, i128::MAX), (1, 1)]).err().as_deref(), Some(OVERFLOW));
+        assert_eq!(Sums::new(vec![(0, i128::MIN), (1, -1)]).err().as_deref(), Some(OVERFLOW));
     }
 
     #[test]

@@ -160,6 +160,10 @@ impl Op {
     }
 }
 
+/// The reason every checker gives for a history with no client operation (empty, or only
+/// nemesis events): nothing was observed, so nothing can be judged valid.
+pub const NO_CLIENT_OPERATIONS: &str = "the history has no client operations";
+
 /// A history held in memory, in event order, with `index` equal to the position.
 #[derive(Clone, Debug, Default)]
 pub struct History {

@@ -2,6 +2,7 @@
 //! values, and the checkers that judge a history against them.
 //!
 //! - [`history`]: operations, histories, streaming JSONL I/O, invoke/completion pairing.
+//! - [`value`]: when two values are the same value (canonical JSON), and exact integers.
 //! - [`edn`]: Jepsen EDN import.
 //! - [`verdict`]: three-valued verdicts and how results compose.
 //! - [`model`]: the sequential specifications (register, cas-register, kv, counter, set).
@@ -18,6 +19,7 @@ pub mod linear;
 pub mod model;
 pub mod registry;
 pub mod set;
+pub mod value;
 pub mod verdict;
 
 pub use history::{Call, History, HistoryError, Key, Op, OpType, Outcome, Process};

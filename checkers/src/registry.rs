@@ -93,7 +93,8 @@ pub fn validate(spec: &CheckerSpec) -> Result<(), String> {
 /// Runs every checker on the history within the overall budget of `opts`, and composes them.
 ///
 /// The checkers run one after the other; each gets what is left of the budget. An empty list of
-/// specs is unknown: nothing was checked.
+/// specs is unknown: nothing was checked. So is a history with no client operation: every
+/// checker answers unknown with [`crate::history::NO_CLIENT_OPERATIONS`] as its reason.
 pub fn run_all(specs: &[CheckerSpec], history: &History, opts: &CheckOptions) -> Report {
     let started = Instant::now();
     let mut results: Vec<(String, CheckResult)> = Vec::with_capacity(specs.len());
@@ -176,15 +177,20 @@ pub(crate) mod support {
 
     use std::collections::BTreeMap;
 
-    use crate::history::{Call, History, Key, Outcome};
+    use crate::history::{Call, History, Key, Outcome, NO_CLIENT_OPERATIONS};
     use crate::verdict::CheckResult;
 
     /// How many examples of each anomaly a result lists; counts are always complete.
     pub const EXAMPLES: usize = 10;
 
-    /// Pairs the history's calls; a malformed history cannot be judged, so it is unknown.
+    /// Pairs the history's calls; a malformed history cannot be judged, so it is unknown, and
+    /// so is one without any client operation (nothing was observed).
     pub fn calls(history: &History) -> Result<Vec<Call>, CheckResult> {
-        history.calls().map_err(|e| CheckResult::unknown(format!("malformed history: {e}")))
+        let calls = history.calls().map_err(|e| CheckResult::unknown(format!("malformed history: {e}")))?;
+        if calls.is_empty() {
+            return Err(CheckResult::unknown(NO_CLIENT_OPERATIONS));
+        }
+        Ok(calls)
     }
 
     /// The calls that `keep` accepts, grouped by key (`None` for keyless objects): the checkers
@@ -234,21 +240,18 @@ pub(crate) mod support {
         Value::Object(m)
     }
 
-    /// An integer of a history value; floats with no fraction count too (EDN imports).
-    pub fn int(v: &Value) -> Option<i128> {
-        match v {
-            Value::Number(n) => n
-                .as_i64()
-                .map(i128::from)
-                .or_else(|| n.as_u64().map(i128::from))
-                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e18).map(|f| f as i128)),
-            _ => None,
-        }
+    pub use crate::value::big;
+
+    /// An add's delta, exact: its argument, or its result when the invoke carried none. `Err`
+    /// says why it is not an exact integer (the counter then cannot be judged).
+    pub fn add_delta(c: &Call) -> Result<i128, String> {
+        let v = if c.input.is_null() { c.output().unwrap_or(&c.input) } else { &c.input };
+        crate::value::exact_int(v).map_err(|why| format!("add at event {} has a delta {v} that is {}", c.invoke_index + 1, why.describe()))
     }
 
-    /// An i128 sum as JSON: a number when it fits in i64, else its decimal string.
-    pub fn big(x: i128) -> Value {
-        i64::try_from(x).map(Value::from).unwrap_or_else(|_| Value::String(x.to_string()))
+    /// An exact integer of a history value (see [`crate::value::exact_int`]), or `None`.
+    pub fn int(v: &Value) -> Option<i128> {
+        crate::value::exact_int(v).ok()
     }
 
     /// Milliseconds between two nanosecond stamps, never negative.

@@ -13,7 +13,8 @@
 //! An element read but never added (or only by failed adds) is **unexpected**; one that appears
 //! twice in one read is **duplicated**. The history is valid iff nothing is lost, unexpected or
 //! duplicated, or a read is malformed. Keys are independent sets; elements are any JSON values,
-//! compared by their JSON text.
+//! compared as values ([`crate::value`]: `1` and `1.0` are one element, and so are objects whose
+//! keys come in another order).
 //!
 //! Cost: O(elements × reads) hash lookups, about a second for 10^4 × 10^4; the histories of
 //! faultline's runs are smaller.
@@ -23,11 +24,12 @@ use std::collections::HashMap;
 
 use crate::history::{Call, History, Outcome};
 use crate::registry::support::{self, call_json, ms_between, EXAMPLES};
+use crate::value::{canonical, canonical_text};
 use crate::verdict::{CheckResult, Validity};
 
-/// The identity of an element: its JSON text.
+/// The identity of an element: its canonical JSON text.
 pub(crate) fn element_id(v: &Value) -> String {
-    v.to_string()
+    canonical_text(v)
 }
 
 /// The elements of a set read: `null` is the empty set; anything but a list is malformed.
@@ -134,7 +136,8 @@ struct Elements {
 impl Elements {
     fn id(&mut self, v: &Value) -> u32 {
         let next = self.values.len() as u32;
-        let id = match v.as_i64() {
+        // `1.0` goes to the same entry as `1`: the integer an element stands for, when it is one.
+        let id = match canonical(v).as_i64() {
             Some(i) => *self.ints.entry(i).or_insert(next),
             None => *self.others.entry(element_id(v)).or_insert(next),
         };

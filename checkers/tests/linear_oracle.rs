@@ -6,6 +6,13 @@
 //! an outcome flipped) so both verdicts occur. The oracle tries every order consistent with real
 //! time, every subset of the unknown-outcome operations, and applies its own, independent
 //! sequential semantics over JSON values. 2,000 histories per model, 10,000 in all.
+//!
+//! Values are drawn from the edge cases of value equality, so those are generated rather than
+//! only hand-written: the empty string and the empty list (also as append arguments), `1` and
+//! `1.0`, objects (with a nested list) whose keys come in either order. Every value a history
+//! records is spelled at random ([`spell`]): a number with no fraction as an integer or a float,
+//! an object's keys in either order. The oracle compares values with its own structural
+//! equality ([`same`]), not with the checker's canonical text.
 
 use faultline_checkers::history::{History, Op, OpType, Outcome};
 use faultline_checkers::linear;
@@ -19,39 +26,56 @@ use std::sync::Arc;
 
 const MODELS: &[&str] = &["register", "cas-register", "kv", "counter", "set"];
 
+/// The oracle's value equality: structural, numbers by their value (the generated numbers are
+/// small, so `f64` holds them exactly), objects as maps whatever the order of their keys.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w))),
+        _ => a == b,
+    }
+}
+
+/// Whether two lists hold the same elements, ignoring order and repeats.
+fn same_set(a: &[Value], b: &[Value]) -> bool {
+    a.iter().all(|x| b.iter().any(|y| same(x, y))) && b.iter().all(|y| a.iter().any(|x| same(x, y)))
+}
+
+/// A counter's integer (generated numbers are small integers, perhaps spelled as floats).
+fn int(v: &Value) -> i64 {
+    let f = v.as_f64().unwrap_or(0.0);
+    assert_eq!(f.fract(), 0.0, "oracle: the generator makes only integers, got {v}");
+    f as i64
+}
+
 /// The oracle's sequential semantics: one JSON value per key (`null` = missing).
 fn apply(model: &str, state: &Value, f: &str, input: &Value, output: Option<&Value>) -> Option<Value> {
     match (model, f) {
-        ("counter", "add") => Some(json!(state.as_i64().unwrap_or(0) + input.as_i64().unwrap())),
+        ("counter", "add") => Some(json!(int(state) + int(input))),
         ("counter", "read") => match output {
-            Some(o) => (o.as_i64() == Some(state.as_i64().unwrap_or(0))).then(|| state.clone()),
+            Some(o) => (int(o) == int(state)).then(|| state.clone()),
             None => Some(state.clone()),
         },
         ("set", "add") => {
-            let mut s: Vec<i64> = state.as_array().map(|a| a.iter().map(|x| x.as_i64().unwrap()).collect()).unwrap_or_default();
-            s.push(input.as_i64().unwrap());
-            s.sort();
-            s.dedup();
-            Some(json!(s))
+            let mut s = state.as_array().cloned().unwrap_or_default();
+            if !s.iter().any(|x| same(x, input)) {
+                s.push(input.clone());
+            }
+            Some(Value::Array(s))
         }
         ("set", "read") => match output {
-            Some(o) => {
-                let mut got: Vec<i64> = o.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect();
-                got.sort();
-                got.dedup();
-                let have = state.as_array().cloned().unwrap_or_default();
-                (json!(got) == json!(have)).then(|| state.clone())
-            }
+            Some(o) => same_set(o.as_array().unwrap(), state.as_array().map_or(&[], |a| a.as_slice())).then(|| state.clone()),
             None => Some(state.clone()),
         },
         (_, "read") => match output {
-            Some(o) => (o == state).then(|| state.clone()),
+            Some(o) => same(o, state).then(|| state.clone()),
             None => Some(state.clone()),
         },
         (_, "write") => Some(input.clone()),
         (_, "cas") => {
             let (from, to) = (&input[0], &input[1]);
-            (!state.is_null() && state == from).then(|| to.clone())
+            (!state.is_null() && same(state, from)).then(|| to.clone())
         }
         (_, "append") => match (state, input) {
             (Value::Null, Value::String(s)) => Some(json!(s)),
@@ -108,6 +132,41 @@ fn search(model: &str, calls: &[&Call], placed: &mut Vec<bool>, states: &mut BTr
     false
 }
 
+/// The values a register, cas-register or kv history writes: the edge cases of value equality.
+fn register_value(rng: &mut ChaCha8Rng) -> Value {
+    let pool = [json!(0), json!(1), json!(""), json!([]), json!({"a": 1, "b": []}), json!({"a": 2, "b": []})];
+    pool[rng.gen_range(0..pool.len())].clone()
+}
+
+/// What a kv history appends: strings (the empty one too) and values that become list elements.
+fn append_value(rng: &mut ChaCha8Rng) -> Value {
+    let pool = [json!(""), json!("a"), json!("b"), json!(1), json!([]), json!({"a": 1, "b": []})];
+    pool[rng.gen_range(0..pool.len())].clone()
+}
+
+/// What a set history adds.
+fn set_element(rng: &mut ChaCha8Rng) -> Value {
+    let pool = [json!(0), json!(1), json!(2), json!(""), json!([]), json!({"a": 1, "b": []})];
+    pool[rng.gen_range(0..pool.len())].clone()
+}
+
+/// The same value, spelled at random: an integer perhaps as a float (`1.0`), an object's keys
+/// perhaps in the other order (serde_json keeps insertion order here), recursively.
+fn spell(v: &Value, rng: &mut ChaCha8Rng) -> Value {
+    match v {
+        Value::Number(n) if rng.gen_bool(0.3) => n.as_i64().map_or_else(|| v.clone(), |i| json!(i as f64)),
+        Value::Array(items) => Value::Array(items.iter().map(|x| spell(x, rng)).collect()),
+        Value::Object(m) => {
+            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+            if rng.gen_bool(0.5) {
+                entries.reverse();
+            }
+            Value::Object(entries.into_iter().map(|(k, x)| (k.clone(), spell(x, rng))).collect())
+        }
+        _ => v.clone(),
+    }
+}
+
 /// A random small history for `model`, from a simulated execution, sometimes corrupted.
 fn generate(model: &str, seed: u64) -> History {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -119,18 +178,17 @@ fn generate(model: &str, seed: u64) -> History {
     for _ in 0..n_ops {
         let p = rng.gen_range(0..n_procs) as usize;
         let key = (!keys.is_empty()).then(|| Key::Str(Arc::from(keys[rng.gen_range(0..keys.len())])));
-        let small = |rng: &mut ChaCha8Rng| json!(rng.gen_range(0..3));
         let (f, input) = match (model, rng.gen_range(0..4)) {
             (_, 0) | ("register", 1) => ("read".to_string(), Value::Null),
             ("counter", _) => ("add".to_string(), json!(rng.gen_range(-1..3))),
-            ("set", _) => ("add".to_string(), small(&mut rng)),
-            ("register", _) => ("write".to_string(), small(&mut rng)),
+            ("set", _) => ("add".to_string(), set_element(&mut rng)),
+            ("register", _) => ("write".to_string(), register_value(&mut rng)),
             ("cas-register", 1) | ("kv", 1) => {
-                let from = if rng.gen_bool(0.2) { Value::Null } else { small(&mut rng) };
-                ("cas".to_string(), json!([from, small(&mut rng)]))
+                let from = if rng.gen_bool(0.2) { Value::Null } else { register_value(&mut rng) };
+                ("cas".to_string(), json!([from, register_value(&mut rng)]))
             }
-            ("kv", 2) => ("append".to_string(), small(&mut rng)),
-            _ => ("write".to_string(), small(&mut rng)),
+            ("kv", 2) => ("append".to_string(), append_value(&mut rng)),
+            _ => ("write".to_string(), register_value(&mut rng)),
         };
         todo[p].push((f, key, input));
     }
@@ -151,7 +209,7 @@ fn generate(model: &str, seed: u64) -> History {
                 let i = next[p];
                 next[p] += 1;
                 let (f, key, input) = &todo[p][i];
-                let mut op = Op::new(p as u64, OpType::Invoke, f, input.clone());
+                let mut op = Op::new(p as u64, OpType::Invoke, f, spell(input, &mut rng));
                 op.key = key.clone();
                 ops.push(op);
                 inflight[p] = Some((i, None));
@@ -172,7 +230,7 @@ fn generate(model: &str, seed: u64) -> History {
                         inflight[p] = Some((i, Some(out)));
                     }
                     None => {
-                        let mut op = Op::new(p as u64, OpType::Fail, f, input.clone());
+                        let mut op = Op::new(p as u64, OpType::Fail, f, spell(input, &mut rng));
                         op.key = key.clone();
                         ops.push(op);
                     }
@@ -181,10 +239,10 @@ fn generate(model: &str, seed: u64) -> History {
             Some((i, effect)) => {
                 let (f, key, input) = &todo[p][i];
                 let (t, value) = match &effect {
-                    Some(out) if rng.gen_bool(0.85) => (OpType::Ok, out.clone().unwrap_or_else(|| input.clone())),
-                    Some(_) => (OpType::Info, input.clone()),
-                    None if rng.gen_bool(0.5) => (OpType::Fail, input.clone()),
-                    None if rng.gen_bool(0.5) => (OpType::Info, input.clone()),
+                    Some(out) if rng.gen_bool(0.85) => (OpType::Ok, spell(out.as_ref().unwrap_or(input), &mut rng)),
+                    Some(_) => (OpType::Info, spell(input, &mut rng)),
+                    None if rng.gen_bool(0.5) => (OpType::Fail, spell(input, &mut rng)),
+                    None if rng.gen_bool(0.5) => (OpType::Info, spell(input, &mut rng)),
                     None => {
                         // Not yet taken effect: keep it in flight.
                         inflight[p] = Some((i, effect));
@@ -217,14 +275,16 @@ fn corrupt(model: &str, ops: &mut [Op], rng: &mut ChaCha8Rng) {
     let op = &mut ops[i];
     match op.op_type {
         OpType::Ok if &*op.f == "read" => {
-            op.value = match model {
-                "set" => json!((0..3).filter(|_| rng.gen_bool(0.5)).collect::<Vec<i64>>()),
+            let wrong = match model {
+                "set" => Value::Array((0..rng.gen_range(0..4)).map(|_| set_element(rng)).collect()),
                 "counter" => json!(rng.gen_range(0..5)),
-                "kv" if rng.gen_bool(0.5) => json!([rng.gen_range(0..3)]),
+                "kv" if rng.gen_bool(0.3) => json!([append_value(rng)]),
+                "kv" if rng.gen_bool(0.2) => json!(["", "a", "ab", "ba", "aa"][rng.gen_range(0..5)]),
                 _ if rng.gen_bool(0.2) => Value::Null,
                 _ if rng.gen_bool(0.2) => json!(7),
-                _ => json!(rng.gen_range(0..3)),
-            }
+                _ => register_value(rng),
+            };
+            op.value = spell(&wrong, rng);
         }
         OpType::Ok => op.op_type = OpType::Fail,
         OpType::Fail if &*op.f != "read" => op.op_type = OpType::Ok,
@@ -258,6 +318,40 @@ proptest! {
     fn counter_matches_oracle(seed in any::<u64>()) { differential("counter", seed)?; }
     #[test]
     fn set_matches_oracle(seed in any::<u64>()) { differential("set", seed)?; }
+}
+
+/// The edge cases of value equality a history exercises, by the text it records: a float
+/// spelling of an integer, an object with its keys out of order, an `ok` read of `""` or `[]`,
+/// an `ok` append of `""` or `[]`.
+fn edge_cases(h: &History) -> [bool; 4] {
+    let text = |o: &Op| serde_json::to_string(&o.value).unwrap();
+    let ok = |o: &&Op| o.op_type == OpType::Ok;
+    let reads_empty = h.ops.iter().filter(ok).any(|o| &*o.f == "read" && (o.value == json!("") || o.value == json!([])));
+    let appends_empty = h.ops.iter().filter(ok).any(|o| &*o.f == "append" && (o.value == json!("") || o.value == json!([])));
+    [h.ops.iter().any(|o| text(o).contains(".0")), h.ops.iter().any(|o| text(o).contains(r#"{"b""#)), reads_empty, appends_empty]
+}
+
+/// The edge cases must be generated often, and for every model that can hold them.
+#[test]
+fn generator_produces_the_edge_cases_of_value_equality() {
+    for model in MODELS {
+        let mut counts = [0u32; 4];
+        for seed in 0..400 {
+            for (c, hit) in counts.iter_mut().zip(edge_cases(&generate(model, seed))) {
+                *c += hit as u32;
+            }
+        }
+        eprintln!("{model}: float spellings, reordered objects, ok reads of \"\" or [], ok appends of \"\" or []: {counts:?} per 400");
+        let wanted: &[usize] = match *model {
+            "kv" => &[0, 1, 2, 3],
+            "register" | "cas-register" => &[0, 1, 2],
+            "set" => &[0, 1],
+            _ => &[0],
+        };
+        for &i in wanted {
+            assert!(counts[i] >= 20, "{model}: edge case {i} in only {} of 400 histories", counts[i]);
+        }
+    }
 }
 
 /// Both verdicts must occur often, or the differential test proves little.

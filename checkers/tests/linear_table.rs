@@ -1,6 +1,7 @@
 //! Every history in `testdata/linear/` is checked against the model its name starts with
 //! (`register-`, `cas-` = cas-register, `kv-`, `counter-`, `set-`), and the verdict must be the
-//! one in its name (`.valid.jsonl` or `.invalid.jsonl`).
+//! one in its name (`.valid.jsonl`, `.invalid.jsonl` or `.unknown.jsonl`). An invalid result
+//! must name the op and explain; an unknown one must give its reason.
 
 use faultline_checkers::history::read_jsonl;
 use faultline_checkers::linear;
@@ -29,6 +30,8 @@ fn every_history_has_the_verdict_in_its_name() {
             Validity::Invalid
         } else if name.ends_with(".valid.jsonl") {
             Validity::Valid
+        } else if name.ends_with(".unknown.jsonl") {
+            Validity::Unknown
         } else {
             continue;
         };
@@ -38,6 +41,9 @@ fn every_history_has_the_verdict_in_its_name() {
             let result = linear::check(&history, model_of(&name), &opts);
             if result.valid != expected {
                 failures.push(format!("{name} (threads {threads}): expected {expected:?}, got {}", serde_json::to_string(&result).unwrap()));
+            }
+            if expected == Validity::Unknown && result.details.get("error").and_then(|e| e.as_str()).is_none() {
+                failures.push(format!("{name}: an unknown result must give its reason: {result:?}"));
             }
             if expected == Validity::Invalid {
                 let anomalies = result.details.get("anomalies").and_then(|a| a.as_array()).cloned().unwrap_or_default();

@@ -11,7 +11,8 @@
 //!
 //! The result's details: `model`, `keys` (keys decided), `ops` (calls considered), and for an
 //! invalid history `anomalies` (one per failing key; see [`explain`]); for an unknown one,
-//! `error` and `undecided_keys`. [`html::render`] draws an anomaly as a page.
+//! `error` and `undecided_keys`. A history with no client operation is unknown
+//! ([`crate::history::NO_CLIENT_OPERATIONS`]). [`html::render`] draws an anomaly as a page.
 
 pub mod html;
 mod explain;
@@ -23,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::history::{Call, History, Key};
+use crate::history::{Call, History, Key, NO_CLIENT_OPERATIONS};
 use crate::model::{self, Kind, Machine};
 use crate::verdict::{CheckOptions, CheckResult, Validity};
 use prepare::Partition;
@@ -54,8 +55,12 @@ enum KeyOutcome {
     Error(String),
 }
 
-/// Checks paired calls; see [`check`].
+/// Checks paired calls; see [`check`]. No calls at all is unknown: an empty history would
+/// otherwise be trivially linearizable, and a verdict of valid must mean something was checked.
 pub fn check_calls(calls: &[Call], kind: Kind, opts: &CheckOptions) -> CheckResult {
+    if calls.is_empty() {
+        return CheckResult::unknown(NO_CLIENT_OPERATIONS).with("ops", json!(0));
+    }
     let started = Instant::now();
     let groups = prepare::group_by_key(calls);
     let cancel = AtomicBool::new(false);

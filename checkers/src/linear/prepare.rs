@@ -11,7 +11,13 @@
 //!   write, which replaces the state whatever it was, or there is none. Removing `w` therefore
 //!   leaves a valid linearization, and `w` may be left out since its outcome is unknown.
 //!   Dropping one may make another droppable (a dropped cas no longer observes its `from`), so
-//!   this repeats until nothing changes.
+//!   this repeats until nothing changes. "Observes" compares interned ids, that is values (see
+//!   [`crate::value`]): a read of `{"b":2,"a":1}` observes a write of `{"a":1,"b":2}`. The
+//!   empty string and the empty list are strings and lists: with appends around they are never
+//!   dropped (`append "x"` turns `""` into `"x"`).
+//!
+//! Refused before the search: a counter partition whose deltas could sum beyond an `i128`
+//! ([`Machine::arithmetic_fits`]); the key is then undecided with that reason.
 
 use std::collections::HashMap;
 
@@ -64,6 +70,7 @@ impl Partition {
                 _ => unknown.push((ci, SearchOp { op, invoke: call.invoke_index, complete: None })),
             }
         }
+        machine.arithmetic_fits(ok.iter().chain(&unknown).map(|(_, o)| &o.op))?;
         let has_append = ok.iter().chain(&unknown).any(|(_, o)| matches!(o.op.input, Input::Append(_)));
         if matches!(machine.kind(), Kind::Register | Kind::CasRegister | Kind::Kv) {
             // With appends around, only a value no append can extend (a number, a boolean, an

@@ -21,9 +21,11 @@
 //! any linearization that places it later (everything that must precede it is linearized, and it
 //! changes nothing), so when that choice fails, the configuration before it fails too.
 //!
-//! For overwrite-only registers a configuration is also abandoned as soon as some read needs a
-//! value that no remaining operation can produce any more ([`Demand`]); on highly concurrent keys
-//! this is what turns minutes of backtracking into milliseconds (docs/checker.md).
+//! For registers (with or without appends) a configuration is also abandoned as soon as some read
+//! needs a value that no remaining operation can produce any more ([`Demand`]); on highly
+//! concurrent keys this is what turns minutes of backtracking into milliseconds
+//! (docs/checker.md). Which operations can produce a value is decided by interned id, that is by
+//! value, and every way of producing it counts, including `append ""` ([`producers`]).
 
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -369,42 +371,67 @@ const MAX_SUFFIXES: usize = 1 << 21;
 /// value some operation needs that ends with `x` (its last element, or its string suffix),
 /// since `s ++ x` always does. `None` when the model is not a register (counter, set) or the
 /// string index would grow too large.
+///
+/// Values are matched by interned id, so by value ([`crate::value`]), never by text. The empty
+/// string is a suffix of every string: `append ""` can leave any string (including `""` itself,
+/// from a missing key) as the state, so it is indexed as a producer of each needed string. The
+/// empty list has no last element and no append yields it (an append to a missing key or a
+/// list leaves a non-empty list), so only a write or cas produces `[]`; appending `[]` pushes an
+/// element `[]` and produces the lists that end with it.
 fn producers(machine: &Machine, ops: &[SearchOp]) -> Option<Vec<Vec<u64>>> {
     if !matches!(machine.kind(), Kind::Register | Kind::CasRegister | Kind::Kv) {
         return None;
     }
-    let mut by_tail: HashMap<String, Vec<u64>> = HashMap::new();
-    if ops.iter().any(|o| matches!(o.op.input, Input::Append(_))) {
-        let consumed: HashSet<u64> = ops.iter().filter_map(|o| consumes(&o.op)).collect();
-        let mut indexed = 0usize;
-        for v in consumed {
-            match machine.describe_state(v) {
-                Value::Array(a) => {
-                    if let Some(last) = a.last() {
-                        by_tail.entry(last.to_string()).or_default().push(v);
-                    }
-                }
-                Value::String(s) => {
-                    for (at, _) in s.char_indices() {
-                        indexed += 1;
-                        by_tail.entry(Value::String(s[at..].to_string()).to_string()).or_default().push(v);
-                    }
-                    if indexed > MAX_SUFFIXES {
-                        return None;
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
+    let by_tail = if ops.iter().any(|o| matches!(o.op.input, Input::Append(_))) { tails(machine, ops)? } else { HashMap::new() };
     ops.iter()
         .map(|o| match o.op.input {
             Input::Read => Some(Vec::new()),
             Input::Write(v) | Input::Cas(_, v) => Some(vec![v]),
-            Input::Append(x) => Some(by_tail.get(&machine.describe_state(x).to_string()).cloned().unwrap_or_default()),
+            Input::Append(x) => Some(by_tail.get(&x).cloned().unwrap_or_default()),
             Input::Add(_) | Input::Insert(_) => None,
         })
         .collect()
+}
+
+/// Needed values by the id of each way they can end (a list's last element, a string's suffixes
+/// including the empty one). Only endings some operation mentions can be an append's argument,
+/// so only those are indexed, and only string suffixes no longer than the longest appended
+/// string. `None` past [`MAX_SUFFIXES`].
+fn tails(machine: &Machine, ops: &[SearchOp]) -> Option<HashMap<u64, Vec<u64>>> {
+    let longest = ops
+        .iter()
+        .filter_map(|o| match o.op.input {
+            Input::Append(x) => machine.describe_state(x).as_str().map(str::len),
+            _ => None,
+        })
+        .max();
+    let consumed: HashSet<u64> = ops.iter().filter_map(|o| consumes(&o.op)).collect();
+    let mut by_tail: HashMap<u64, Vec<u64>> = HashMap::new();
+    let mut indexed = 0usize;
+    let mut index = |v: u64, ending: &Value| {
+        indexed += 1;
+        if let Some(t) = machine.lookup(ending) {
+            by_tail.entry(t).or_default().push(v);
+        }
+        indexed <= MAX_SUFFIXES
+    };
+    for v in consumed {
+        let fits = match (machine.describe_state(v), longest) {
+            (Value::Array(a), _) => match a.last() {
+                Some(last) => index(v, last),
+                None => true,
+            },
+            (Value::String(s), Some(n)) => {
+                let mut starts = s.char_indices().map(|(at, _)| at).chain([s.len()]).filter(|at| s.len() - at <= n);
+                starts.all(|at| index(v, &Value::String(s[at..].to_string())))
+            }
+            _ => true,
+        };
+        if !fits {
+            return None;
+        }
+    }
+    Some(by_tail)
 }
 
 fn consumes(op: &ModelOp) -> Option<u64> {
