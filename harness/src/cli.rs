@@ -23,6 +23,24 @@ pub enum Command {
     Report(ReportArgs),
     /// List every protocol with the guarantee it claims and the workloads it serves.
     Protocols(ProtocolsArgs),
+    /// Run one configuration seed after seed until a violation or the budget, then shrink it.
+    Hunt(HuntArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HuntArgs {
+    /// The configuration to hunt with: every flag of `faultline test` (`--seed` is the first seed).
+    #[command(flatten)]
+    pub test: TestArgs,
+    /// Time budget for the whole hunt: `90` (seconds), `90s`, `10m`, `1h`.
+    #[arg(long, default_value = "5m")]
+    pub budget: String,
+    /// Report the first violation without shrinking it.
+    #[arg(long)]
+    pub no_shrink: bool,
+    /// Replays of the same seed per shrink candidate (timing varies between replays).
+    #[arg(long, default_value_t = 2)]
+    pub replays: u32,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -22,6 +22,7 @@ macro_rules! out {
 pub mod check;
 pub mod cli;
 pub mod exit;
+pub mod hunt;
 pub mod lifecycle;
 pub mod net;
 pub mod protocols;

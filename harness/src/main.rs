@@ -31,6 +31,7 @@ fn main() {
         Command::Suite(args) => report::suite_main(args),
         Command::Report(args) => report::report_main(args),
         Command::Protocols(args) => protocols::main(args),
+        Command::Hunt(args) => faultline::hunt::main(args),
     };
     let code = match result {
         Ok(code) => code,

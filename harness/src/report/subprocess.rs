@@ -32,6 +32,36 @@ const DRAIN_WAIT: Duration = Duration::from_secs(5);
 /// How often the child is polled.
 const POLL: Duration = Duration::from_millis(50);
 
+/// The process group of the child now running (0: none), so a signal handler of the parent
+/// can pass an interruption on to it (see [`forward_interrupt`]).
+static CURRENT_CHILD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Sends SIGTERM to the child now running, which it treats like Ctrl-C: it stops in order and
+/// writes results marked interrupted.
+pub fn forward_interrupt() {
+    let pid = CURRENT_CHILD.load(std::sync::atomic::Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: a plain kill(2); the pid is our child while CURRENT_CHILD names it.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+}
+
+/// Registers the parent's signal handling for a loop of child runs: the first SIGINT/SIGTERM is
+/// passed on to the running child and sets the returned flag (the caller stops after that run);
+/// a second one kills everything and exits 2.
+pub fn interrupt_children() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f = flag.clone();
+    crate::lifecycle::handle_signals(
+        move |_| {
+            f.store(true, std::sync::atomic::Ordering::SeqCst);
+            forward_interrupt();
+        },
+        crate::exit::UNKNOWN,
+    );
+    flag
+}
+
 /// When to stop a child.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -148,6 +178,7 @@ pub fn run(exe: &Path, args: &[String], limits: Limits, prefix: Option<&str>) ->
     let (out_buf, out_thread) = reader(child.stdout.take(), usize::MAX, echo(echo_out));
     let (err_buf, err_thread) = reader(child.stderr.take(), STDERR_TAIL_LINES, echo(echo_err));
     let pid = child.id() as libc::pid_t;
+    CURRENT_CHILD.store(pid, std::sync::atomic::Ordering::SeqCst);
     let mut stopped = None;
     let mut termed_at = None;
     let status = loop {
@@ -173,6 +204,7 @@ pub fn run(exe: &Path, args: &[String], limits: Limits, prefix: Option<&str>) ->
         }
         std::thread::sleep(POLL);
     };
+    CURRENT_CHILD.store(0, std::sync::atomic::Ordering::SeqCst);
     let deadline = Instant::now() + DRAIN_WAIT;
     Finished {
         code: status.and_then(|s| s.code()),

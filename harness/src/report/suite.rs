@@ -139,9 +139,15 @@ pub fn suite_main(args: SuiteArgs) -> Result<i32, Failure> {
     let title = suite.name.clone().unwrap_or_else(|| args.suite.display().to_string());
     crate::out!("suite {title}: {} of {total} runs into {}", runs.len(), args.results.display());
     let mut codes = Vec::new();
+    let interrupted = super::subprocess::interrupt_children();
     for (k, r) in runs.iter().enumerate() {
         crate::out!("[{}/{}] {} seed {}", k + 1, runs.len(), r.name(), r.seed);
         codes.push(run_cell(&exe, &suite, r, &args));
+        if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            crate::out!("suite interrupted: {} of {} runs done; writing the comparison of what ran", k + 1, runs.len());
+            codes.push(exit::UNKNOWN);
+            break;
+        }
     }
     let cmp = compare::write_comparison(&args.results).map_err(Failure::Internal)?;
     super::write_index(&args.results).map_err(Failure::Internal)?;

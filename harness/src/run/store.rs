@@ -43,7 +43,10 @@ pub fn shell_quote(s: &str) -> String {
 
 /// The exact command that repeats this run.
 pub fn rerun_command(s: &Settings) -> String {
-    let mut words: Vec<String> = vec!["faultline".into(), "test".into()];
+    // The binary by its absolute path: `faultline` is usually not on PATH after a cargo build,
+    // and the command must work when pasted.
+    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "faultline".into());
+    let mut words: Vec<String> = vec![exe, "test".into()];
     let mut flag = |name: &str, value: String| {
         words.push(format!("--{name}"));
         words.push(value);

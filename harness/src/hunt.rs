@@ -1,0 +1,279 @@
+//! `faultline hunt`: runs one test configuration with seed after seed until a guarantee is
+//! violated or the time budget is spent, then shrinks the failing run.
+//!
+//! Every run is a `faultline test` subprocess (as in a suite), so each one is exactly what its
+//! printed rerun command repeats, and a crash of one run cannot take the hunt down. The seed
+//! fixes the whole fault schedule (which faults, in which order, on which nodes, at which
+//! jittered times), so replaying a seed with a shorter time limit replays a prefix of the same
+//! schedule. Shrinking tries, in order: half the time limit, one nemesis kind fewer, half the
+//! clients; a candidate is kept when one of `--replays` replays of the same seed is still
+//! invalid (timing makes a replay differ in detail, never in its schedule). It stops when no
+//! candidate reproduces or the budget is spent. `hunt.json` in the results directory records
+//! every seed tried, the first violation and the shrunk command.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::cli::{HuntArgs, TestArgs};
+use crate::exit::{self, usage, Failure};
+use crate::report::subprocess::{self, Limits};
+use crate::run::settings::{self, FaultKind};
+
+/// Time a run may take beyond its time limit (start-up, heal, final reads, checking).
+const RUN_SLACK: Duration = Duration::from_secs(120);
+/// The shortest time limit shrinking goes down to, seconds.
+const MIN_TIME_LIMIT_S: f64 = 2.0;
+
+/// Parses a budget: `90` (seconds), `90s`, `10m`, `1h`, `1.5m`.
+pub fn parse_budget(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (num, unit) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => (&t[..i], &t[i..]),
+        None => (t, "s"),
+    };
+    let scale = match unit {
+        "s" | "sec" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("--budget: unknown unit {unit:?} in {text:?} (use s, m or h)")),
+    };
+    let v: f64 = num.trim().parse().map_err(|_| format!("--budget: {text:?} is not a duration (e.g. 90s, 10m, 1h)"))?;
+    let secs = v * scale;
+    if !secs.is_finite() || secs <= 0.0 || secs > 30.0 * 86_400.0 {
+        return Err(format!("--budget: {text:?} must be between 0 and 30 days"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The `faultline test` arguments of a configuration with `seed`.
+pub fn test_argv(a: &TestArgs, seed: u64) -> Vec<String> {
+    let mut v: Vec<String> = vec!["test".into(), "--protocol".into(), a.protocol.clone()];
+    let mut flag = |k: &str, val: String| {
+        v.push(format!("--{k}"));
+        v.push(val);
+    };
+    if let Some(w) = &a.workload {
+        flag("workload", w.clone());
+    }
+    flag("nemesis", a.nemesis.join(","));
+    flag("nodes", a.nodes.to_string());
+    flag("concurrency", a.concurrency.to_string());
+    flag("rate", a.rate.to_string());
+    flag("time-limit", a.time_limit.to_string());
+    flag("nemesis-interval", a.nemesis_interval.to_string());
+    flag("request-timeout-ms", a.request_timeout_ms.to_string());
+    flag("check-budget", a.check_budget.to_string());
+    flag("seed", seed.to_string());
+    flag("results", a.results.display().to_string());
+    if let Some(b) = &a.node_bin {
+        flag("node-bin", b.display().to_string());
+    }
+    if !a.check.is_empty() {
+        flag("check", a.check.join(","));
+    }
+    if let Some(n) = &a.name {
+        flag("name", n.clone());
+    }
+    for arg in &a.node_args {
+        v.push(format!("--node-arg={arg}"));
+    }
+    if a.allow_crashes {
+        v.push("--allow-crashes".into());
+    }
+    if a.keep {
+        v.push("--keep".into());
+    }
+    v
+}
+
+/// One run of the hunt, as `hunt.json` records it.
+#[derive(Clone, Debug)]
+struct Tried {
+    seed: u64,
+    code: i32,
+    run_dir: Option<PathBuf>,
+    rerun: Option<String>,
+    test_s: f64,
+}
+
+impl Tried {
+    fn json(&self) -> Value {
+        json!({"seed": self.seed, "exit": self.code, "run_dir": self.run_dir, "rerun": self.rerun, "test_s": self.test_s})
+    }
+}
+
+/// Runs one configuration with one seed.
+fn run_once(exe: &std::path::Path, a: &TestArgs, seed: u64) -> Tried {
+    let limits = Limits { timeout: Duration::from_secs_f64(a.time_limit + a.check_budget) + RUN_SLACK, grace: Duration::from_secs(20) };
+    let f = subprocess::run(exe, &test_argv(a, seed), limits, None);
+    let line = |prefix: &str| f.stdout.iter().find_map(|l| l.strip_prefix(prefix).map(str::to_string));
+    let run_dir = line("run directory: ").map(PathBuf::from);
+    let test_s = run_dir
+        .as_ref()
+        .and_then(|d| std::fs::read_to_string(d.join("results.json")).ok())
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|r| r["stats"]["duration_s"].as_f64())
+        .unwrap_or(a.time_limit);
+    Tried { seed, code: f.code.unwrap_or(exit::INTERNAL), run_dir, rerun: line("rerun: "), test_s }
+}
+
+fn verdict_word(code: i32) -> &'static str {
+    match code {
+        exit::VALID => "valid",
+        exit::INVALID => "INVALID",
+        exit::UNKNOWN => "unknown",
+        exit::USAGE => "bad usage",
+        _ => "harness failed",
+    }
+}
+
+/// The next smaller configurations to try, most promising first.
+fn candidates(a: &TestArgs) -> Vec<(String, TestArgs)> {
+    let mut out = Vec::new();
+    let half = (a.time_limit / 2.0).max(MIN_TIME_LIMIT_S);
+    if half < a.time_limit && half >= a.nemesis_interval * 2.0 {
+        let mut c = a.clone();
+        c.time_limit = half;
+        out.push((format!("time limit {half} s"), c));
+    }
+    let kinds = settings::parse_nemeses(&a.nemesis).unwrap_or_default();
+    if kinds.len() > 1 {
+        for drop in &kinds {
+            let mut c = a.clone();
+            c.nemesis = kinds.iter().filter(|k| *k != drop).map(|k: &FaultKind| k.name().to_string()).collect();
+            out.push((format!("without {}", drop.name()), c));
+        }
+    }
+    if a.concurrency > 1 {
+        let mut c = a.clone();
+        c.concurrency = a.concurrency / 2;
+        out.push((format!("{} clients", c.concurrency), c));
+    }
+    out
+}
+
+/// `faultline hunt`.
+pub fn main(args: HuntArgs) -> Result<i32, Failure> {
+    let budget = parse_budget(&args.budget).map_err(usage)?;
+    if args.replays == 0 || args.replays > 20 {
+        return Err(usage(format!("--replays: must be 1 to 20, got {}", args.replays)));
+    }
+    // Bad flags are caught here, once, not in every run.
+    let checked = settings::validate(&args.test)?;
+    let exe = std::env::current_exe().map_err(|e| Failure::Internal(e.into()))?;
+    let interrupted = subprocess::interrupt_children();
+    let started = Instant::now();
+    let left = || budget.saturating_sub(started.elapsed());
+    let mut seed = checked.seed;
+    let mut tried: Vec<Tried> = Vec::new();
+    let mut found: Option<Tried> = None;
+    crate::out!("hunting {} / {} / {} for {:?}, from seed {seed}", checked.protocol, checked.workload, checked.nemesis_names.join(","), budget);
+    while found.is_none() && !interrupted.load(Ordering::SeqCst) && left() >= checked.time_limit {
+        let t = run_once(&exe, &args.test, seed);
+        crate::out!("  seed {seed}: {} ({:.1} s of test){}", verdict_word(t.code), t.test_s, t.run_dir.as_ref().map(|d| format!(" {}", d.display())).unwrap_or_default());
+        if t.code == exit::USAGE {
+            return Err(usage(format!("faultline test refused seed {seed}: see its output")));
+        }
+        if t.code == exit::INVALID {
+            found = Some(t.clone());
+        }
+        tried.push(t);
+        seed = seed.wrapping_add(1);
+    }
+    let test_s: f64 = tried.iter().map(|t| t.test_s).sum();
+    let mut report = json!({
+        "protocol": checked.protocol, "workload": checked.workload, "nemesis": checked.nemesis_names,
+        "budget_s": budget.as_secs_f64(), "seeds_tried": tried.len(), "test_s_total": test_s,
+        "tried": tried.iter().map(Tried::json).collect::<Vec<_>>(), "interrupted": interrupted.load(Ordering::SeqCst),
+    });
+    let code = match &found {
+        Some(f) => {
+            crate::out!("violation after {} seed(s), {test_s:.1} s of test time: {}", tried.len(), f.run_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default());
+            crate::out!("rerun: {}", f.rerun.clone().unwrap_or_default());
+            report["first_violation"] = f.json();
+            if !args.no_shrink {
+                report["shrunk"] = shrink(&exe, &args, f.seed, &left, &interrupted);
+            }
+            exit::INVALID
+        }
+        None => {
+            let worst = exit::worst(tried.iter().map(|t| t.code));
+            crate::out!("no violation in {} seed(s), {test_s:.1} s of test time", tried.len());
+            if interrupted.load(Ordering::SeqCst) { exit::worst([worst, exit::UNKNOWN]) } else { worst }
+        }
+    };
+    let path = args.test.results.join("hunt.json");
+    if let Err(e) = crate::run::store::write_json(&path, &report) {
+        eprintln!("faultline: warning: writing {}: {e}", path.display());
+    }
+    Ok(code)
+}
+
+/// Shrinks a failing configuration as long as the budget allows; returns what it found.
+fn shrink(exe: &std::path::Path, args: &HuntArgs, seed: u64, left: &dyn Fn() -> Duration, interrupted: &std::sync::atomic::AtomicBool) -> Value {
+    let mut current = args.test.clone();
+    let mut last: Option<Tried> = None;
+    let mut steps = Vec::new();
+    'outer: loop {
+        for (what, cand) in candidates(&current) {
+            for _ in 0..args.replays {
+                if interrupted.load(Ordering::SeqCst) || left() < Duration::from_secs_f64(cand.time_limit) {
+                    break 'outer;
+                }
+                let t = run_once(exe, &cand, seed);
+                if t.code == exit::INVALID {
+                    crate::out!("  shrunk: {what}: still invalid");
+                    steps.push(json!(what));
+                    current = cand;
+                    last = Some(t);
+                    continue 'outer;
+                }
+            }
+        }
+        break;
+    }
+    match last {
+        Some(t) => {
+            crate::out!("shrunk rerun: {}", t.rerun.clone().unwrap_or_default());
+            json!({"steps": steps, "run": t.json()})
+        }
+        None => {
+            crate::out!("no smaller configuration reproduced the violation");
+            json!({"steps": [], "run": null})
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn budgets_parse_with_units_and_reject_nonsense() {
+        assert_eq!(parse_budget("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_budget("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_budget("1.5m").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_budget("1h").unwrap(), Duration::from_secs(3600));
+        for bad in ["", "0", "-5m", "10x", "nan", "inf", "1e300"] {
+            assert!(parse_budget(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_argv_round_trips_through_the_test_parser_and_candidates_shrink() {
+        let cli = crate::cli::Cli::parse_from(["faultline", "hunt", "--protocol", "raft", "--nemesis", "partition,kill", "--node-arg=--bug", "--node-arg=commit-on-one-ack", "--time-limit", "8", "--nemesis-interval", "1"]);
+        let crate::cli::Command::Hunt(h) = cli.command else { panic!("not a hunt") };
+        let argv = test_argv(&h.test, 5);
+        let again = crate::cli::Cli::parse_from(std::iter::once("faultline".to_string()).chain(argv));
+        let crate::cli::Command::Test(t) = again.command else { panic!("not a test") };
+        assert_eq!((t.seed, t.node_args.clone(), t.nemesis.clone(), t.time_limit), (Some(5), h.test.node_args.clone(), h.test.nemesis.clone(), 8.0));
+        let c = candidates(&h.test);
+        assert_eq!(c[0].1.time_limit, 4.0);
+        assert!(c.iter().any(|(_, a)| a.nemesis == vec!["kill".to_string()]));
+        assert!(c.iter().any(|(_, a)| a.concurrency == 5));
+    }
+}
