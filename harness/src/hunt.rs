@@ -1,5 +1,7 @@
-//! `faultline hunt`: runs one test configuration with seed after seed until a guarantee is
-//! violated or the time budget is spent, then shrinks the failing run.
+//! `faultline hunt`: runs one test configuration with seed after seed until a finding — a
+//! guarantee violated, or a node that exited on its own (a safety assertion; unless
+//! `--allow-crashes`) — or until the time budget is spent, then shrinks the failing run. The
+//! exit code is the failing run's (1 for a violation, 2 for a crash), or the worst of the runs.
 //!
 //! Every run is a `faultline test` subprocess (as in a suite), so each one is exactly what its
 //! printed rerun command repeats, and a crash of one run cannot take the hunt down. The seed
@@ -97,11 +99,22 @@ struct Tried {
     run_dir: Option<PathBuf>,
     rerun: Option<String>,
     test_s: f64,
+    /// Nodes that exited on their own in this run (a safety assertion, a panic): a finding even
+    /// when no checker saw a violation.
+    crashes: usize,
+    /// The checkers that found a violation.
+    invalid: Vec<String>,
 }
 
 impl Tried {
     fn json(&self) -> Value {
-        json!({"seed": self.seed, "exit": self.code, "run_dir": self.run_dir, "rerun": self.rerun, "test_s": self.test_s})
+        json!({"seed": self.seed, "exit": self.code, "run_dir": self.run_dir, "rerun": self.rerun, "test_s": self.test_s,
+               "crashes": self.crashes, "invalid_checkers": self.invalid})
+    }
+
+    /// A violated guarantee, or a node that died by itself.
+    fn is_finding(&self, crashes_count: bool) -> bool {
+        self.code == exit::INVALID || (crashes_count && self.crashes > 0)
     }
 }
 
@@ -111,13 +124,12 @@ fn run_once(exe: &std::path::Path, a: &TestArgs, seed: u64) -> Tried {
     let f = subprocess::run(exe, &test_argv(a, seed), limits, None);
     let line = |prefix: &str| f.stdout.iter().find_map(|l| l.strip_prefix(prefix).map(str::to_string));
     let run_dir = line("run directory: ").map(PathBuf::from);
-    let test_s = run_dir
-        .as_ref()
-        .and_then(|d| std::fs::read_to_string(d.join("results.json")).ok())
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .and_then(|r| r["stats"]["duration_s"].as_f64())
-        .unwrap_or(a.time_limit);
-    Tried { seed, code: f.code.unwrap_or(exit::INTERNAL), run_dir, rerun: line("rerun: "), test_s }
+    let results = run_dir.as_ref().and_then(|d| std::fs::read_to_string(d.join("results.json")).ok()).and_then(|t| serde_json::from_str::<Value>(&t).ok());
+    let results = results.unwrap_or(Value::Null);
+    let test_s = results["stats"]["duration_s"].as_f64().unwrap_or(a.time_limit);
+    let crashes = results["health"]["crashes"].as_array().map_or(0, Vec::len);
+    let invalid = results["checkers"].as_object().map(|m| m.iter().filter(|(_, r)| r["valid"] == false).map(|(k, _)| k.clone()).collect()).unwrap_or_default();
+    Tried { seed, code: f.code.unwrap_or(exit::INTERNAL), run_dir, rerun: line("rerun: "), test_s, crashes, invalid }
 }
 
 fn verdict_word(code: i32) -> &'static str {
@@ -173,11 +185,12 @@ pub fn main(args: HuntArgs) -> Result<i32, Failure> {
     crate::out!("hunting {} / {} / {} for {:?}, from seed {seed}", checked.protocol, checked.workload, checked.nemesis_names.join(","), budget);
     while found.is_none() && !interrupted.load(Ordering::SeqCst) && left() >= checked.time_limit {
         let t = run_once(&exe, &args.test, seed);
-        crate::out!("  seed {seed}: {} ({:.1} s of test){}", verdict_word(t.code), t.test_s, t.run_dir.as_ref().map(|d| format!(" {}", d.display())).unwrap_or_default());
+        let crashed = if t.crashes > 0 { format!(", {} node crash(es)", t.crashes) } else { String::new() };
+        crate::out!("  seed {seed}: {}{crashed} ({:.1} s of test){}", verdict_word(t.code), t.test_s, t.run_dir.as_ref().map(|d| format!(" {}", d.display())).unwrap_or_default());
         if t.code == exit::USAGE {
             return Err(usage(format!("faultline test refused seed {seed}: see its output")));
         }
-        if t.code == exit::INVALID {
+        if t.is_finding(!args.test.allow_crashes) {
             found = Some(t.clone());
         }
         tried.push(t);
@@ -191,13 +204,14 @@ pub fn main(args: HuntArgs) -> Result<i32, Failure> {
     });
     let code = match &found {
         Some(f) => {
-            crate::out!("violation after {} seed(s), {test_s:.1} s of test time: {}", tried.len(), f.run_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default());
+            let what = if f.code == exit::INVALID { "violation" } else { "node crash" };
+            crate::out!("{what} after {} seed(s), {test_s:.1} s of test time: {}", tried.len(), f.run_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default());
             crate::out!("rerun: {}", f.rerun.clone().unwrap_or_default());
             report["first_violation"] = f.json();
             if !args.no_shrink {
                 report["shrunk"] = shrink(&exe, &args, f.seed, &left, &interrupted);
             }
-            exit::INVALID
+            f.code
         }
         None => {
             let worst = exit::worst(tried.iter().map(|t| t.code));
@@ -224,7 +238,7 @@ fn shrink(exe: &std::path::Path, args: &HuntArgs, seed: u64, left: &dyn Fn() -> 
                     break 'outer;
                 }
                 let t = run_once(exe, &cand, seed);
-                if t.code == exit::INVALID {
+                if t.is_finding(!cand.allow_crashes) {
                     crate::out!("  shrunk: {what}: still invalid");
                     steps.push(json!(what));
                     current = cand;

@@ -434,14 +434,43 @@ fn verdict_word(v: &Value) -> &'static str {
     }
 }
 
+/// One line that says what a failed checker found: the first anomaly's explanation when the
+/// checker gives one, else the fields that name what went wrong.
+fn violation_line(r: &Value) -> String {
+    if let Some(bad) = r["bad_reads"].get(0) {
+        let node = bad["read"]["node"].as_str().unwrap_or("?");
+        let problems: Vec<String> = bad["problems"].as_array().into_iter().flatten().map(|p| match p["kind"].as_str() {
+            Some("wrong_total") => format!("total {} instead of {}", p["sum"], p["expected"]),
+            Some(k) => k.replace('_', " "),
+            None => p.to_string(),
+        }).collect();
+        return format!("{} of {} reads broke the invariant; the first (event {}, on {node}): {}", r["bad_count"], r["reads"], bad["read"]["complete_index"], problems.join(", "));
+    }
+    let first = r["anomalies"].get(0).unwrap_or(&Value::Null);
+    let key = first.get("key").map(|k| format!("key {k}: ")).unwrap_or_default();
+    let text = first["explanation"].as_str().or_else(|| r["explanation"].as_str()).map(str::to_string).unwrap_or_else(|| {
+        let named: Vec<String> = ["lost", "unexpected", "duplicated", "bad_reads", "negative", "wrong_total", "diverged", "missing"]
+            .iter()
+            .filter_map(|f| r.get(*f).filter(|v| !v.is_null() && *v != &Value::Array(vec![])).map(|v| format!("{f} {}", v.to_string().chars().take(120).collect::<String>())))
+            .collect();
+        if named.is_empty() { "see report.html".to_string() } else { named.join("; ") }
+    });
+    let line = format!("{key}{text}");
+    if line.chars().count() > 400 { format!("{}…", line.chars().take(400).collect::<String>()) } else { line }
+}
+
 fn print_verdict(s: &Settings, run_dir: &Path, results: &Value, valid: Validity, teardown: &[String]) {
     if let Some(m) = results["checkers"].as_object() {
         for (name, r) in m {
             let why = r.get("error").and_then(Value::as_str).map(|e| format!(" ({e})")).unwrap_or_default();
             crate::out!("  {name}: {}{why}", verdict_word(&r["valid"]));
+            if r["valid"] == false {
+                crate::out!("    {}", violation_line(r));
+            }
         }
     }
     let st = &results["stats"];
+    crate::out!("checked in {} s", st["check_s"]);
     crate::out!(
         "ops: ok {} fail {} info {}; availability {}; latency p50 {} ms, p99 {} ms",
         st["ops_total"]["ok"], st["ops_total"]["fail"], st["ops_total"]["info"], st["availability"], st["latency_ms"]["p50"], st["latency_ms"]["p99"]
