@@ -354,3 +354,33 @@ fn an_unwritable_html_page_is_refused_before_checking() {
     assert_eq!(out.status.code(), Some(254), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--html"));
 }
+
+/// Runs a one-cell suite against a fake node and returns junit.xml.
+fn suite_junit(mode: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("trust.toml");
+    std::fs::write(
+        &file,
+        "name = \"trust\"\nprotocols = [\"fake\"]\nworkloads = [\"register\"]\nnemeses = [\"none\"]\nseed = 7\ntime_limit = 3.0\n\
+         nodes = 3\nconcurrency = 3\nrate = 60.0\nrequest_timeout_ms = 300\nrun_timeout_s = 60\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(faultline());
+    cmd.arg("suite").arg(&file).arg("--results").arg(dir.path().join("results")).arg("--node-bin").arg(fake(mode));
+    let out = run_bounded(cmd, Duration::from_secs(120));
+    assert_eq!(out.status.code(), Some(2), "{mode}: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read_to_string(dir.path().join("results/junit.xml")).expect("junit.xml")
+}
+
+#[test]
+fn junit_skips_runs_that_cannot_vouch_with_the_real_reason() {
+    if !have_python() {
+        return;
+    }
+    let _g = serial();
+    let silent = suite_junit("silent");
+    assert!(silent.contains("fake/register/none#1") || silent.contains("fake/register/none#0"), "stable name: {silent}");
+    assert!(silent.contains("<skipped") && silent.contains("too few acknowledged operations"), "{silent}");
+    let crashed = suite_junit("die-mid-run");
+    assert!(crashed.contains("<skipped") && crashed.contains("exited on its own"), "{crashed}");
+}
