@@ -1,5 +1,11 @@
 //! The `stats` of `results.json`, computed from the recorded history: operation counts per
 //! `f` and outcome, availability, latency percentiles, and the nemesis events. Pure.
+//!
+//! Availability counts the operations the system *served*: every `ok`, and every `fail` that is
+//! a definite, semantic answer — a cas whose precondition failed, a read of a key that does not
+//! exist, a transaction refused for a conflict or aborted — since the system was up and decided.
+//! Timeouts, unknown outcomes (`info`), refused connections and "temporarily unavailable" (no
+//! leader, no quorum) are not served. `ok_ratio` keeps the plain share of `ok`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,6 +18,17 @@ pub struct Counts {
     pub ok: u64,
     pub fail: u64,
     pub info: u64,
+    /// `fail`s that were semantic answers (see the module documentation).
+    pub refused: u64,
+}
+
+/// The error names (as the client records them, Maelstrom's) of definite answers that still
+/// mean the system served the request.
+pub const SEMANTIC_REFUSALS: &[&str] = &["precondition-failed", "key-does-not-exist", "key-already-exists", "txn-conflict", "abort"];
+
+/// Whether a `fail` was a semantic answer rather than unavailability.
+pub fn is_semantic_refusal(error: Option<&str>) -> bool {
+    error.is_some_and(|e| SEMANTIC_REFUSALS.iter().any(|r| e == *r || e.starts_with(&format!("{r}:"))))
 }
 
 /// What the history says about the client operations (final reads excluded).
@@ -23,11 +40,19 @@ pub struct OpStats {
 
 impl OpStats {
     pub fn total(&self) -> Counts {
-        self.by_f.values().fold(Counts::default(), |a, c| Counts { ok: a.ok + c.ok, fail: a.fail + c.fail, info: a.info + c.info })
+        self.by_f.values().fold(Counts::default(), |a, c| Counts { ok: a.ok + c.ok, fail: a.fail + c.fail, info: a.info + c.info, refused: a.refused + c.refused })
     }
 
-    /// Share of `ok` among completed operations (an invoke never completed counts as `info`).
+    /// Share of served operations (ok, or a semantic refusal) among completed operations (an
+    /// invoke never completed counts as `info`).
     pub fn availability(&self) -> Option<f64> {
+        let t = self.total();
+        let n = t.ok + t.fail + t.info;
+        (n > 0).then(|| (t.ok + t.refused) as f64 / n as f64)
+    }
+
+    /// Share of `ok` among completed operations.
+    pub fn ok_ratio(&self) -> Option<f64> {
         let t = self.total();
         let n = t.ok + t.fail + t.info;
         (n > 0).then(|| t.ok as f64 / n as f64)
@@ -62,6 +87,7 @@ pub fn op_stats(ops: &[Op]) -> OpStats {
             }
             OpType::Fail => {
                 entry.fail += 1;
+                entry.refused += is_semantic_refusal(op.error.as_deref()) as u64;
                 open.remove(&p);
             }
             OpType::Info => {
@@ -90,14 +116,15 @@ pub fn stats_json(ops: &[Op], duration_s: f64) -> Map<String, Value> {
     let s = op_stats(ops);
     let mut by_f = Map::new();
     for (f, c) in &s.by_f {
-        by_f.insert(f.clone(), json!({"ok": c.ok, "fail": c.fail, "info": c.info}));
+        by_f.insert(f.clone(), json!({"ok": c.ok, "fail": c.fail, "info": c.info, "refused": c.refused}));
     }
     let t = s.total();
     let r2 = |v: Option<f64>| v.map(|x| (x * 1000.0).round() / 1000.0);
     let mut m = Map::new();
     m.insert("ops".into(), Value::Object(by_f));
-    m.insert("ops_total".into(), json!({"ok": t.ok, "fail": t.fail, "info": t.info}));
+    m.insert("ops_total".into(), json!({"ok": t.ok, "fail": t.fail, "info": t.info, "refused": t.refused}));
     m.insert("availability".into(), json!(r2(s.availability())));
+    m.insert("ok_ratio".into(), json!(r2(s.ok_ratio())));
     m.insert(
         "latency_ms".into(),
         json!({"p50": r2(quantile(&s.latencies_ms, 0.5)), "p99": r2(quantile(&s.latencies_ms, 0.99)), "max": r2(s.latencies_ms.last().copied())}),
@@ -132,13 +159,30 @@ mod tests {
             fin,
         ];
         let s = op_stats(&ops);
-        assert_eq!(s.by_f["write"], Counts { ok: 1, fail: 0, info: 1 });
-        assert_eq!(s.by_f["read"], Counts { ok: 0, fail: 1, info: 0 });
-        assert_eq!(s.by_f["cas"], Counts { ok: 0, fail: 0, info: 1 });
+        assert_eq!(s.by_f["write"], Counts { ok: 1, fail: 0, info: 1, refused: 0 });
+        assert_eq!(s.by_f["read"], Counts { ok: 0, fail: 1, info: 0, refused: 0 });
+        assert_eq!(s.by_f["cas"], Counts { ok: 0, fail: 0, info: 1, refused: 0 });
         assert_eq!(s.latencies_ms, vec![10.0]);
         assert_eq!(s.availability(), Some(0.25));
         let j = stats_json(&ops, 1.0);
         assert_eq!(j["latency_ms"]["p50"], 10.0);
+    }
+
+    #[test]
+    fn semantic_refusals_are_served_and_unavailability_is_not() {
+        let mut ops = Vec::new();
+        for (i, err) in ["precondition-failed: from 3", "temporarily-unavailable: no leader", "connect: refused", "key-does-not-exist"].iter().enumerate() {
+            ops.push(op(i as u64, OpType::Invoke, "cas", 0));
+            let mut f = op(i as u64, OpType::Fail, "cas", 1);
+            f.error = Some(err.to_string());
+            ops.push(f);
+        }
+        ops.push(op(9, OpType::Invoke, "read", 0));
+        ops.push(op(9, OpType::Ok, "read", 1));
+        let s = op_stats(&ops);
+        assert_eq!(s.total().refused, 2);
+        assert_eq!(s.availability(), Some(0.6));
+        assert_eq!(s.ok_ratio(), Some(0.2));
     }
 
     #[test]
