@@ -100,3 +100,34 @@ fn leader_shapes_are_right_for_every_cluster_size() {
         }
     }
 }
+
+/// The fault events of a run: (f, shape or kind, seconds into the run).
+fn schedule(run: &Run) -> Vec<(String, String, f64)> {
+    let dir = run.run_dir.as_ref().expect("run dir");
+    std::fs::read_to_string(history(dir))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["process"] == "nemesis" && v["f"] != "heal" && v["f"] != "crash")
+        .map(|v| {
+            let detail = v["value"]["shape"].as_str().or(v["value"]["kind"].as_str()).unwrap_or("").to_string();
+            (v["f"].as_str().unwrap_or("").to_string(), detail, v["time"].as_f64().unwrap_or(0.0) / 1e9)
+        })
+        .collect()
+}
+
+#[test]
+fn two_protocols_with_one_seed_face_the_same_fault_schedule() {
+    let _g = serial();
+    let flags = ["--nemesis", "partition,kill,pause", "--seed", "35", "--time-limit", "7", "--nemesis-interval", "1", "--rate", "100"];
+    let raft = faultline_test(&[&["--protocol", "raft", "--workload", "counter"], &flags[..]].concat());
+    let crdt = faultline_test(&[&["--protocol", "crdt-state", "--workload", "counter"], &flags[..]].concat());
+    let (a, b) = (schedule(&raft), schedule(&crdt));
+    assert!(a.len() >= 4, "{a:?}");
+    let kinds = |s: &[(String, String, f64)]| s.iter().map(|(f, d, _)| (f.clone(), d.clone())).collect::<Vec<_>>();
+    let n = a.len().min(b.len());
+    assert_eq!(kinds(&a)[..n], kinds(&b)[..n], "the same faults in the same order");
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x.2 - y.2).abs() < 0.5, "{x:?} vs {y:?}: the same faults at about the same times");
+    }
+}

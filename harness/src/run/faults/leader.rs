@@ -24,11 +24,14 @@ const ACK_WAIT: Duration = Duration::from_secs(2);
 
 /// The leader if a node names one, else a random node.
 async fn leader_or_any(n: &mut Nemesis) -> (String, bool) {
-    if let Some(l) = n.leader().await {
-        return (l, true);
-    }
+    // The stand-in is drawn even when a leader answers, so the generator advances alike for
+    // every protocol.
     let ids = n.cluster.ids();
-    (ids.choose(&mut n.rng).cloned().unwrap_or_default(), false)
+    let stand_in = ids.choose(&mut n.rng).cloned().unwrap_or_default();
+    match n.leader().await {
+        Some(l) => (l, true),
+        None => (stand_in, false),
+    }
 }
 
 #[derive(Default)]
