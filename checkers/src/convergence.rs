@@ -4,10 +4,11 @@
 //! Two things must hold, per key:
 //! - **agreement**: every node's final value is the same (sets compared as sets, counters as
 //!   numbers, registers as JSON values);
-//! - **no lost or invented updates**: for a set, each node holds every acknowledged add and
-//!   nothing that was never (successfully or possibly) added; for a counter, each value lies in
-//!   [sum of acknowledged adds + unknown negative deltas, sum of acknowledged adds + unknown
-//!   positive deltas]; for a register, the value was written by some write or cas that did not
+//! - **no lost or invented updates**: for a set, each node holds every acknowledged add (of an
+//!   element no remove touched: removes are the `orset` checker's concern) and nothing that was
+//!   never (successfully or possibly) added; for a counter, each value lies in [sum of
+//!   acknowledged adds + unknown negative deltas, sum of acknowledged adds + unknown positive
+//!   deltas]; for a register, the value was written by some write or cas that did not
 //!   fail, or is `null`.
 //!
 //! A node read several times keeps its last final read. With no final read at all the answer is
@@ -210,7 +211,11 @@ fn agreement(key: &str, finals: &BTreeMap<String, Value>, kind: Kind, t: &mut Ta
 
 fn set_contents(key: &str, calls: &[&Call], finals: &BTreeMap<String, Value>, t: &mut Tally) {
     let adds = calls.iter().filter(|c| &*c.f == "add");
-    let acked: BTreeMap<String, Value> = adds.clone().filter(|c| c.is_ok()).map(|c| (element_id(&c.input), c.input.clone())).collect();
+    // An element with a remove that did not fail may be legitimately gone (observed-remove sets):
+    // whether it must stay is the `orset` checker's judgment, not a lost update here.
+    let removed: HashSet<String> = calls.iter().filter(|c| &*c.f == "remove" && c.outcome != Outcome::Fail).map(|c| element_id(&c.input)).collect();
+    let acked: BTreeMap<String, Value> =
+        adds.clone().filter(|c| c.is_ok() && !removed.contains(&element_id(&c.input))).map(|c| (element_id(&c.input), c.input.clone())).collect();
     let possible: HashSet<String> = adds.filter(|c| c.outcome != Outcome::Fail).map(|c| element_id(&c.input)).collect();
     for (node, v) in finals {
         let Some(items) = read_elements(v) else {

@@ -317,7 +317,7 @@ impl Converter {
             other => other.to_string(),
         });
         let final_read = [get("final"), get("final?")].into_iter().flatten().any(|v| matches!(v, Edn::Boolean(true)));
-        Ok(Op { index: 0, time, process, op_type, f, key, value, node, error, final_read })
+        Ok(Op { index: 0, time, process, op_type, f, key, value, node, error, final_read, local: false })
     }
 }
 

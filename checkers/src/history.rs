@@ -127,6 +127,11 @@ pub struct Op {
     /// node after healing with `"final": true`; convergence checkers look only at those.
     #[serde(rename = "final", skip_serializing_if = "is_false")]
     pub final_read: bool,
+    /// An extension too: `"local": true` marks a *local read*, one replica's own applied state
+    /// read after healing (docs/design.md). It is an observation of a replica, not an operation
+    /// of the service: [`pair`] leaves it out, and only the agreement checker reads it.
+    #[serde(skip_serializing_if = "is_false")]
+    pub local: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -147,6 +152,7 @@ impl Op {
             node: None,
             error: None,
             final_read: false,
+            local: false,
         }
     }
 
@@ -321,6 +327,7 @@ impl<R: BufRead> JsonlReader<R> {
             Some(other) => Some(other.to_string()),
         };
         let final_read = matches!(m.get("final"), Some(Value::Bool(true)));
+        let local = matches!(m.get("local"), Some(Value::Bool(true)));
         let value = m.remove("value").unwrap_or(Value::Null);
         self.last_time = time;
         // The position in the file is what orders events; an explicit `index` is accepted but
@@ -329,7 +336,7 @@ impl<R: BufRead> JsonlReader<R> {
             return Err(self.err(format!("`index` {index} does not match the position {} of this event", self.next_index)));
         }
         self.next_index += 1;
-        Ok(Op { index, time, process, op_type, f, key, value, node, error, final_read })
+        Ok(Op { index, time, process, op_type, f, key, value, node, error, final_read, local })
     }
 }
 
@@ -462,14 +469,18 @@ impl Call {
 
 /// Pairs every client invoke with the next completion of the same process.
 ///
-/// Nemesis events are skipped. Calls come out in invoke order. A process that invokes twice
-/// without completing, or a completion with no open invoke, is a malformed history: the error
-/// names the event's line (`index + 1`, as the reader numbers non-blank lines).
+/// Nemesis events and local reads (`Op::local`) are skipped. Calls come out in invoke order. A
+/// process that invokes twice without completing, or a completion with no open invoke, is a
+/// malformed history: the error names the event's line (`index + 1`, as the reader numbers
+/// non-blank lines).
 pub fn pair(ops: &[Op]) -> Result<Vec<Call>, HistoryError> {
     let mut open: HashMap<u64, usize> = HashMap::new();
     let mut calls: Vec<Call> = Vec::new();
     for op in ops {
         let Process::Client(p) = op.process else { continue };
+        if op.local {
+            continue;
+        }
         let line = op.index as usize + 1;
         match op.op_type {
             OpType::Invoke => {

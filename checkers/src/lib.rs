@@ -7,9 +7,10 @@
 //! - [`verdict`]: three-valued verdicts and how results compose.
 //! - [`model`]: the sequential specifications (register, cas-register, kv, counter, set).
 //! - [`linear`]: the linearizability checker and its explanations.
-//! - [`counter`], [`set`], [`convergence`], [`bank`]: the other checkers.
+//! - [`counter`], [`set`], [`convergence`], [`bank`], [`orset`], [`agreement`]: the other checkers.
 //! - [`registry`]: checkers by name, run together with their failures contained.
 
+pub mod agreement;
 pub mod bank;
 pub mod convergence;
 pub mod counter;
@@ -17,6 +18,7 @@ pub mod edn;
 pub mod history;
 pub mod linear;
 pub mod model;
+pub mod orset;
 pub mod registry;
 pub mod set;
 pub mod value;

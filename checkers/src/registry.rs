@@ -9,7 +9,7 @@
 //! Parameters by checker (all optional):
 //! - `linearizable`: none; `model` names the model (`register`, `cas-register`, `kv`, `counter`,
 //!   `set`), guessed from the operations when absent.
-//! - `counter`, `set`: none.
+//! - `counter`, `set`, `orset`, `agreement`: none.
 //! - `convergence`: `kind` = `counter` | `set` | `register`, guessed from the final reads when absent.
 //! - `bank`: `total` (integer; the most common sum of the reads when absent), `accounts` (a list
 //!   of account ids, or a count n meaning `0..n`), `allow_negative` (bool, default false).
@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 
 use crate::history::History;
 use crate::verdict::{compose, CheckOptions, CheckResult, Validity};
-use crate::{bank, convergence, counter, linear, model, set};
+use crate::{agreement, bank, convergence, counter, linear, model, orset, set};
 
 /// Every checker name [`run_all`] knows.
-pub const NAMES: &[&str] = &["linearizable", "counter", "set", "convergence", "bank"];
+pub const NAMES: &[&str] = &["linearizable", "counter", "set", "convergence", "bank", "orset", "agreement"];
 
 /// One checker to run: its name, the model (for `linearizable`), and its parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -147,6 +147,8 @@ fn dispatch(spec: &CheckerSpec, history: &History, opts: &CheckOptions) -> Check
             Ok(kind) => convergence::check(history, kind),
             Err(e) => CheckResult::unknown(e),
         },
+        "orset" => orset::check(history),
+        "agreement" => agreement::check(history),
         "bank" => match bank::Params::from_json(&spec.params) {
             Ok(p) => bank::check(history, &p),
             Err(e) => CheckResult::unknown(e),

@@ -40,6 +40,10 @@ pub enum Request {
     Add { delta: i64 },
     /// `add` of an element to a set.
     AddElement { element: Value },
+    /// `remove` of an element from a set (OR-set: the add-tags this replica has observed).
+    RemoveElement { element: Value },
+    /// `append` of `value` to the list at `key` (created as `[value]` when missing).
+    Append { key: Value, value: Value },
     Transfer { from: Value, to: Value, amount: i64 },
 }
 
@@ -51,6 +55,8 @@ pub enum Reply {
     WriteOk,
     CasOk,
     AddOk,
+    RemoveOk,
+    AppendOk,
     TransferOk,
     /// An error with Maelstrom's code: 0 timeout and 13 crash are indefinite; 1, 10, 11, 12, 14,
     /// 20, 21, 22, 30 are definite (the operation certainly did not happen).
@@ -90,7 +96,8 @@ pub struct Describe {
     /// The guarantees it claims: `linearizable`, `atomic-commitment`, `bank-invariant`,
     /// `strong-eventual-consistency`.
     pub claims: Vec<String>,
-    /// The workloads it serves: `register`, `counter`, `set`, `bank`.
+    /// The workloads it serves: `register`, `counter`, `set`, `bank`, `append`, `set-remove`;
+    /// the default first.
     pub workloads: Vec<String>,
     /// Its known-weak modes, each a protocol option and what it breaks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -122,7 +129,8 @@ pub struct NodeConfig {
     pub id: NodeId,
     /// Every other node, sorted.
     pub peers: Vec<NodeId>,
-    /// Which workload the node serves (`register`, `counter`, `set`, `bank`).
+    /// Which workload the node serves (`register`, `counter`, `set`, `bank`, `append`,
+    /// `set-remove`).
     pub workload: String,
     /// Protocol options (`--read-mode local` becomes `read-mode` → `local`; flags map to `true`).
     pub options: BTreeMap<String, String>,
@@ -282,5 +290,16 @@ pub trait Core: Send + 'static {
     /// nemesis can aim at the leader or coordinator): e.g. `{"leader":"n2","term":7}`.
     fn status(&self) -> Value {
         Value::Null
+    }
+
+    /// The answer to a *local read* (`{"type":"read","key":k,"local":true}`, a contract
+    /// extension, docs/design.md): this replica's own applied state for `key` (or the whole
+    /// state without a key), at once, without asking a leader or a quorum. The harness reads
+    /// every replica this way after healing to compare the replicas themselves (the `agreement`
+    /// checker). Never part of the client history the linearizability checker judges. By default
+    /// a definite error 10 (not supported).
+    fn local_read(&self, key: Option<&Value>) -> Reply {
+        let _ = key;
+        Reply::error(code::NOT_SUPPORTED, "local reads are not supported by this protocol")
     }
 }

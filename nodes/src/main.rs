@@ -20,6 +20,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 const EXIT_USAGE: u8 = 254;
+/// Every workload name a protocol may serve (each protocol's `--describe` says which it does).
+const WORKLOADS: &[&str] = &["register", "counter", "set", "bank", "append", "set-remove"];
 const EXIT_INTERNAL: u8 = 255;
 
 /// One protocol the binary can run.
@@ -225,8 +227,8 @@ fn settings(args: &[String]) -> Result<Settings, UsageError> {
         }
     }
     let workload = raw.workload.unwrap_or_else(|| "register".to_string());
-    if !["register", "counter", "set", "bank"].contains(&workload.as_str()) {
-        return Err(usage(format!("unknown workload {workload:?} (register, counter, set, bank)")));
+    if !WORKLOADS.contains(&workload.as_str()) {
+        return Err(usage(format!("unknown workload {workload:?} ({})", WORKLOADS.join(", "))));
     }
     let seed = match raw.seed {
         Some(s) => s.parse().map_err(|_| usage(format!("--seed {s:?} is not an integer")))?,

@@ -2,7 +2,9 @@
 //!
 //! Consensus decides the order of commands; this module says what a command does. It serves the
 //! `register` workload (a map of keys to values with read, write and compare-and-set), the
-//! `counter` workload (one integer) and the `set` workload (one set of elements). Applying a
+//! `append` workload (the same map, whose values are lists that `append` extends by one element),
+//! the `counter` workload (one integer) and the `set` workload (one set of elements; `remove` is
+//! applied too, though the consensus protocols do not offer the `set-remove` workload). Applying a
 //! command is deterministic, so every replica that applies the same log reaches the same state.
 
 use crate::core::{code, Reply, Request};
@@ -13,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The whole replicated state; serialisable as a snapshot.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateMachine {
-    /// Register workload: key (its JSON text) to value.
+    /// Register and append workloads: key (its JSON text) to value (a list for `append`).
     pub kv: BTreeMap<String, Value>,
     pub counter: i64,
     /// Set workload: the elements as their JSON text, so any JSON value can be an element.
@@ -29,10 +31,7 @@ impl StateMachine {
     /// Applies one command and returns the reply its client should get.
     pub fn apply(&mut self, request: &Request) -> Reply {
         match request {
-            Request::Read { key: Some(key) } => match self.kv.get(&key_text(key)) {
-                Some(v) => Reply::ReadOk(v.clone()),
-                None => Reply::error(code::KEY_DOES_NOT_EXIST, "key does not exist"),
-            },
+            Request::Read { key: Some(key) } => self.apply_read(key),
             Request::Read { key: None } => self.read_all(),
             Request::Write { key, value } => {
                 self.kv.insert(key_text(key), value.clone());
@@ -56,6 +55,21 @@ impl StateMachine {
                 self.set.insert(element.to_string());
                 Reply::AddOk
             }
+            Request::RemoveElement { element } => {
+                self.set.remove(&element.to_string());
+                Reply::RemoveOk
+            }
+            Request::Append { key, value } => match self.kv.get_mut(&key_text(key)) {
+                None => {
+                    self.kv.insert(key_text(key), Value::Array(vec![value.clone()]));
+                    Reply::AppendOk
+                }
+                Some(Value::Array(list)) => {
+                    list.push(value.clone());
+                    Reply::AppendOk
+                }
+                Some(other) => Reply::error(code::PRECONDITION_FAILED, format!("cannot append to {other}: not a list")),
+            },
             Request::Transfer { .. } => Reply::error(code::NOT_SUPPORTED, "transfer is served by twopc"),
         }
     }
@@ -76,6 +90,22 @@ impl StateMachine {
 
     fn set_value(&self) -> Value {
         Value::Array(self.set.iter().map(|s| serde_json::from_str(s).unwrap_or(Value::Null)).collect())
+    }
+
+    /// A local read (`Core::local_read`): this replica's applied value, as a read of the same
+    /// key through the log would answer it at this point of the log.
+    pub fn local_read(&self, key: Option<&Value>, workload: &str) -> Reply {
+        match key {
+            Some(key) => self.apply_read(key),
+            None => self.read_for(workload),
+        }
+    }
+
+    fn apply_read(&self, key: &Value) -> Reply {
+        match self.kv.get(&key_text(key)) {
+            Some(v) => Reply::ReadOk(v.clone()),
+            None => Reply::error(code::KEY_DOES_NOT_EXIST, "key does not exist"),
+        }
     }
 
     /// Whether a request changes state; reads need not be logged by protocols that serve them
@@ -115,5 +145,23 @@ mod tests {
         sm.apply(&Request::AddElement { element: json!(1) });
         sm.apply(&Request::AddElement { element: json!(4) });
         assert_eq!(sm.read_for("set"), Reply::ReadOk(json!([1, 4])));
+        assert_eq!(sm.apply(&Request::RemoveElement { element: json!(4) }), Reply::RemoveOk);
+        assert_eq!(sm.apply(&Request::RemoveElement { element: json!(9) }), Reply::RemoveOk);
+        assert_eq!(sm.read_for("set"), Reply::ReadOk(json!([1])));
+    }
+
+    #[test]
+    fn append_builds_lists() {
+        let mut sm = StateMachine::default();
+        let k = json!(3);
+        assert!(matches!(sm.apply(&Request::Read { key: Some(k.clone()) }), Reply::Error { code: 20, .. }));
+        assert_eq!(sm.apply(&Request::Append { key: k.clone(), value: json!(7) }), Reply::AppendOk);
+        assert_eq!(sm.apply(&Request::Append { key: k.clone(), value: json!(2) }), Reply::AppendOk);
+        assert_eq!(sm.apply(&Request::Read { key: Some(k.clone()) }), Reply::ReadOk(json!([7, 2])));
+        assert_eq!(sm.local_read(Some(&k), "append"), Reply::ReadOk(json!([7, 2])));
+        assert!(matches!(sm.local_read(Some(&json!(4)), "append"), Reply::Error { code: 20, .. }));
+        // A register value is not a list: appending to it is a definite error.
+        sm.apply(&Request::Write { key: json!("r"), value: json!(1) });
+        assert!(matches!(sm.apply(&Request::Append { key: json!("r"), value: json!(1) }), Reply::Error { code: 22, .. }));
     }
 }

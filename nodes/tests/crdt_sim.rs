@@ -39,7 +39,7 @@ fn chaos_at<C: Core>(sim: &mut Sim<C>, steps: u32, make: &mut dyn FnMut(&mut Sim
         if sim.is_up(&node) {
             let request = make(sim, step);
             let c = sim.request(&node, request.clone());
-            if matches!(sim.replies.get(&c), Some(Reply::AddOk | Reply::WriteOk)) {
+            if matches!(sim.replies.get(&c), Some(Reply::AddOk | Reply::WriteOk | Reply::RemoveOk)) {
                 acked.push(Acked { node, at_ms: sim.now_ms, request });
             }
         }
@@ -92,6 +92,69 @@ fn set_converges_with<C: Core>(seed: u64, options: &[(&str, &str)]) {
         let Reply::ReadOk(Value::Array(v)) = reply else { panic!("seed {seed}: {reply:?}") };
         let got: BTreeSet<i64> = v.iter().filter_map(Value::as_i64).collect();
         assert_eq!(got, expected, "seed {seed}");
+    }
+}
+
+/// An OR-set with removes and re-adds under faults: once healed and quiet, every replica holds
+/// the same set, and it obeys observed-remove semantics where the history decides it (the rules
+/// of the harness's `orset` checker; updates here are instantaneous, so "before" is the order in
+/// which they were acknowledged): an element added after every remove of it had finished is
+/// present; an element each of whose adds was later removed on the node that made the add is
+/// absent.
+fn orset_observes_removes_with<C: Core>(seed: u64, options: &[(&str, &str)]) {
+    let mut sim: Sim<C> = Sim::new(3, "set-remove", options, seed);
+    let mut next = 0i64;
+    let mut recent: Vec<i64> = Vec::new();
+    let acked = chaos_at(&mut sim, 300, &mut |sim, _| {
+        let roll = sim.rng().gen_range(0..10);
+        if recent.is_empty() || roll < 4 {
+            recent.push(next);
+            if recent.len() > 6 {
+                recent.remove(0);
+            }
+            next += 1;
+            return Request::AddElement { element: json!(next - 1) };
+        }
+        let e = recent[sim.rng().gen_range(0..recent.len())];
+        if roll < 6 { Request::AddElement { element: json!(e) } } else { Request::RemoveElement { element: json!(e) } }
+    });
+    let removes = acked.iter().filter(|a| matches!(a.request, Request::RemoveElement { .. })).count();
+    assert!(removes > 30, "seed {seed}: only {removes} removes acknowledged");
+    let replies = read_all(&mut sim, None);
+    assert!(replies.windows(2).all(|w| w[0] == w[1]), "seed {seed}: replicas differ: {replies:?}");
+    let Reply::ReadOk(Value::Array(held)) = &replies[0] else { panic!("seed {seed}: {replies:?}") };
+    let held: BTreeSet<i64> = held.iter().filter_map(Value::as_i64).collect();
+    let (mut present, mut absent) = (0, 0);
+    for e in 0..next {
+        let ops: Vec<(usize, &Acked, bool)> = acked
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| match &a.request {
+                Request::AddElement { element } if *element == json!(e) => Some((i, a, true)),
+                Request::RemoveElement { element } if *element == json!(e) => Some((i, a, false)),
+                _ => None,
+            })
+            .collect();
+        let last_remove = ops.iter().filter(|(_, _, add)| !add).map(|(i, _, _)| *i).max();
+        let adds: Vec<&(usize, &Acked, bool)> = ops.iter().filter(|(_, _, add)| *add).collect();
+        if adds.iter().any(|(i, _, _)| last_remove.is_none_or(|r| r < *i)) {
+            present += 1;
+            assert!(held.contains(&e), "seed {seed}: {e} was added after every remove of it, yet it is gone");
+        } else if last_remove.is_some()
+            && adds.iter().all(|(i, a, _)| ops.iter().any(|(j, r, add)| !add && j > i && r.node == a.node))
+        {
+            absent += 1;
+            assert!(!held.contains(&e), "seed {seed}: every add of {e} was removed on its own node later, yet it is back");
+        }
+    }
+    assert!(present > 20 && absent > 5, "seed {seed}: too little evidence ({present} present, {absent} absent)");
+}
+
+#[test]
+fn or_sets_obey_observed_remove() {
+    for seed in 0..6 {
+        orset_observes_removes_with::<CrdtOp>(seed, &[]);
+        orset_observes_removes_with::<CrdtState>(seed, &[]);
     }
 }
 
@@ -259,3 +322,12 @@ fn bug_update_not_logged_is_caught() {
     caught("update-not-logged", 50, counter_converges_with::<CrdtState>);
 }
 
+#[test]
+fn bug_remove_drops_unobserved_is_caught_state_based() {
+    caught("remove-drops-unobserved", 50, orset_observes_removes_with::<CrdtState>);
+}
+
+#[test]
+fn bug_remove_drops_unobserved_is_caught_op_based() {
+    caught("remove-drops-unobserved", 50, orset_observes_removes_with::<CrdtOp>);
+}

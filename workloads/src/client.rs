@@ -171,7 +171,11 @@ pub fn request_body(op: &OpSpec, msg_id: u64) -> Value {
         body.insert("key".into(), serde_json::to_value(key).unwrap_or(Value::Null));
     }
     match op.f.as_str() {
-        "read" => {}
+        "read" => {
+            if op.local {
+                body.insert("local".into(), Value::Bool(true));
+            }
+        }
         "write" => {
             body.insert("value".into(), op.value.clone());
         }
@@ -182,6 +186,9 @@ pub fn request_body(op: &OpSpec, msg_id: u64) -> Value {
         "add" => {
             let field = if op.add_element { "element" } else { "delta" };
             body.insert(field.into(), op.value.clone());
+        }
+        "remove" => {
+            body.insert("element".into(), op.value.clone());
         }
         "transfer" => {
             for field in ["from", "to", "amount"] {
@@ -270,6 +277,12 @@ mod tests {
         assert_eq!(request_body(&delta, 3), json!({"type": "add", "msg_id": 3, "delta": 3}));
         let element = OpSpec { add_element: true, ..OpSpec::new("add", None, json!(9)) };
         assert_eq!(request_body(&element, 4), json!({"type": "add", "msg_id": 4, "element": 9}));
+        let remove = OpSpec::new("remove", None, json!(9));
+        assert_eq!(request_body(&remove, 6), json!({"type": "remove", "msg_id": 6, "element": 9}));
+        let append = OpSpec::new("append", Some(Key::Int(2)), json!(17));
+        assert_eq!(request_body(&append, 7), json!({"type": "append", "msg_id": 7, "key": 2, "value": 17}));
+        let local = OpSpec::local_read(Some(Key::Int(2)));
+        assert_eq!(request_body(&local, 8), json!({"type": "read", "msg_id": 8, "key": 2, "local": true}));
         let transfer = OpSpec::new("transfer", None, json!({"from": 1, "to": 2, "amount": 5}));
         assert_eq!(
             request_body(&transfer, 5),
@@ -292,5 +305,13 @@ mod tests {
         assert!(matches!(completion_of(&cas, &err(13)), Completion::Info(_)));
         assert!(matches!(completion_of(&cas, &err(999)), Completion::Info(_)));
         assert!(matches!(completion_of(&cas, &ok("write_ok")), Completion::Info(_)));
+        let append = OpSpec::new("append", Some(Key::Int(3)), json!(4));
+        assert_eq!(completion_of(&append, &ok("append_ok")), Completion::Ok(json!(4)));
+        let remove = OpSpec::new("remove", None, json!(4));
+        assert_eq!(completion_of(&remove, &ok("remove_ok")), Completion::Ok(json!(4)));
+        // A node that does not serve local reads says so: a definite failure, judged unknown.
+        let local = OpSpec::local_read(Some(Key::Int(3)));
+        assert!(matches!(completion_of(&local, &err(10)), Completion::Fail(_)));
+        assert_eq!(completion_of(&local, &json!({"type": "read_ok", "value": [1, 2]})), Completion::Ok(json!([1, 2])));
     }
 }

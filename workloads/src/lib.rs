@@ -3,8 +3,9 @@
 //! A workload is a seeded generator of operations ([`Workload::next_op`]), the reads to make of
 //! every node once the faults have healed ([`Workload::final_reads`]), and the parameters its
 //! checker needs ([`Workload::checker_params`]). There is one file per workload:
-//! [`register`], [`counter`], [`set`], [`bank`]. [`client`] speaks the nodes' wire protocol
-//! (Maelstrom bodies as JSON lines) and turns each reply into a three-valued [`Completion`].
+//! [`register`], [`counter`], [`set`] (also `set-remove`), [`bank`], [`append`]. [`client`]
+//! speaks the nodes' wire protocol (Maelstrom bodies as JSON lines) and turns each reply into a
+//! three-valued [`Completion`].
 //!
 //! Operations are described as data ([`OpSpec`]) carrying exactly the values the history records
 //! (see docs/design.md, "Values by workload"): the harness writes `f`, `key` and `value` of the
@@ -12,6 +13,7 @@
 //! Everything random comes from one seed, so the same seed yields the same stream of operations
 //! for the same sequence of `next_op` calls.
 
+pub mod append;
 pub mod bank;
 pub mod client;
 pub mod counter;
@@ -32,16 +34,25 @@ pub struct OpSpec {
     /// `element`, an `add` to a counter as `delta`. Both are integers, so the client cannot
     /// tell them apart from `value`; the set workload sets this.
     pub add_element: bool,
+    /// A *local read*: a final read of one replica's own applied state, not through a leader
+    /// (`"local": true` on the wire and in the history; docs/design.md). Only final reads are
+    /// local, and they come after every other final read in [`Workload::final_reads`].
+    pub local: bool,
 }
 
 impl OpSpec {
     pub fn new(f: &str, key: Option<Key>, value: Value) -> OpSpec {
-        OpSpec { f: f.to_string(), key, value, add_element: false }
+        OpSpec { f: f.to_string(), key, value, add_element: false, local: false }
     }
 
     /// A read of `key` (registers) or of the whole state (`None`: counter, set, bank).
     pub fn read(key: Option<Key>) -> OpSpec {
         OpSpec::new("read", key, Value::Null)
+    }
+
+    /// A local read of `key`: what this one replica has applied (see [`OpSpec::local`]).
+    pub fn local_read(key: Option<Key>) -> OpSpec {
+        OpSpec { local: true, ..OpSpec::read(key) }
     }
 }
 
@@ -65,8 +76,9 @@ pub struct WorkloadOptions {
     pub accounts: u32,
     /// Bank: each account's balance at the start.
     pub initial_balance: i64,
-    /// Register: a key receives at most this many operations, then is retired for good. This
-    /// bounds the size of each key's linearizability search.
+    /// Register and append: a key receives at most this many operations, then is retired for
+    /// good. This bounds the size of each key's linearizability search (and, for append, the
+    /// length of its list).
     pub max_ops_per_key: u32,
     /// Register: at most this many client threads share one active key, which bounds the
     /// concurrency of each key's linearizability search.
@@ -93,7 +105,8 @@ pub trait Workload: Send {
     /// operation in flight, and a retired process is replaced by one with a new number).
     fn next_op(&mut self, process: u64) -> OpSpec;
     /// The reads to make of every node after healing; recorded with `"final": true`. By default
-    /// one keyless read of the whole state (counter, set, bank).
+    /// one keyless read of the whole state (counter, set, bank). Local reads
+    /// ([`OpSpec::local`]), if any, come last: the harness makes them after the others.
     fn final_reads(&self) -> Vec<OpSpec> {
         vec![OpSpec::read(None)]
     }
@@ -104,12 +117,12 @@ pub trait Workload: Send {
 }
 
 /// Every workload, by name.
-pub const NAMES: &[&str] = &["register", "counter", "set", "bank"];
+pub const NAMES: &[&str] = &["register", "counter", "set", "bank", "append", "set-remove"];
 
 /// Why a workload could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WorkloadError {
-    #[error("unknown workload {0:?} (known: register, counter, set, bank)")]
+    #[error("unknown workload {0:?} (known: register, counter, set, bank, append, set-remove)")]
     Unknown(String),
     #[error("invalid workload option: {0}")]
     InvalidOption(String),
@@ -124,7 +137,9 @@ pub fn by_name(name: &str, seed: u64, opts: &WorkloadOptions) -> Result<Box<dyn 
         "register" => Ok(Box::new(register::Register::new(seed, opts)?)),
         "counter" => Ok(Box::new(counter::Counter::new(seed))),
         "set" => Ok(Box::new(set::SetWorkload::new(seed))),
+        "set-remove" => Ok(Box::new(set::SetRemove::new(seed))),
         "bank" => Ok(Box::new(bank::Bank::new(seed, opts)?)),
+        "append" => Ok(Box::new(append::Append::new(seed, opts)?)),
         other => Err(WorkloadError::Unknown(other.to_string())),
     }
 }

@@ -7,8 +7,13 @@
 //! `independent` generator does the same). Each key is then an independent, bounded
 //! linearizability problem for the `kv` model.
 //!
-//! Values are small integers (0..10) so that reads often see a value that several writes wrote
-//! and cas preconditions sometimes hold; the mix is about 45% read, 35% write, 20% cas.
+//! Values are *unambiguous*: every write and every cas writes a fresh integer that no other
+//! operation of the run writes, so a read names the one operation whose value it saw (Jepsen's
+//! advice for registers: with repeated values a stale read can hide behind a newer write of the
+//! same value, and the checker must consider every write of it). A cas expects the value last
+//! written to its key by this generator (the last write's value, or the last cas's target), so
+//! its precondition often holds; on a key with no write yet a cas would certainly fail, so a
+//! write is made instead. The mix is about 45% read, 35% write, 20% cas.
 
 use crate::{rng, OpSpec, Workload, WorkloadError, WorkloadOptions};
 use faultline_checkers::history::Key;
@@ -16,17 +21,17 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-/// Values written and compared are drawn from `0..VALUE_RANGE`.
-const VALUE_RANGE: i64 = 10;
 /// The final reads cover at most this many of the most recent keys, so the end of a long run
 /// does not turn into thousands of reads per node.
 const MAX_FINAL_KEYS: i64 = 128;
 
-/// One active key and how many operations it has received.
+/// One active key, how many operations it has received, and the value last generated for it
+/// (by a write, or as a cas's target).
 #[derive(Clone, Debug)]
 struct Slot {
     key: i64,
     ops: u32,
+    last: Option<i64>,
 }
 
 pub struct Register {
@@ -36,6 +41,8 @@ pub struct Register {
     slots: Vec<Slot>,
     /// The next never-used key; keys `0..next_key` have been used.
     next_key: i64,
+    /// The next never-written value: every write and cas target is fresh.
+    next_value: i64,
 }
 
 impl Register {
@@ -47,14 +54,21 @@ impl Register {
         }
         let writers = opts.max_writers_per_key as usize;
         let n_slots = opts.concurrency.div_ceil(writers).max(1);
-        let slots = (0..n_slots as i64).map(|key| Slot { key, ops: 0 }).collect();
+        let slots = (0..n_slots as i64).map(|key| Slot { key, ops: 0, last: None }).collect();
         Ok(Register {
             rng: rng(seed, 1),
             concurrency: opts.concurrency.max(1) as u64,
             max_ops_per_key: opts.max_ops_per_key,
             slots,
             next_key: n_slots as i64,
+            next_value: 1,
         })
+    }
+
+    fn fresh_value(&mut self) -> i64 {
+        let v = self.next_value;
+        self.next_value += 1;
+        v
     }
 
     /// The active slot of a process. Processes are numbered so that `process % concurrency` is
@@ -65,16 +79,16 @@ impl Register {
         ((process % self.concurrency) % self.slots.len() as u64) as usize
     }
 
-    /// The key for the next operation of `process`, retiring its slot's key when spent.
-    fn take_key(&mut self, process: u64) -> i64 {
+    /// The slot for the next operation of `process`, retiring its key when spent.
+    fn take_slot(&mut self, process: u64) -> usize {
         let i = self.slot_of(process);
         if self.slots[i].ops >= self.max_ops_per_key {
-            self.slots[i] = Slot { key: self.next_key, ops: 0 };
+            self.slots[i] = Slot { key: self.next_key, ops: 0, last: None };
             self.next_key += 1;
         }
         self.slots[i].ops += 1;
         debug_assert!(self.slots[i].ops <= self.max_ops_per_key);
-        self.slots[i].key
+        i
     }
 }
 
@@ -84,16 +98,17 @@ impl Workload for Register {
     }
 
     fn next_op(&mut self, process: u64) -> OpSpec {
-        let key = Some(Key::Int(self.take_key(process)));
+        let i = self.take_slot(process);
+        let key = Some(Key::Int(self.slots[i].key));
         let roll = self.rng.gen_range(0..100);
         if roll < 45 {
-            OpSpec::read(key)
-        } else if roll < 80 {
-            OpSpec::new("write", key, json!(self.rng.gen_range(0..VALUE_RANGE)))
-        } else {
-            let from = self.rng.gen_range(0..VALUE_RANGE);
-            let to = self.rng.gen_range(0..VALUE_RANGE);
-            OpSpec::new("cas", key, json!([from, to]))
+            return OpSpec::read(key);
+        }
+        let to = self.fresh_value();
+        let last = self.slots[i].last.replace(to);
+        match last {
+            Some(from) if roll >= 80 => OpSpec::new("cas", key, json!([from, to])),
+            _ => OpSpec::new("write", key, json!(to)),
         }
     }
 
@@ -156,19 +171,47 @@ mod tests {
             let op = w.next_op(i % 10);
             match op.f.as_str() {
                 "read" => assert_eq!(op.value, serde_json::Value::Null),
-                "write" => assert!((0..VALUE_RANGE).contains(&op.value.as_i64().unwrap())),
+                "write" => assert!(op.value.as_i64().unwrap() >= 1),
                 "cas" => {
                     let pair = op.value.as_array().unwrap();
                     assert_eq!(pair.len(), 2);
-                    assert!(pair.iter().all(|v| (0..VALUE_RANGE).contains(&v.as_i64().unwrap())));
+                    assert!(pair.iter().all(|v| v.as_i64().unwrap() >= 1));
                 }
                 other => panic!("unexpected f {other}"),
             }
             *counts.entry(op.f).or_default() += 1;
         }
         assert!((4000..5000).contains(&counts["read"]), "{counts:?}");
-        assert!((3000..4000).contains(&counts["write"]), "{counts:?}");
-        assert!((1500..2500).contains(&counts["cas"]), "{counts:?}");
+        assert!((3000..4200).contains(&counts["write"]), "{counts:?}");
+        assert!((1300..2500).contains(&counts["cas"]), "{counts:?}");
+    }
+
+    /// Every value is written once in the whole run (so a read names its write), and a cas
+    /// expects exactly the value last written to its key, never one of another key or a value
+    /// never written.
+    #[test]
+    fn values_are_fresh_and_cas_expects_the_last_write() {
+        let mut w = Register::new(4, &opts(10, 50, 5)).unwrap();
+        let mut written: BTreeSet<i64> = BTreeSet::new();
+        let mut last: BTreeMap<i64, i64> = BTreeMap::new();
+        let mut cas = 0;
+        for i in 0..20_000u64 {
+            let op = w.next_op(i % 10);
+            let Some(Key::Int(k)) = op.key else { panic!("integer keys") };
+            let to = match op.f.as_str() {
+                "write" => op.value.as_i64().unwrap(),
+                "cas" => {
+                    cas += 1;
+                    let from = op.value[0].as_i64().unwrap();
+                    assert_eq!(last.get(&k), Some(&from), "cas on key {k} expects the value last written there");
+                    op.value[1].as_i64().unwrap()
+                }
+                _ => continue,
+            };
+            assert!(written.insert(to), "value {to} written twice");
+            last.insert(k, to);
+        }
+        assert!(cas > 2_000, "{cas} cas");
     }
 
     #[test]

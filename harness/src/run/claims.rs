@@ -12,7 +12,7 @@ fn spec(name: &str, model: Option<&str>) -> CheckerSpec {
 /// The linearizability model that fits a workload.
 fn model_of(workload: &str) -> Option<&'static str> {
     match workload {
-        "register" => Some("kv"),
+        "register" | "append" => Some("kv"),
         "counter" => Some("counter"),
         "set" => Some("set"),
         _ => None,
@@ -21,8 +21,13 @@ fn model_of(workload: &str) -> Option<&'static str> {
 
 /// Tells the convergence checker what the nodes hold, rather than leaving it to guess.
 fn kinded(mut s: CheckerSpec, workload: &str) -> CheckerSpec {
-    if s.name == "convergence" && matches!(workload, "counter" | "set" | "register") {
-        s.params.insert("kind".into(), Value::from(workload));
+    let kind = match workload {
+        "counter" | "set" | "register" => workload,
+        "set-remove" => "set",
+        _ => return s,
+    };
+    if s.name == "convergence" {
+        s.params.insert("kind".into(), Value::from(kind));
     }
     s
 }
@@ -44,8 +49,18 @@ pub fn from_claims(claims: &[String], workload: &str) -> Vec<CheckerSpec> {
                 add(spec("counter", None));
             }
             ("linearizable", "set") => add(spec("set", None)),
+            // Lists name every append they reflect: the replicas' own lists can be compared too.
+            ("linearizable", "append") => {
+                add(spec("linearizable", Some("kv")));
+                add(spec("agreement", None));
+            }
             ("atomic-commitment" | "bank-invariant", "bank") => add(spec("bank", None)),
             ("strong-eventual-consistency", "counter" | "set" | "register") => add(kinded(spec("convergence", None), workload)),
+            // Removes: convergence (agreement, nothing invented) and the observed-remove rules.
+            ("strong-eventual-consistency", "set-remove") => {
+                add(kinded(spec("convergence", None), workload));
+                add(spec("orset", None));
+            }
             _ => {}
         }
     }
@@ -106,6 +121,13 @@ mod tests {
         assert_eq!(names(&from_claims(&sec, "set")), vec![("convergence".into(), None)]);
         assert!(from_claims(&sec, "bank").is_empty());
         assert_eq!(from_claims(&sec, "counter")[0].params["kind"], "counter");
+        assert_eq!(
+            names(&from_claims(&lin, "append")),
+            vec![("linearizable".into(), Some("kv".into())), ("agreement".into(), None)]
+        );
+        let orset = from_claims(&sec, "set-remove");
+        assert_eq!(names(&orset), vec![("convergence".into(), None), ("orset".into(), None)]);
+        assert_eq!(orset[0].params["kind"], "set");
     }
 
     #[test]
@@ -114,6 +136,8 @@ mod tests {
         assert_eq!(names(&n(&["linearizable"]).unwrap()), vec![("linearizable".into(), Some("kv".into()))]);
         assert!(n(&["linearizable", "bogus"]).unwrap_err().contains("bogus"));
         assert!(n(&[]).is_err());
+        let a = from_names(&["linearizable".to_string(), "agreement".to_string()], "append").unwrap();
+        assert_eq!(names(&a), vec![("linearizable".into(), Some("kv".into())), ("agreement".into(), None)]);
     }
 
     #[test]

@@ -55,6 +55,7 @@ pub fn event(process: u64, op_type: OpType, spec: &OpSpec, value: Value, node: &
     let mut op = Op::new(process, op_type, &spec.f, value);
     op.key = spec.key.clone();
     op.node = Some(Arc::from(node));
+    op.local = spec.local;
     op
 }
 

@@ -11,4 +11,7 @@ crate::known_bugs! { "crdt-op";
     /// State not persisted before it is answered (`on_ops`).
     AckBeforeLog = "ack-before-log":
         "a received operation is applied and acknowledged without logging it; after a restart the receiver has lost it and its origin no longer resends it",
+    /// Remove not limited to the observed tags (`Replica::effect`).
+    RemoveDropsUnobserved = "remove-drops-unobserved":
+        "applying an OR-set remove drops every add-tag of the element the replica holds, not only the tags the remove observed, so an add concurrent with the remove vanishes on some replicas and survives on others",
 }

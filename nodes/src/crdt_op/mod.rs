@@ -1,13 +1,18 @@
 //! Operation-based CRDTs (commutative replicated data types) serving `counter` (a PN-counter:
-//! add deltas) and `set` (an add-only OR-set: elements with unique add-tags).
+//! add deltas), `set` (an OR-set, adds only: elements with unique add-tags) and `set-remove`
+//! (the same OR-set with observed removes).
 //!
 //! An update is applied locally, logged and acknowledged in one step (durable before the ack),
 //! then broadcast to every peer under a unique id (origin node, origin sequence). The origin
 //! retries on a timer until each peer acknowledges; a peer logs an operation before acking it,
 //! so an acknowledged operation is never lost. Delivery is deduplicated (at-least-once delivery
 //! plus idempotent receipt makes exactly-once application), and because additions commute no
-//! causal order is needed. The outbox of unacknowledged operations survives restarts: it is
-//! rebuilt from the log. Reads are local (strong eventual consistency).
+//! causal order is needed. A remove names the add-tags its replica observed; since delivery is
+//! not causal, a remove may arrive before an add it removes, so removed tags are kept as
+//! tombstones and an add whose tag is a tombstone has no effect: removes and adds then commute
+//! too (tombstones are never collected, the price of not tracking causality). The outbox of
+//! unacknowledged operations survives restarts: it is rebuilt from the log. Reads are local
+//! (strong eventual consistency).
 
 pub mod bugs;
 pub mod delivered;
@@ -23,7 +28,7 @@ pub fn describe() -> Describe {
     Describe {
         protocol: "crdt-op".into(),
         claims: vec!["strong-eventual-consistency".into()],
-        workloads: vec!["counter".into(), "set".into()],
+        workloads: vec!["counter".into(), "set".into(), "set-remove".into()],
         weak_modes: vec![],
         bugs: Bugs::describe(),
     }
@@ -33,7 +38,7 @@ pub fn describe() -> Describe {
 /// the known-bug switches.
 pub fn validate(config: &NodeConfig) -> Result<(), String> {
     Bugs::from_config(config)?;
-    if ["counter", "set"].contains(&config.workload.as_str()) {
+    if ["counter", "set", "set-remove"].contains(&config.workload.as_str()) {
         Ok(())
     } else {
         Err(format!("crdt-op does not serve the {} workload", config.workload))
@@ -60,6 +65,8 @@ pub enum Op {
     Add { delta: i64 },
     /// Add `element` (its JSON text); the op id is its unique tag.
     AddElement { element: String },
+    /// Remove `element`: the add-tags its origin had observed.
+    RemoveElement { element: String, tags: BTreeSet<OpId> },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,8 +79,11 @@ pub enum Msg {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Replica {
     pub counter: i64,
-    /// Element (JSON text) to its add-tags.
+    /// Element (JSON text) to its add-tags not removed; an element is present while it has one.
     pub set: BTreeMap<String, BTreeSet<OpId>>,
+    /// Add-tags removed (tombstones), so an add delivered after its remove stays removed.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub removed: BTreeSet<OpId>,
     /// Which operations of each origin were applied here.
     pub delivered: BTreeMap<NodeId, Delivered>,
     /// This node's last sequence number.
@@ -95,19 +105,40 @@ enum Rec {
 impl Replica {
     /// Applies an operation once; whether it was new.
     pub fn apply(&mut self, id: &OpId, op: &Op) -> bool {
+        self.apply_with(id, op, Bugs::default())
+    }
+
+    /// [`Replica::apply`], with the known bugs in `bugs` switched on.
+    pub fn apply_with(&mut self, id: &OpId, op: &Op, bugs: Bugs) -> bool {
         if !self.delivered.entry(id.origin.clone()).or_default().insert(id.seq) {
             return false;
         }
-        self.effect(id, op);
+        self.effect(id, op, bugs);
         true
     }
 
     /// The operation's effect on the value, without the delivery bookkeeping.
-    fn effect(&mut self, id: &OpId, op: &Op) {
+    fn effect(&mut self, id: &OpId, op: &Op, bugs: Bugs) {
         match op {
             Op::Add { delta } => self.counter = self.counter.saturating_add(*delta),
             Op::AddElement { element } => {
-                self.set.entry(element.clone()).or_default().insert(id.clone());
+                if !self.removed.contains(id) {
+                    self.set.entry(element.clone()).or_default().insert(id.clone());
+                }
+            }
+            Op::RemoveElement { element, tags } => {
+                self.removed.extend(tags.iter().cloned());
+                let Some(held) = self.set.get_mut(element) else { return };
+                if bugs.has(Bug::RemoveDropsUnobserved) {
+                    // BUG(remove-drops-unobserved): every tag held here goes, also the tags of
+                    // adds the remove's origin never observed (concurrent ones).
+                    held.clear();
+                } else {
+                    held.retain(|t| !tags.contains(t));
+                }
+                if held.is_empty() {
+                    self.set.remove(element);
+                }
             }
         }
     }
@@ -150,10 +181,23 @@ impl CrdtOp {
         }
     }
 
+    fn read(&self, key: Option<&Value>) -> Reply {
+        match (self.workload.as_str(), key) {
+            ("counter", None) => Reply::ReadOk(Value::from(self.r.counter)),
+            ("set" | "set-remove", None) => Reply::ReadOk(Value::Array(self.r.elements())),
+            _ => Reply::error(code::MALFORMED_REQUEST, "reads take no key here"),
+        }
+    }
+
     fn to_op(&self, request: Request) -> Result<Op, Reply> {
         match (self.workload.as_str(), request) {
             ("counter", Request::Add { delta }) => Ok(Op::Add { delta }),
-            ("set", Request::AddElement { element }) => Ok(Op::AddElement { element: element.to_string() }),
+            ("set" | "set-remove", Request::AddElement { element }) => Ok(Op::AddElement { element: element.to_string() }),
+            ("set" | "set-remove", Request::RemoveElement { element }) => {
+                let element = element.to_string();
+                let tags = self.r.set.get(&element).cloned().unwrap_or_default();
+                Ok(Op::RemoveElement { element, tags })
+            }
             (w, r) => Err(Reply::error(code::NOT_SUPPORTED, format!("{r:?} is not served for workload {w}"))),
         }
     }
@@ -161,7 +205,7 @@ impl CrdtOp {
     fn update(&mut self, ctx: &mut Ctx<Msg>, op: Op) {
         self.r.seq += 1;
         let id = OpId { origin: self.id.clone(), seq: self.r.seq };
-        self.r.apply(&id, &op);
+        self.r.apply_with(&id, &op, self.bugs);
         self.r.outbox.insert(id.seq, (op.clone(), self.peers.iter().cloned().collect()));
         self.log(ctx, Rec::Op(id.clone(), op.clone()));
         for p in &self.peers {
@@ -192,10 +236,10 @@ impl CrdtOp {
         if self.bugs.has(Bug::RedeliverAppliesTwice) {
             // BUG(redeliver-applies-twice): the delivered set is kept but never consulted.
             self.r.delivered.entry(id.origin.clone()).or_default().insert(id.seq);
-            self.r.effect(id, op);
+            self.r.effect(id, op, self.bugs);
             return true;
         }
-        self.r.apply(id, op)
+        self.r.apply_with(id, op, self.bugs)
     }
 
     fn on_acks(&mut self, ctx: &mut Ctx<Msg>, from: &str, acks: Vec<OpId>) {
@@ -233,7 +277,7 @@ impl CrdtOp {
 }
 
 /// Rebuilds the replica from the log.
-fn replay(id: &str, peers: &[NodeId], storage: &Storage) -> (Replica, Vec<String>) {
+fn replay(id: &str, peers: &[NodeId], storage: &Storage, bugs: Bugs) -> (Replica, Vec<String>) {
     let mut r = Replica::default();
     let mut notes = Vec::new();
     for (i, bytes) in storage.log(LOG).iter().enumerate() {
@@ -244,7 +288,7 @@ fn replay(id: &str, peers: &[NodeId], storage: &Storage) -> (Replica, Vec<String
                     r.seq = r.seq.max(op_id.seq);
                     r.outbox.insert(op_id.seq, (op.clone(), peers.iter().cloned().collect()));
                 }
-                r.apply(&op_id, &op);
+                r.apply_with(&op_id, &op, bugs);
             }
             Ok(Rec::Acked(peer, seqs)) => {
                 for s in seqs {
@@ -267,7 +311,7 @@ impl Core for CrdtOp {
 
     fn recover(config: &NodeConfig, storage: &Storage) -> Self {
         let bugs = Bugs::from_config(config).unwrap_or_default();
-        let (mut r, notes) = replay(&config.id, &config.peers, storage);
+        let (mut r, notes) = replay(&config.id, &config.peers, storage, bugs);
         if bugs.has(Bug::OutboxNotPersisted) {
             // BUG(outbox-not-persisted): the pending broadcasts come back empty, as if they had
             // lived only in memory.
@@ -290,19 +334,23 @@ impl Core for CrdtOp {
     }
 
     fn on_request(&mut self, ctx: &mut Ctx<Msg>, client: ClientId, request: Request) {
-        let reply = match (self.workload.as_str(), request) {
-            ("counter", Request::Read { key: None }) => Reply::ReadOk(Value::from(self.r.counter)),
-            ("set", Request::Read { key: None }) => Reply::ReadOk(Value::Array(self.r.elements())),
-            (_, Request::Read { .. }) => Reply::error(code::MALFORMED_REQUEST, "reads take no key here"),
-            (_, other) => match self.to_op(other) {
+        let reply = match request {
+            Request::Read { key } => self.read(key.as_ref()),
+            other => match self.to_op(other) {
                 Ok(op) => {
+                    let reply = if matches!(op, Op::RemoveElement { .. }) { Reply::RemoveOk } else { Reply::AddOk };
                     self.update(ctx, op);
-                    Reply::AddOk
+                    reply
                 }
                 Err(reply) => reply,
             },
         };
         ctx.reply(client, reply);
+    }
+
+    /// Reads are local anyway: a local read is a read.
+    fn local_read(&self, key: Option<&Value>) -> Reply {
+        self.read(key)
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<Msg>, from: &str, msg: Msg) {

@@ -11,4 +11,7 @@ crate::known_bugs! { "crdt-state";
     /// State not persisted before it is answered (`mod.rs`, `commit`).
     UpdateNotLogged = "update-not-logged":
         "an update is acknowledged and pushed without logging its delta; a crash before a peer merged it loses an acknowledged update",
+    /// Remove not limited to the observed tags (`lattice.rs`, `OrSet::merge_with`).
+    RemoveDropsUnobserved = "remove-drops-unobserved":
+        "merging an OR-set remove tombstones every add-tag of the element the replica holds, not only the tags the remove observed, so an add concurrent with or later than the remove disappears",
 }

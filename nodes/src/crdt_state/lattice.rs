@@ -110,6 +110,11 @@ impl OrSet {
     }
 
     pub fn merge(&mut self, other: &OrSet) -> bool {
+        self.merge_with(other, Bugs::default())
+    }
+
+    /// [`OrSet::merge`], with the known bugs in `bugs` switched on.
+    pub fn merge_with(&mut self, other: &OrSet, bugs: Bugs) -> bool {
         let mut changed = false;
         for (k, tags) in &other.adds {
             let mine = self.adds.entry(k.clone()).or_default();
@@ -119,6 +124,17 @@ impl OrSet {
         }
         for t in &other.removed {
             changed |= self.removed.insert(t.clone());
+        }
+        if bugs.has(Bug::RemoveDropsUnobserved) && !other.removed.is_empty() {
+            // BUG(remove-drops-unobserved): a tombstone of an element takes every tag of that
+            // element held here with it, tags its remove never observed included.
+            for tags in self.adds.values() {
+                if tags.iter().any(|t| other.removed.contains(t)) {
+                    for t in tags {
+                        changed |= self.removed.insert(t.clone());
+                    }
+                }
+            }
         }
         changed
     }
@@ -164,7 +180,7 @@ impl State {
     /// [`State::merge`], with the known bugs in `bugs` switched on.
     pub fn merge_with(&mut self, other: &State, bugs: Bugs) -> bool {
         let mut changed = self.counter.merge_with(&other.counter, bugs);
-        changed |= self.set.merge(&other.set);
+        changed |= self.set.merge_with(&other.set, bugs);
         let by_arrival = bugs.has(Bug::LwwByArrival);
         for (k, w) in &other.registers {
             let keep = match self.registers.get(k) {

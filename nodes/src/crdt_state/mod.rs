@@ -1,5 +1,6 @@
 //! State-based CRDTs (convergent replicated data types) serving `counter` (PN-counter), `set`
-//! (OR-set) and `register` (a last-writer-wins register per key).
+//! (OR-set, adds only), `set-remove` (the same OR-set with observed removes) and `register` (a
+//! last-writer-wins register per key).
 //!
 //! An update is applied to the local state, logged as a *delta-state* (the part of the state it
 //! changed) and acknowledged in the same step, so it is durable before the client hears of it.
@@ -25,7 +26,7 @@ pub fn describe() -> Describe {
     Describe {
         protocol: "crdt-state".into(),
         claims: vec!["strong-eventual-consistency".into()],
-        workloads: vec!["counter".into(), "set".into(), "register".into()],
+        workloads: vec!["counter".into(), "set".into(), "register".into(), "set-remove".into()],
         weak_modes: vec![],
         bugs: Bugs::describe(),
     }
@@ -35,7 +36,7 @@ pub fn describe() -> Describe {
 /// the known-bug switches.
 pub fn validate(config: &NodeConfig) -> Result<(), String> {
     Bugs::from_config(config)?;
-    if ["counter", "set", "register"].contains(&config.workload.as_str()) {
+    if ["counter", "set", "register", "set-remove"].contains(&config.workload.as_str()) {
         Ok(())
     } else {
         Err(format!("crdt-state does not serve the {} workload", config.workload))
@@ -112,11 +113,18 @@ impl CrdtState {
                 self.commit(ctx, State { counter: d, ..State::default() });
                 Reply::AddOk
             }
-            ("set", Request::AddElement { element }) => {
+            ("set" | "set-remove", Request::AddElement { element }) => {
                 self.counter += 1;
                 let d = self.state.set.add(&element, (me, self.counter));
                 self.commit(ctx, State { set: d, ..State::default() });
                 Reply::AddOk
+            }
+            ("set" | "set-remove", Request::RemoveElement { element }) => {
+                // Observed remove: the tags this replica holds become tombstones; an add made
+                // elsewhere and not merged here yet survives (add wins over a concurrent remove).
+                let d = self.state.set.remove(&element);
+                self.commit(ctx, State { set: d, ..State::default() });
+                Reply::RemoveOk
             }
             ("register", Request::Write { key, value }) => {
                 self.counter += 1;
@@ -141,7 +149,7 @@ impl CrdtState {
                 None => Reply::error(code::KEY_DOES_NOT_EXIST, "key does not exist"),
             },
             ("counter", None) => Reply::ReadOk(Value::from(self.state.counter.value())),
-            ("set", None) => Reply::ReadOk(Value::Array(self.state.set.elements())),
+            ("set" | "set-remove", None) => Reply::ReadOk(Value::Array(self.state.set.elements())),
             (w, _) => Reply::error(code::MALFORMED_REQUEST, format!("read needs a key exactly for registers (workload {w})")),
         }
     }
@@ -215,6 +223,11 @@ impl Core for CrdtState {
             ctx.send(peer, Msg::Full(self.state.clone()));
         }
         ctx.set_timer(GOSSIP, GOSSIP_MS);
+    }
+
+    /// Reads are local anyway: a local read is a read.
+    fn local_read(&self, key: Option<&Value>) -> Reply {
+        self.read(key.cloned())
     }
 
     fn status(&self) -> Value {

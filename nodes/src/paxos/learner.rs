@@ -72,6 +72,11 @@ impl Learner {
         }
     }
 
+    /// This replica's applied state for `key` (a local read), without going through the log.
+    pub fn local_read(&self, key: Option<&serde_json::Value>) -> Reply {
+        self.sm.local_read(key, &self.workload)
+    }
+
     /// The highest slot known chosen (applied or not).
     pub fn max_chosen(&self) -> Slot {
         self.chosen.keys().next_back().copied().unwrap_or(0).max(self.applied)

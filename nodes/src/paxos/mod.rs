@@ -38,7 +38,7 @@ pub fn describe() -> Describe {
     Describe {
         protocol: "paxos".into(),
         claims: vec!["linearizable".into()],
-        workloads: vec!["register".into(), "counter".into(), "set".into()],
+        workloads: vec!["register".into(), "counter".into(), "set".into(), "append".into()],
         weak_modes: Vec::new(),
         bugs: Bugs::describe(),
     }
@@ -391,6 +391,11 @@ impl Core for Paxos {
             _ => {}
         }
         self.drain_inbox(ctx);
+    }
+
+    /// The learner's applied state, whatever this node's role (never through the log).
+    fn local_read(&self, key: Option<&Value>) -> Reply {
+        self.learner.local_read(key)
     }
 
     fn status(&self) -> Value {

@@ -44,7 +44,7 @@ pub fn describe() -> Describe {
     Describe {
         protocol: "raft".into(),
         claims: vec!["linearizable".into()],
-        workloads: vec!["register".into(), "counter".into(), "set".into()],
+        workloads: vec!["register".into(), "counter".into(), "set".into(), "append".into()],
         weak_modes: vec![
             "--read-mode local: every node answers reads from its own applied state without confirming leadership; \
              reads are stale under partitions (not linearizable)"
@@ -376,6 +376,12 @@ impl Core for Raft {
             }
             _ => {}
         }
+    }
+
+    /// This node's applied state, whatever its role: a follower's may lag the leader's, never
+    /// contradict it (the `agreement` checker's premise).
+    fn local_read(&self, key: Option<&Value>) -> Reply {
+        self.sm.local_read(key, &self.workload)
     }
 
     fn status(&self) -> Value {

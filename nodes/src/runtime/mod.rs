@@ -51,6 +51,8 @@ pub struct ReplyTo {
 pub enum Input<M> {
     Client { reply_to: ReplyTo, request: Request },
     Status { reply_to: ReplyTo },
+    /// A local read: answered at once from the core's own state (`Core::local_read`).
+    LocalRead { reply_to: ReplyTo, key: Option<Value> },
     Peer { from: NodeId, msg: M },
     Timer { id: TimerId, generation: u64 },
     Closed { conn: ConnId },
@@ -97,6 +99,7 @@ async fn serve<C: Core>(settings: Settings) -> Result<()> {
         pending: HashMap::new(),
         next_client: 1,
         inputs: tx,
+        deferred: Vec::new(),
     };
     node.start()?;
     tracing::info!(id = %node.id, %local, "started");
@@ -130,6 +133,8 @@ struct Loop<C: Core> {
     pending: HashMap<ClientId, ReplyTo>,
     next_client: ClientId,
     inputs: mpsc::Sender<Input<C::Msg>>,
+    /// Answers to local reads, sent once the batch's durable effects are done.
+    deferred: Vec<(mpsc::UnboundedSender<String>, String)>,
 }
 
 impl<C: Core> Loop<C> {
@@ -175,6 +180,12 @@ impl<C: Core> Loop<C> {
                 let line = wire::encode_status(&reply_to.msg_id, &self.id, self.core.status());
                 let _ = reply_to.tx.send(line);
             }
+            Input::LocalRead { reply_to, key } => {
+                // Sent after this batch's durable effects, like any reply: the state it shows
+                // may include an update of this very batch.
+                let line = wire::encode(&reply_to.msg_id, &self.core.local_read(key.as_ref()));
+                self.deferred.push((reply_to.tx, line));
+            }
             Input::Peer { from, msg } => self.core.on_message(&mut self.ctx, &from, msg),
             Input::Timer { id, generation } => {
                 if self.timers.get(&id).map(|t| t.generation) == Some(generation) {
@@ -190,6 +201,7 @@ impl<C: Core> Loop<C> {
     fn perform(&mut self) -> Result<()> {
         let effects = self.ctx.take();
         if effects.is_empty() {
+            self.send_deferred();
             return Ok(());
         }
         let durable = effects.iter().any(|e| matches!(e, Effect::Save { .. } | Effect::Append { .. } | Effect::Rewrite { .. }));
@@ -218,7 +230,14 @@ impl<C: Core> Loop<C> {
                 Effect::Save { .. } | Effect::Append { .. } | Effect::Rewrite { .. } => {}
             }
         }
+        self.send_deferred();
         Ok(())
+    }
+
+    fn send_deferred(&mut self) {
+        for (tx, line) in self.deferred.drain(..) {
+            let _ = tx.send(line);
+        }
     }
 
     fn arm(&mut self, id: TimerId, after_ms: u64) {

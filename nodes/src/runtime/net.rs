@@ -143,6 +143,7 @@ async fn serve_client<M, R: AsyncBufRead + Unpin>(
                     let input = match msg {
                         ClientMsg::Request(request) => Input::Client { reply_to, request },
                         ClientMsg::Status => Input::Status { reply_to },
+                        ClientMsg::LocalRead { key } => Input::LocalRead { reply_to, key },
                     };
                     if inputs.send(input).await.is_err() {
                         return;

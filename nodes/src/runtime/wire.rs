@@ -2,7 +2,9 @@
 //!
 //! One request per line, e.g. `{"type":"write","msg_id":3,"key":"k","value":1}`. Anything that
 //! cannot be decoded gets a definite error (12 malformed, 10 unsupported) naming the problem;
-//! the connection keeps serving. The harness's extra `status` request is decoded here too.
+//! the connection keeps serving. The harness's extra requests are decoded here too: `status`,
+//! and the local read `{"type":"read","key":k,"local":true}` (answered by `Core::local_read`
+//! from the node's own applied state, never through a leader; docs/design.md).
 
 use crate::core::{code, Reply, Request};
 use serde_json::{json, Map, Value};
@@ -12,6 +14,8 @@ use serde_json::{json, Map, Value};
 pub enum ClientMsg {
     Request(Request),
     Status,
+    /// A read of this replica's own applied state (`"local": true`).
+    LocalRead { key: Option<Value> },
 }
 
 /// A line that could not be decoded: the msg_id (if any) to answer, the code and the reason.
@@ -43,11 +47,14 @@ fn decode_body(kind: &str, body: &Map<String, Value>) -> Result<ClientMsg, (u32,
     };
     let request = match kind {
         "status" => return Ok(ClientMsg::Status),
+        "read" if body.get("local") == Some(&Value::Bool(true)) => return Ok(ClientMsg::LocalRead { key: body.get("key").cloned() }),
         "read" => Request::Read { key: body.get("key").cloned() },
         "write" => Request::Write { key: field("key")?, value: field("value")? },
         "cas" => Request::Cas { key: field("key")?, from: field("from")?, to: field("to")? },
         "add" if body.contains_key("element") => Request::AddElement { element: field("element")? },
         "add" => Request::Add { delta: int("delta")? },
+        "remove" => Request::RemoveElement { element: field("element")? },
+        "append" => Request::Append { key: field("key")?, value: field("value")? },
         "transfer" => Request::Transfer { from: field("from")?, to: field("to")?, amount: int("amount")? },
         other => return Err((code::NOT_SUPPORTED, format!("unsupported request type {other:?}"))),
     };
@@ -61,6 +68,8 @@ pub fn encode(msg_id: &Value, reply: &Reply) -> String {
         Reply::WriteOk => json!({"type": "write_ok", "in_reply_to": msg_id}),
         Reply::CasOk => json!({"type": "cas_ok", "in_reply_to": msg_id}),
         Reply::AddOk => json!({"type": "add_ok", "in_reply_to": msg_id}),
+        Reply::RemoveOk => json!({"type": "remove_ok", "in_reply_to": msg_id}),
+        Reply::AppendOk => json!({"type": "append_ok", "in_reply_to": msg_id}),
         Reply::TransferOk => json!({"type": "transfer_ok", "in_reply_to": msg_id}),
         Reply::Error { code, text } => json!({"type": "error", "in_reply_to": msg_id, "code": code, "text": text}),
     };
@@ -96,6 +105,14 @@ mod tests {
         assert_eq!(ok(r#"{"type":"add","msg_id":1,"delta":-2}"#), ClientMsg::Request(Request::Add { delta: -2 }));
         assert_eq!(ok(r#"{"type":"add","msg_id":1,"element":7}"#), ClientMsg::Request(Request::AddElement { element: json!(7) }));
         assert_eq!(ok(r#"{"type":"status","msg_id":1}"#), ClientMsg::Status);
+        assert_eq!(ok(r#"{"type":"remove","msg_id":1,"element":7}"#), ClientMsg::Request(Request::RemoveElement { element: json!(7) }));
+        assert_eq!(ok(r#"{"type":"append","msg_id":1,"key":3,"value":9}"#), ClientMsg::Request(Request::Append { key: json!(3), value: json!(9) }));
+        assert_eq!(ok(r#"{"type":"read","msg_id":1,"key":3,"local":true}"#), ClientMsg::LocalRead { key: Some(json!(3)) });
+        assert_eq!(ok(r#"{"type":"read","msg_id":1,"local":true}"#), ClientMsg::LocalRead { key: None });
+        // Only `true` asks for a local read.
+        assert_eq!(ok(r#"{"type":"read","msg_id":1,"key":3,"local":false}"#), ClientMsg::Request(Request::Read { key: Some(json!(3)) }));
+        assert_eq!(decode(r#"{"type":"remove","msg_id":1}"#).unwrap_err().code, 12);
+        assert_eq!(decode(r#"{"type":"append","msg_id":1,"key":3}"#).unwrap_err().code, 12);
     }
 
     #[test]
@@ -112,6 +129,8 @@ mod tests {
     fn encodes_replies() {
         assert_eq!(encode(&json!(1), &Reply::ReadOk(json!(3))), r#"{"type":"read_ok","in_reply_to":1,"value":3}"#);
         assert_eq!(encode(&json!(2), &Reply::error(22, "no")), r#"{"type":"error","in_reply_to":2,"code":22,"text":"no"}"#);
+        assert_eq!(encode(&json!(3), &Reply::RemoveOk), r#"{"type":"remove_ok","in_reply_to":3}"#);
+        assert_eq!(encode(&json!(4), &Reply::AppendOk), r#"{"type":"append_ok","in_reply_to":4}"#);
         let s = encode_status(&json!(5), "n1", json!({"leader": "n2", "term": 3}));
         assert_eq!(s, r#"{"type":"status_ok","in_reply_to":5,"node":"n1","leader":"n2","term":3}"#);
     }
