@@ -48,7 +48,8 @@ pub struct TestArgs {
     /// Protocol to test (see `faultline protocols`).
     #[arg(long, default_value = "raft")]
     pub protocol: String,
-    /// Workload: register, counter, set, bank. Default: the protocol's first workload.
+    /// Workload: register, counter, set, set-remove, append, bank (each protocol serves some;
+    /// see `faultline protocols`). Default: the protocol's first workload.
     #[arg(long)]
     pub workload: Option<String>,
     /// Faults, comma separated: none, partition, partition-halves, partition-one, partition-ring,
@@ -80,7 +81,8 @@ pub struct TestArgs {
     /// One argument passed on to every node (repeatable), e.g. `--node-arg=--read-mode --node-arg=local`.
     #[arg(long = "node-arg", allow_hyphen_values = true)]
     pub node_args: Vec<String>,
-    /// Checkers to run instead of the protocol's claims: linearizable, convergence, counter, set, bank.
+    /// Checkers to run instead of the protocol's claims: linearizable, convergence, counter, set,
+    /// orset, agreement, bank.
     #[arg(long, value_delimiter = ',')]
     pub check: Vec<String>,
     /// Seconds of quiet between faults and length of each fault.
