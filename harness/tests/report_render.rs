@@ -22,7 +22,7 @@ fn stale_read_report_in_chromium() {
     let run = d.path().join("raft-register/20261125T200000-42");
     assert_eq!(fixtures::stale_read_run(&run), Validity::Invalid);
     write_run_report(&run).unwrap();
-    for f in ["report.html", "latency.png", "rate.png", "latency.svg", "rate.svg", "linearizable-explained.html"] {
+    for f in ["report.html", "timeline.html", "anomaly.json", "latency.png", "rate.png", "latency.svg", "rate.svg", "linearizable-explained.html"] {
         assert!(run.join(f).is_file(), "{f} missing");
     }
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
@@ -40,9 +40,13 @@ fn stale_read_report_in_chromium() {
     assert!(dom.contains("during partition") && dom.contains("during kill"));
     assert!(dom.contains("faultline test --protocol raft --workload register --nemesis partition,kill --seed 42"));
     // The anomaly timeline: the stale read cannot be placed, the two writes are in the prefix.
-    assert!(dom.contains("<svg class=\"timeline\""), "no anomaly timeline");
-    let failing = dom.matches("<g class=\"op failing\"").count();
-    assert_eq!(failing, 1, "exactly one operation is the one that cannot be placed");
+    // The same anomaly twice: zoomed on wall-clock time at the top, in event order below.
+    for svg in ["<svg class=\"zoom\"", "<svg class=\"timeline\""] {
+        let drawing = &dom[dom.find(svg).unwrap_or_else(|| panic!("no {svg}"))..];
+        let drawing = &drawing[..drawing.find("</svg>").unwrap()];
+        let failing = drawing.matches("<g class=\"op failing\"").count();
+        assert_eq!(failing, 1, "{svg}: exactly one operation is the one that cannot be placed");
+    }
     assert!(dom.contains("<g class=\"op prefix\""), "the longest prefix is not highlighted");
     assert!(dom.contains("class=\"explain\"") && dom.contains("cannot be placed"));
     // The plots are inline and the fault periods are labelled in them.

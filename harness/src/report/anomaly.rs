@@ -4,7 +4,10 @@
 //!   `concurrent`, `longest_prefixes`, `explanation`) drawn as an inline SVG: the key's
 //!   operations around the anomaly, one lane per process, in event order; the operations of the
 //!   longest linearizable prefix in green and numbered in their linearization order, the
-//!   operation that cannot be placed in red, the operations concurrent with it outlined.
+//!   operation that cannot be placed in red, the operations concurrent with it outlined. The
+//!   process labels are a column of their own that does not scroll, and a wide drawing opens
+//!   scrolled to its right end, where the anomaly is (it is drawn near the end of its window).
+//!   The wall-clock view of the same anomaly, with nodes and faults, is [`super::zoom`].
 //! - [`final_states`]: every node's final reads side by side, per key, with the cells that
 //!   differ from the majority marked and, for sets, the missing and extra elements per node.
 //! - [`checker_details`]: whatever else a checker reported (counts, lost and unexpected
@@ -12,32 +15,17 @@
 
 use super::data::RunData;
 use super::html::{escape, json_text, truncate};
+use super::story::{event_index, on_key as key_matches};
+use super::text::{natural_cmp, sort_natural};
 use faultline_checkers::{Call, Outcome};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Most calls drawn around an anomaly; the timeline must stay readable.
 const TIMELINE_BEFORE: usize = 40;
-const TIMELINE_AFTER: usize = 12;
+const TIMELINE_AFTER: usize = 6;
 /// Most list items shown for one detail field.
 const LIST_MAX: usize = 25;
-
-/// The event index a checker's description of an operation refers to (its invoke).
-fn event_index(v: &Value) -> Option<u64> {
-    match v {
-        Value::Number(n) => n.as_u64(),
-        Value::Object(m) => m.get("invoke_index").or_else(|| m.get("index")).and_then(Value::as_u64),
-        _ => None,
-    }
-}
-
-fn key_matches(call: &Call, key: &Value) -> bool {
-    match (&call.key, key) {
-        (None, Value::Null) => true,
-        (Some(k), v) => serde_json::to_value(k).ok().as_ref() == Some(v),
-        _ => false,
-    }
-}
 
 /// How the timeline marks each call.
 #[derive(Default)]
@@ -105,22 +93,27 @@ pub fn lin_timeline(data: &RunData, anomaly: &Value) -> String {
     let rank: HashMap<u64, usize> = events.iter().enumerate().map(|(i, e)| (*e, i)).collect();
     let procs: BTreeSet<u64> = shown.iter().map(|c| c.process).collect();
     let lane: HashMap<u64, usize> = procs.iter().enumerate().map(|(i, p)| (*p, i)).collect();
-    let (left, step, lane_h, top) = (60.0, 46.0, 34.0, 26.0);
+    let (left, step, lane_h, top) = (4.0, 46.0, 34.0, 26.0);
     let width = left + step * events.len() as f64 + 20.0;
     let height = top + lane_h * procs.len() as f64 + 10.0;
-    let mut s = format!(
-        "<div class=\"scroll\"><svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" font-family=\"sans-serif\" font-size=\"11\">"
+    let mut labels = format!("<svg class=\"lane-labels\" xmlns=\"http://www.w3.org/2000/svg\" width=\"56\" height=\"{height:.0}\" font-family=\"sans-serif\" font-size=\"11\">");
+    let mut body = format!(
+        "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" font-family=\"sans-serif\" font-size=\"11\">"
     );
-    s += "<text x=\"4\" y=\"14\" fill=\"#555\">process lanes; x = event order (happened-before), not time</text>";
+    body += "<text x=\"4\" y=\"14\" fill=\"#555\">process lanes; x = event order (happened-before), not time</text>";
     for (p, i) in &lane {
         let y = top + lane_h * *i as f64;
-        s += &format!("<text x=\"4\" y=\"{:.0}\">p{p}</text><line x1=\"{left}\" x2=\"{width:.0}\" y1=\"{:.0}\" y2=\"{:.0}\" stroke=\"#eee\"/>", y + 20.0, y + 29.0, y + 29.0);
+        labels += &format!("<text x=\"4\" y=\"{:.0}\" font-weight=\"bold\">p{p}</text>", y + 20.0);
+        body += &format!("<line x1=\"0\" x2=\"{width:.0}\" y1=\"{:.0}\" y2=\"{:.0}\" stroke=\"#eee\"/>", y + 29.0, y + 29.0);
     }
+    labels += "</svg>";
     for c in &shown {
-        s += &call_rect(c, &marks, &rank, &lane, open_end, (left, step, lane_h, top));
+        body += &call_rect(c, &marks, &rank, &lane, open_end, (left, step, lane_h, top));
     }
-    s += "</svg></div>";
-    s
+    body += "</svg>";
+    // Wide drawings open at their right end, where the anomaly is; narrow ones stay left-aligned.
+    let class = if width > 1000.0 { "scroll end" } else { "scroll" };
+    format!("<div class=\"lanes\">{labels}<div class=\"{class}\">{body}</div></div>")
 }
 
 fn call_rect(c: &Call, marks: &Marks, rank: &HashMap<u64, usize>, lane: &HashMap<u64, usize>, open_end: u64, geo: (f64, f64, f64, f64)) -> String {
@@ -170,7 +163,7 @@ fn call_rect(c: &Call, marks: &Marks, rank: &HashMap<u64, usize>, lane: &HashMap
 /// longest linearizable prefix with the model state after each step.
 pub fn lin_anomaly(data: &RunData, anomaly: &Value) -> String {
     let key = anomaly.get("key").cloned().unwrap_or(Value::Null);
-    let mut s = format!("<h3>Key {}</h3>", json_text(&key, 80));
+    let mut s = format!("<h3>Key {} in event order</h3>", json_text(&key, 80));
     if let Some(e) = anomaly.get("explanation").and_then(Value::as_str) {
         s += &format!("<div class=\"explain\">{}</div>", escape(e));
     }
@@ -220,8 +213,10 @@ pub fn final_states(data: &RunData) -> Option<String> {
     if reads.is_empty() {
         return None;
     }
-    let nodes: Vec<&String> = reads.keys().collect();
-    let keys: BTreeSet<&String> = reads.values().flat_map(|m| m.keys()).collect();
+    let mut nodes: Vec<&String> = reads.keys().collect();
+    nodes.sort_by(|a, b| natural_cmp(a, b));
+    let mut keys: Vec<&String> = reads.values().flat_map(|m| m.keys()).collect::<BTreeSet<_>>().into_iter().collect();
+    sort_natural(&mut keys);
     let mut s = String::from("<div class=\"scroll\"><table class=\"final\"><thead><tr><th>key</th>");
     for n in &nodes {
         s += &format!("<th>{}</th>", escape(n));

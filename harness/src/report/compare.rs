@@ -23,6 +23,7 @@ use super::html::{self, badge, escape, ms, percent};
 use super::index::{self, RunSummary};
 use super::junit;
 use super::outcome::{self, Kind};
+use super::text::plural;
 use faultline_checkers::Validity;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -271,7 +272,7 @@ fn minority_share(m: Option<(u64, u64)>) -> Option<f64> {
 /// The comparison page.
 pub fn render(cmp: &Comparison, title: &str) -> String {
     let mut s = html::page_start(title);
-    let _ = write!(s, "<h1>{}</h1><p>{} runs in {} cells. <a href=\"index.html\">All runs</a> · <a href=\"comparison.json\">comparison.json</a> · <a href=\"junit.xml\">junit.xml</a></p>", escape(title), cmp.runs.len(), cmp.cells.len());
+    let _ = write!(s, "<h1>{}</h1><p>{} in {}. <a href=\"index.html\">All runs</a> · <a href=\"comparison.json\">comparison.json</a> · <a href=\"junit.xml\">junit.xml</a></p>", escape(title), plural(cmp.runs.len() as u64, "run"), plural(cmp.cells.len() as u64, "cell"));
     s += "<h2>Claimed guarantees</h2><p class=\"small muted\">Per protocol × workload × faults: the verdict of the checkers the protocol's claims imply (worst over the runs), availability (mean share of ok operations), p50 (median of the runs) and p99 (worst run) latency of ok operations, and the time from the heal until every node read the same final state (worst run).</p>";
     s += "<table id=\"claimed\">";
     s += &html::header(&["protocol", "workload", "faults", "claims", "runs", "claimed verdict", "why not valid", "availability", "p50 ms", "p99 ms", "converge after heal ms"]);

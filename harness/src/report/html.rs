@@ -16,11 +16,16 @@ pub use faultline_checkers::linear::html::escape;
 
 /// A JSON value as compact text, cut to `max_chars` characters (with an ellipsis), escaped.
 pub fn json_text(v: &Value, max_chars: usize) -> String {
+    escape(&json_plain(v, max_chars))
+}
+
+/// [`json_text`] before escaping, for templates that escape by themselves (maud).
+pub fn json_plain(v: &Value, max_chars: usize) -> String {
     let s = match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    escape(&truncate(&s, max_chars))
+    truncate(&s, max_chars)
 }
 
 /// Cuts `s` to at most `max_chars` characters, marking the cut with an ellipsis.
@@ -163,7 +168,8 @@ pub fn percent(v: Option<f64>) -> String {
     }
 }
 
-const STYLE: &str = r#"
+/// The style sheet every page shares (inline: pages are self-contained).
+pub const STYLE: &str = r#"
 body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:1.5em auto;max-width:1250px;padding:0 1em;color:#222;background:#fff}
 h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 h3{font-size:1.05em}
@@ -188,6 +194,18 @@ td.diff{background:#ffe0e0;font-weight:bold}
 .health{background:#f3e5f5;border-left:6px solid #6a1b9a;padding:.6em 1em;margin:.8em 0}
 .health h2{margin-top:0;border:0}.health li{font-weight:bold}
 .why{font-size:.85em;color:#4a148c}
+.anomaly-line{font-size:.85em;color:#b71c1c;max-width:40em}
+.anomaly-zoom{border-left:6px solid #c62828;padding:.2em 1em .4em;margin:.8em 0;background:#fffafa}
+.anomaly-zoom h2{margin-top:.3em;border:0}
+.sentence{font-size:1.08em;line-height:1.45;margin:.3em 0 .6em}
+.lanes{display:flex;align-items:flex-start;max-width:100%}
+.lanes .lane-labels{flex:none;background:#fff;border-right:1px solid #ddd}
+.lanes .scroll{flex:1 1 auto;min-width:0}
+.scroll.end{direction:rtl}.scroll.end>*{direction:ltr}
+tr.changed td{background:#fffde7}tr.explains td{background:#ffebee}
+tr.total td,tr.subtotal td{border-top:2px solid #bbb}
+td.wrong-total,td.diff.wrong-total{background:#ffcdd2;font-weight:bold}
+pre.log-tail{max-height:20em;overflow:auto}
 "#;
 
 #[cfg(test)]

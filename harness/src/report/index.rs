@@ -15,6 +15,7 @@ use super::atomic::write_atomic;
 use super::data::nemeses_of;
 use super::html::{self, badge, escape, ms, percent};
 use super::outcome::{self, CellRecord, Kind};
+use super::text::plural;
 use faultline_checkers::Validity;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// Bumped when the summary's fields change, so old caches are rebuilt.
-const SUMMARY_VERSION: u32 = 2;
+const SUMMARY_VERSION: u32 = 3;
 /// How deep below a results directory run directories are looked for
 /// (`<test-name>/<run>` is depth 2; suites may nest one more level).
 const MAX_DEPTH: usize = 4;
@@ -71,6 +72,10 @@ pub struct RunSummary {
     /// What the suite saw of the run (`suite.json`), when a suite ran it.
     #[serde(default)]
     pub suite: Option<CellRecord>,
+    /// The anomaly in one sentence (`anomaly.json`, written with the run's report), when a
+    /// checker found one.
+    #[serde(default)]
+    pub anomaly: Option<String>,
 }
 
 impl RunSummary {
@@ -162,6 +167,7 @@ pub fn summarize(test: &Value, results: &Value) -> RunSummary {
         interrupted_by: interrupted_by(results),
         undecided: undecided(results),
         suite: None,
+        anomaly: None,
     }
 }
 
@@ -183,7 +189,12 @@ fn mtime(p: &Path) -> Option<SystemTime> {
 /// The summary of a run directory, from its cache when the cache is fresh.
 pub fn load_summary(run_dir: &Path) -> RunSummary {
     let cache = run_dir.join("summary.json");
-    let sources = [run_dir.join("test.json"), run_dir.join("results.json"), run_dir.join(outcome::RECORD_FILE)];
+    let sources = [
+        run_dir.join("test.json"),
+        run_dir.join("results.json"),
+        run_dir.join(outcome::RECORD_FILE),
+        run_dir.join(super::run_report::HEADLINE_FILE),
+    ];
     let newest_source = sources.iter().filter_map(|p| mtime(p)).max();
     if let (Some(c), Some(src)) = (mtime(&cache), newest_source) {
         if c >= src {
@@ -196,6 +207,7 @@ pub fn load_summary(run_dir: &Path) -> RunSummary {
     }
     let mut s = summarize(&read_json(&sources[0]), &read_json(&sources[1]));
     s.suite = serde_json::from_value(read_json(&sources[2])).ok();
+    s.anomaly = read_json(&sources[3]).get("sentence").and_then(Value::as_str).map(str::to_string);
     // A read-only results directory still gets an index; the cache is an optimisation.
     if let Ok(text) = serde_json::to_vec(&s) {
         let _ = write_atomic(&cache, &text);
@@ -292,8 +304,8 @@ pub fn render_index(runs: &[RunSummary], has_comparison: bool) -> String {
     });
     let _ = write!(
         s,
-        "<h1>faultline results</h1><p>{} runs: {} valid, {} invalid, {} unknown, {} crashed or interrupted.{}</p>",
-        runs.len(),
+        "<h1>faultline results</h1><p>{}: {} valid, {} invalid, {} unknown, {} crashed or interrupted.{}</p>",
+        plural(runs.len() as u64, "run"),
         counts[0],
         counts[1],
         counts[2],
@@ -331,6 +343,9 @@ fn verdict_td(r: &RunSummary, o: &outcome::Outcome) -> String {
     }
     if !o.message.is_empty() && o.kind != Kind::Failure {
         let _ = write!(s, "<div class=\"why\">{}</div>", escape(&o.message));
+    }
+    if let Some(a) = r.anomaly.as_deref().filter(|_| o.kind == Kind::Failure) {
+        let _ = write!(s, "<div class=\"anomaly-line\">{}</div>", escape(&super::text::capitalize(a)));
     }
     s
 }

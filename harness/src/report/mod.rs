@@ -1,9 +1,16 @@
 //! Reports and suites: what a person looks at when a run turns red, and how protocols compare.
 //!
 //! - [`run_report`]: `report.html`, `latency.png`, `rate.png` of one run ([`write_run_report`],
-//!   called by `faultline test` at the end of every run).
-//! - [`plots`]: the two plots, drawn with plotters and the bundled font.
-//! - [`anomaly`]: the failure sections (linearizability timeline, final states, details).
+//!   called by `faultline test` at the end of every run), opening on the anomaly.
+//! - [`story`]: a linearizability anomaly joined with the history (node, time, the write that
+//!   made a read stale, the faults) and told in one sentence; [`zoom`]: it drawn on a timeline
+//!   scaled to its window; [`bank`], [`elements`]: bank, set, convergence and counter failures
+//!   drawn for a person; [`timeline`]: `timeline.html`, the whole history, virtually scrolled.
+//! - [`plots`]: the two plots, drawn with plotters and the bundled font; [`svg`]: hand-made SVG
+//!   pieces (time scale, fault bands, legends) for the drawings a test must find in the DOM.
+//! - [`anomaly`]: the failure sections (event-order linearizability timeline, final states,
+//!   details).
+//! - [`text`]: plurals, natural key order, round ticks.
 //! - [`index`]: `results/index.html` over cached per-run summaries ([`write_index`]).
 //! - [`suite`]: `faultline suite` (a matrix of `faultline test` subprocesses, sharded);
 //!   [`suite_file`]: reading and checking the suite file; [`subprocess`]: running one cell
@@ -17,17 +24,24 @@
 
 pub mod anomaly;
 pub mod atomic;
+pub mod bank;
 pub mod compare;
 pub mod data;
+pub mod elements;
 pub mod html;
 pub mod index;
 pub mod junit;
 pub mod outcome;
 pub mod plots;
 pub mod run_report;
+pub mod story;
 pub mod subprocess;
 pub mod suite;
 pub mod suite_file;
+pub mod svg;
+pub mod text;
+pub mod timeline;
+pub mod zoom;
 
 pub use index::write_index;
 pub use run_report::write_run_report;

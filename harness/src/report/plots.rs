@@ -6,9 +6,12 @@
 //!   over time windows;
 //! - rate: completions per second by outcome over time.
 //!
-//! Both shade the fault periods and label them. The data is prepared by pure functions
-//! ([`latency_data`], [`rate_data`]) that tests can check without pixels. Text is laid out with
-//! the bundled DejaVu Sans (plotters' `ab_glyph` feature), so no system font is needed.
+//! Both shade the fault periods and label them. The legend sits in a column of its own right of
+//! the plotting area, so it never covers data or the last fault band (plotters' own legend box
+//! is drawn inside the plotting area); axis labels are printed without binary noise. The data
+//! is prepared by pure functions ([`latency_data`], [`rate_data`]) that tests can check without
+//! pixels. Text is laid out with the bundled DejaVu Sans (plotters' `ab_glyph` feature), so no
+//! system font is needed.
 
 use super::atomic::{persist, temp_sibling, write_atomic};
 use super::data::{latency_ms, quantile_sorted, secs, FaultPeriod};
@@ -176,6 +179,63 @@ fn fault_label(fault: &str) -> String {
 
 type DrawResult = Result<(), String>;
 
+/// Width of the legend column right of the plotting area, pixels.
+pub const LEGEND_W: u32 = 170;
+
+/// How a legend entry is marked.
+#[derive(Clone, Copy, Debug)]
+pub enum Mark {
+    Dot(RGBColor),
+    Cross(RGBColor),
+    Triangle(RGBColor),
+    Line(RGBColor),
+    /// A shaded fault band.
+    Band(RGBColor),
+}
+
+/// Splits a drawing into the plotting part and the legend column on its right.
+fn with_legend_column<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>) -> (DrawingArea<DB, Shift>, DrawingArea<DB, Shift>) {
+    let (w, _) = root.dim_in_pixel();
+    root.split_horizontally(w.saturating_sub(LEGEND_W))
+}
+
+/// Draws the legend entries top-down in their own column, beside the data.
+fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[(String, Mark)]) -> DrawResult {
+    let font = ("sans-serif", 12).into_font();
+    for (i, (text, mark)) in entries.iter().enumerate() {
+        let y = 46 + 18 * i as i32;
+        let e = |r: Result<(), DrawingAreaErrorKind<DB::ErrorType>>| r.map_err(|e| e.to_string());
+        match *mark {
+            Mark::Dot(c) => e(area.draw(&Circle::new((14, y), 3, c.filled())))?,
+            Mark::Cross(c) => e(area.draw(&Cross::new((14, y), 4, c.stroke_width(2))))?,
+            Mark::Triangle(c) => e(area.draw(&TriangleMarker::new((14, y), 5, c.stroke_width(2))))?,
+            Mark::Line(c) => e(area.draw(&PathElement::new(vec![(4, y), (24, y)], c.stroke_width(2))))?,
+            Mark::Band(c) => e(area.draw(&Rectangle::new([(4, y - 6), (24, y + 6)], c.mix(0.3).filled())))?,
+        }
+        area.draw(&Text::new(text.clone(), (32, y - 7), font.clone())).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The fault kinds of the run as legend entries (shading colour and name).
+fn fault_entries(faults: &[FaultPeriod]) -> Vec<(String, Mark)> {
+    let mut kinds: Vec<&str> = faults.iter().map(|p| p.fault.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    kinds.into_iter().map(|k| (format!("{} (shaded)", fault_label(k)), Mark::Band(fault_color(k)))).collect()
+}
+
+/// An axis value without binary noise: 0.30000000000000004 → "0.3", 2.0 → "2".
+pub fn axis_label(v: &f64) -> String {
+    let s = format!("{v:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.to_string()
+    }
+}
+
 fn shade<DB: DrawingBackend, X, Y>(
     chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
     faults: &[FaultPeriod],
@@ -206,11 +266,12 @@ where
 pub fn draw_latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &LatencyData, faults: &[FaultPeriod], end_s: f64, title: &str) -> DrawResult {
     register_fonts();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let (plot, legend_area) = with_legend_column(root);
     let all = d.series.values().flatten().map(|p| p.1);
     let (lo, hi) = all.fold((f64::MAX, 0.0f64), |(lo, hi), y| (lo.min(y), hi.max(y)));
     let (y_lo, y_hi) = if hi <= 0.0 { (0.1, 1000.0) } else { ((lo / 2.0).max(0.001), hi * 4.0) };
     let x_hi = end_s.max(1.0);
-    let mut chart = ChartBuilder::on(root)
+    let mut chart = ChartBuilder::on(&plot)
         .caption(title, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(40)
@@ -221,7 +282,8 @@ pub fn draw_latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Laten
         .configure_mesh()
         .x_desc("time since start (s), by invoke")
         .y_desc("latency (ms, log scale)")
-        .y_label_formatter(&|v| if *v >= 1.0 { format!("{v:.0}") } else { format!("{v}") })
+        .x_label_formatter(&axis_label)
+        .y_label_formatter(&|v| if *v >= 1.0 { format!("{v:.0}") } else { axis_label(v) })
         .label_style(("sans-serif", 13))
         .light_line_style(RGBColor(240, 240, 240))
         .draw()
@@ -233,23 +295,24 @@ pub fn draw_latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Laten
         v.dedup();
         v
     };
+    let mut legend: Vec<(String, Mark)> = Vec::new();
     for ((f, outcome), pts) in &d.series {
         let color = F_PALETTE[fs.iter().position(|x| *x == f).unwrap_or(0) % F_PALETTE.len()];
-        let label = format!("{f} {outcome}");
-        let series = match *outcome {
-            "ok" => chart.draw_series(pts.iter().map(|p| Circle::new(*p, 2, color.mix(0.6).filled())).collect::<Vec<_>>()),
-            "fail" => chart.draw_series(pts.iter().map(|p| Cross::new(*p, 4, color.stroke_width(2))).collect::<Vec<_>>()),
-            _ => chart.draw_series(pts.iter().map(|p| TriangleMarker::new(*p, 5, color.stroke_width(2))).collect::<Vec<_>>()),
-        }
-        .map_err(|e| e.to_string())?;
-        let o = *outcome;
-        series.label(label).legend(move |(x, y)| -> DynElement<'static, DB, (i32, i32)> {
-            match o {
-                "ok" => Circle::new((x + 8, y), 3, color.filled()).into_dyn(),
-                "fail" => Cross::new((x + 8, y), 4, color.stroke_width(2)).into_dyn(),
-                _ => TriangleMarker::new((x + 8, y), 5, color.stroke_width(2)).into_dyn(),
+        let mark = match *outcome {
+            "ok" => {
+                chart.draw_series(pts.iter().map(|p| Circle::new(*p, 2, color.mix(0.6).filled())).collect::<Vec<_>>()).map_err(|e| e.to_string())?;
+                Mark::Dot(color)
             }
-        });
+            "fail" => {
+                chart.draw_series(pts.iter().map(|p| Cross::new(*p, 4, color.stroke_width(2))).collect::<Vec<_>>()).map_err(|e| e.to_string())?;
+                Mark::Cross(color)
+            }
+            _ => {
+                chart.draw_series(pts.iter().map(|p| TriangleMarker::new(*p, 5, color.stroke_width(2))).collect::<Vec<_>>()).map_err(|e| e.to_string())?;
+                Mark::Triangle(color)
+            }
+        };
+        legend.push((format!("{f} {outcome}"), mark));
     }
     let qlines: [(&str, RGBColor, fn(&(f64, f64, f64, f64)) -> f64); 3] = [
         ("p50 (ok)", RGBColor(20, 20, 20), |q| q.1),
@@ -267,23 +330,15 @@ pub fn draw_latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Laten
         }
     }
     for (name, color, pick) in qlines {
-        for (k, seg) in segments.iter().enumerate() {
-            let series = chart
-                .draw_series(LineSeries::new(seg.iter().map(|q| (q.0, pick(q))), color.stroke_width(2)))
-                .map_err(|e| e.to_string())?;
-            if k == 0 {
-                series.label(name).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
-            }
+        for seg in &segments {
+            chart.draw_series(LineSeries::new(seg.iter().map(|q| (q.0, pick(q))), color.stroke_width(2))).map_err(|e| e.to_string())?;
+        }
+        if !segments.is_empty() {
+            legend.push((name.to_string(), Mark::Line(color)));
         }
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font(("sans-serif", 12))
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(|e| e.to_string())?;
+    legend.extend(fault_entries(faults));
+    draw_legend(&legend_area, &legend)?;
     root.present().map_err(|e| e.to_string())
 }
 
@@ -298,9 +353,10 @@ pub fn draw_rate<DB: DrawingBackend>(
 ) -> DrawResult {
     register_fonts();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let (plot, legend_area) = with_legend_column(root);
     let y_max = series.values().flatten().map(|p| p.1).fold(0.0f64, f64::max).max(1.0) * 1.25;
     let x_hi = end_s.max(1.0);
-    let mut chart = ChartBuilder::on(root)
+    let mut chart = ChartBuilder::on(&plot)
         .caption(title, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(40)
@@ -309,30 +365,24 @@ pub fn draw_rate<DB: DrawingBackend>(
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
-        .x_desc(format!("time since start (s), completions in {width_s} s buckets"))
+        .x_desc(format!("time since start (s), completions in {} s buckets", axis_label(&width_s)))
         .y_desc("operations per second")
+        .x_label_formatter(&axis_label)
+        .y_label_formatter(&axis_label)
         .label_style(("sans-serif", 13))
         .light_line_style(RGBColor(240, 240, 240))
         .draw()
         .map_err(|e| e.to_string())?;
     shade(&mut chart, faults, 0.0, y_max, |i| y_max * (0.98 - 0.05 * i as f64))?;
+    let mut legend: Vec<(String, Mark)> = Vec::new();
     for o in OUTCOMES {
         let Some(pts) = series.get(o) else { continue };
         let color = outcome_color(o);
-        chart
-            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
-            .map_err(|e| e.to_string())?
-            .label(o)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+        chart.draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2))).map_err(|e| e.to_string())?;
+        legend.push((o.to_string(), Mark::Line(color)));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font(("sans-serif", 12))
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(|e| e.to_string())?;
+    legend.extend(fault_entries(faults));
+    draw_legend(&legend_area, &legend)?;
     root.present().map_err(|e| e.to_string())
 }
 
@@ -418,6 +468,41 @@ mod tests {
         let (w, s) = rate_data(&c, 11.0);
         let total: f64 = s.values().flatten().map(|p| p.1 * w).sum();
         assert!((total - 100.0).abs() < 1e-6, "{total}");
+    }
+
+    /// The x of every `<text>` whose content is `label` in an SVG.
+    fn text_x(svg: &str, label: &str) -> Vec<f64> {
+        let flat = svg.replace('\n', "");
+        flat.split("<text ")
+            .skip(1)
+            .filter(|t| t[t.find('>').unwrap() + 1..].trim_start().starts_with(label))
+            .filter_map(|t| t.split("x=\"").nth(1)?.split('"').next()?.parse().ok())
+            .collect()
+    }
+
+    #[test]
+    fn legends_sit_right_of_the_data_and_ticks_are_clean() {
+        let c = calls();
+        // A fault running to the very end: the old legend box (upper right, inside the plot) covered it.
+        let faults = vec![FaultPeriod { fault: "kill".into(), start_s: 8.0, stop_s: 11.0, detail: serde_json::Value::Null, closed: false }];
+        let d = latency_data(&c, 11.0, 1000);
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, SVG_SIZE).into_drawing_area();
+            draw_latency(&root, &d, &faults, 11.0, "t").unwrap();
+        }
+        // The kill band runs to the end of the data: its right edge is the plotting area's.
+        let band = svg.split("<rect ").find(|r| r.contains("fill=\"#E53935\"")).expect("no kill band");
+        let num = |k: &str| -> f64 { band.split(&format!("{k}=\"")).nth(1).unwrap().split('"').next().unwrap().parse().unwrap() };
+        let band_right = num("x") + num("width");
+        for label in ["write ok", "p99 (ok)", "kill (shaded)"] {
+            let xs = text_x(&svg, label);
+            assert!(!xs.is_empty() && xs.iter().all(|x| *x > band_right), "{label} at {xs:?} is over the data, which ends at {band_right}");
+        }
+        assert!(!text_x(&svg, "10").is_empty() && text_x(&svg, "10.0").is_empty(), "x ticks must read 10, not 10.0");
+        assert_eq!(axis_label(&0.30000000000000004), "0.3");
+        assert_eq!(axis_label(&2.0), "2");
+        assert_eq!(axis_label(&0.25), "0.25");
     }
 
     #[test]

@@ -3,19 +3,35 @@
 //!
 //! The page reads top-down the way someone looks at a red run: first, when the run cannot
 //! vouch for the system (its health failed, it was interrupted, stopped by its suite, or it
-//! failed outright), a block that says so and why — before any verdict, because a verdict of
-//! such a run means little — then the verdict of each checker,
-//! what ran (and how to run it again), what the operations did during quiet time and during
-//! faults, when the faults were, the plots, then the explanation of each failure, then links to
-//! the raw files. It is self-contained: inline CSS and SVG, no script, no network.
+//! failed outright), a block that says so and why, with the log tail of a node that crashed —
+//! before any verdict, because a verdict of such a run means little — then the anomaly itself
+//! (one sentence and a drawing scaled to it, see [`zoom`], [`bank`], [`elements`]), then the
+//! verdict of each checker, what ran (and how to run it again), what the operations did during
+//! quiet time and during faults, when the faults were, the plots, then every checker's details,
+//! then links to the raw files and to `timeline.html`, the whole history ([`timeline`]).
+//! It is self-contained: inline CSS and SVG, no script, no network; `timeline.html` is the one
+//! page with a script, because a whole history needs virtual scrolling.
+//!
+//! The page is a maud template: every value interpolated into it is escaped by the template
+//! itself, and a typo in the markup is a compile error. The drawings and sections other modules
+//! build (SVG, the anomaly views) arrive as HTML text they escaped with [`html::escape`]; they
+//! enter through one function, [`built`], so the places that trust markup are easy to find.
 
 use super::anomaly;
 use super::atomic::write_atomic;
+use super::bank::{self, BankStory};
 use super::data::{secs, RunData, Tally};
-use super::html::{self, badge, escape, header, json_text, ms, percent, row};
+use super::elements;
+use super::html::{self, escape, json_plain, ms, percent};
 use super::outcome::{CellRecord, RECORD_FILE};
 use super::plots;
+use super::story::{self, LinStory};
+use super::svg::TimeScale;
+use super::text::{natural_cmp, plural};
+use super::timeline;
+use super::zoom;
 use faultline_checkers::{CheckResult, Validity};
+use maud::{html as markup, Markup, PreEscaped, DOCTYPE};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -25,14 +41,52 @@ const EVENTS_MAX: usize = 400;
 /// Bytes of each node log shown inline.
 const LOG_TAIL_BYTES: u64 = 4096;
 
-/// Writes `report.html`, `latency.png`, `rate.png`, `latency.svg`, `rate.svg` into `run_dir`.
+/// The file next to a run's results that holds its one-sentence anomaly, for the index (which
+/// never reads a history).
+pub const HEADLINE_FILE: &str = "anomaly.json";
+
+/// Writes `report.html`, `timeline.html`, `latency.png`, `rate.png`, `latency.svg`, `rate.svg`
+/// and, for a failed run, `anomaly.json` (its sentence) into `run_dir`.
 pub fn write_run_report(run_dir: &Path) -> anyhow::Result<()> {
     let data = RunData::load(run_dir)?;
     let title = run_title(&data);
     let (lat_svg, rate_svg) = plots::write_plots(run_dir, &data.calls, &data.faults, data.end_s, &title)?;
+    timeline::write_timeline(&data, &title, &anomaly_marks(&data))?;
     let page = render(&data, &title, &lat_svg, &rate_svg);
     write_atomic(&run_dir.join("report.html"), page.as_bytes())?;
-    Ok(())
+    write_headline(&data)
+}
+
+/// Stores the run's one-sentence anomaly (or removes a stale one) for the index.
+fn write_headline(data: &RunData) -> anyhow::Result<()> {
+    let path = data.dir.join(HEADLINE_FILE);
+    match story::headline(data) {
+        Some(s) => Ok(write_atomic(&path, serde_json::json!({ "sentence": s }).to_string().as_bytes())?),
+        None => {
+            let _ = std::fs::remove_file(&path);
+            Ok(())
+        }
+    }
+}
+
+/// The invoke indexes of the operations linearizability could not place, for the timeline.
+fn anomaly_marks(data: &RunData) -> Vec<u64> {
+    lin_anomalies(data).iter().filter_map(|a| a.get("op").and_then(story::event_index)).collect()
+}
+
+/// Every linearizability anomaly of every checker, keys in natural order.
+fn lin_anomalies(data: &RunData) -> Vec<Value> {
+    let all: Vec<Value> = data
+        .results
+        .get("checkers")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter_map(|r| r.get("anomalies").and_then(Value::as_array))
+        .flatten()
+        .cloned()
+        .collect();
+    by_key(&all)
 }
 
 fn run_title(data: &RunData) -> String {
@@ -44,25 +98,58 @@ fn run_title(data: &RunData) -> String {
     }
 }
 
+/// HTML that another report module built (escaping every value with [`html::escape`]), passed
+/// into the template as is. The only door through which markup enters the page unescaped.
+fn built(html: String) -> PreEscaped<String> {
+    PreEscaped(html)
+}
+
+/// A verdict badge.
+fn badge(v: Option<Validity>) -> Markup {
+    let (word, class) = html::verdict_word(v);
+    markup! { span class={ "badge " (class) } { (word) } }
+}
+
+/// A relative link to a file of the run, or its name alone when it cannot be linked safely.
+fn link(path: &str) -> Markup {
+    markup! {
+        @if let Some(h) = html::href(path) { a href=(h) { (path) } } @else { (path) }
+    }
+}
+
 /// The whole page.
 pub fn render(data: &RunData, title: &str, lat_svg: &str, rate_svg: &str) -> String {
-    let mut s = html::page_start(&format!("faultline: {title}"));
-    let _ = write!(s, "<h1>{} {}</h1>", escape(title), badge(data.verdict()));
-    s += &health(data);
-    s += &summary(data);
-    s += &verdicts(data);
-    s += &operations(data);
-    s += &phases(data);
-    s += &fault_timeline(data);
-    s += "<h2 id=\"plots\">Latency and throughput</h2>";
-    let _ = write!(s, "<div class=\"plot\" id=\"latency\">{}</div>", strip_xml_decl(lat_svg));
-    let _ = write!(s, "<div class=\"plot\" id=\"rate\">{}</div>", strip_xml_decl(rate_svg));
-    s += "<p class=\"small\">PNG: <a href=\"latency.png\">latency.png</a> · <a href=\"rate.png\">rate.png</a>. \
-          Shaded bands are fault periods (from a nemesis start to its stop or the heal).</p>";
-    s += &failures(data);
-    s += &files(data);
-    s += html::page_end();
-    s
+    markup! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "faultline: " (title) }
+                style { (PreEscaped(html::STYLE)) }
+            }
+            body {
+                h1 { (title) " " (badge(data.verdict())) }
+                (health(data))
+                (built(the_anomaly(data)))
+                (verdicts(data))
+                (summary(data))
+                (operations(data))
+                (phases(data))
+                (fault_timeline(data))
+                h2 id="plots" { "Latency and throughput" }
+                div class="plot" id="latency" { (built(strip_xml_decl(lat_svg).to_string())) }
+                div class="plot" id="rate" { (built(strip_xml_decl(rate_svg).to_string())) }
+                p class="small" {
+                    "PNG: " a href="latency.png" { "latency.png" } " · " a href="rate.png" { "rate.png" }
+                    ". Shaded bands are fault periods (from a nemesis start to its stop or the heal)."
+                }
+                (failures(data))
+                (files(data))
+            }
+        }
+    }
+    .into_string()
 }
 
 fn strip_xml_decl(svg: &str) -> &str {
@@ -99,36 +186,99 @@ fn health_problems(data: &RunData) -> Vec<(String, Vec<String>)> {
     out
 }
 
-/// The health block at the top of the page, or nothing for a healthy run.
-fn health(data: &RunData) -> String {
+/// The health block at the top of the page (with the log tail of every node that crashed), or
+/// nothing for a healthy run without crashes.
+fn health(data: &RunData) -> Markup {
     let problems = health_problems(data);
-    if problems.is_empty() {
-        return String::new();
+    let crashes = data.results.pointer("/health/crashes").and_then(Value::as_array).cloned().unwrap_or_default();
+    if problems.is_empty() && crashes.is_empty() {
+        return markup! {};
     }
-    let mut s = String::from("<section class=\"health\" id=\"health\"><h2>Health</h2>");
-    for (headline, reasons) in problems {
-        let _ = write!(s, "<p><b>{}</b></p>", escape(&headline));
-        if !reasons.is_empty() {
-            s += "<ul>";
-            for r in reasons {
-                let _ = write!(s, "<li>{}</li>", escape(&r));
+    markup! {
+        section class="health" id="health" {
+            h2 { "Health" }
+            @for (headline, reasons) in &problems {
+                p { b { (headline) } }
+                @if !reasons.is_empty() {
+                    ul { @for r in reasons { li { (r) } } }
+                }
             }
-            s += "</ul>";
+            @for c in &crashes { (crash_tail(c)) }
+            @if !problems.is_empty() {
+                p class="small" { "A verdict of such a run is unknown at best: a guarantee shown violated still is, but nothing here shows one held." }
+            }
         }
     }
-    s + "<p class=\"small\">A verdict of such a run is unknown at best: a guarantee shown violated still is, but nothing here shows one held.</p></section>"
 }
 
-fn summary(data: &RunData) -> String {
-    let t = &data.test;
-    let field = |k: &str| t.get(k).map(|v| json_text(v, 200)).unwrap_or_else(|| "–".into());
+/// The log tail of a node that exited on its own (`results.json` `health.crashes[]`), open,
+/// since the last lines of a crashed node's log usually say why.
+fn crash_tail(c: &Value) -> Markup {
+    let node = c.get("node").and_then(Value::as_str).unwrap_or("a node");
+    let status = c.get("status").and_then(Value::as_str).unwrap_or("unknown status");
+    let at = c.get("time_s").and_then(Value::as_f64).map(|t| format!(" at {t:.2} s")).unwrap_or_default();
+    let tail = c.get("log_tail").and_then(Value::as_str).unwrap_or("");
+    markup! {
+        details class="crash" open {
+            summary { (node) " exited on its own" (at) " (" (status) "): the end of its log" }
+            pre class="log-tail" { @if tail.trim().is_empty() { "(the log was empty)" } @else { (tail) } }
+        }
+    }
+}
+
+/// The anomaly first: the linearizability anomaly zoomed, else the first other failing checker
+/// drawn for a person (bank totals, lost and unexpected elements, counter reads).
+fn the_anomaly(data: &RunData) -> String {
+    let lin = lin_anomalies(data);
+    if let Some(story) = lin.iter().find_map(|a| LinStory::new(data, a)) {
+        return zoom::section(data, &story, lin.len());
+    }
+    failing_checkers(data).iter().find_map(|(name, r)| drawn(data, name, r)).map(|(at, body)| anomaly_wrapper(&body, at)).unwrap_or_default()
+}
+
+/// Checkers that found a violation, in name order.
+fn failing_checkers(data: &RunData) -> Vec<(String, Value)> {
+    let checkers = data.results.get("checkers").and_then(Value::as_object).cloned().unwrap_or_default();
+    checkers.into_iter().filter(|(_, r)| r.get("valid").and_then(Validity::from_json) == Some(Validity::Invalid)).collect()
+}
+
+/// A non-linearizability failure drawn for a person, with the time to open the timeline at.
+fn drawn(data: &RunData, name: &str, r: &Value) -> Option<(f64, String)> {
+    if r.get("anomalies").is_some() {
+        return None;
+    }
+    if name == "bank" || r.get("bad_reads").is_some() {
+        let b = BankStory::new(data, r)?;
+        let at = b.first_bad.map_or(0.0, |i| secs(data.calls[b.reads[i].call].invoke_time));
+        return Some((at, bank::section(data, &b)));
+    }
+    let body = elements::section(data, r);
+    let sentence = super::text::capitalize(&elements::headline(data, r)?);
+    Some((0.0, markup! { p class="sentence" id="elements-sentence" { (sentence) "." } (built(body)) }.into_string()))
+}
+
+fn anomaly_wrapper(body: &str, at: f64) -> String {
+    markup! {
+        section class="anomaly-zoom" id="anomaly" {
+            h2 { "The anomaly" }
+            (built(body.to_string()))
+            p class="small" {
+                a id="full-timeline" href={ "timeline.html#t=" (format!("{at:.3}")) } { "The full history" }
+                ", every operation on one timeline; the checker's own report is " a href="#failures" { "below" } "."
+            }
+        }
+    }
+    .into_string()
+}
+
+fn summary(data: &RunData) -> Markup {
+    let field = |k: &str| data.test.get(k).map(|v| json_plain(v, 200)).unwrap_or_else(|| "–".into());
     let nemeses = data.nemeses();
-    let mut s = String::from("<h2 id=\"summary\">Run</h2><table class=\"summary\">");
     let duration = data.results.pointer("/stats/duration_s").and_then(Value::as_f64).unwrap_or(data.end_s);
     let rows: Vec<(&str, String)> = vec![
         ("protocol", field("protocol")),
         ("workload", field("workload")),
-        ("nemeses", escape(&if nemeses.is_empty() { "–".to_string() } else { nemeses.join(", ") })),
+        ("nemeses", if nemeses.is_empty() { "–".to_string() } else { nemeses.join(", ") }),
         ("claims", field("claims")),
         ("seed", field("seed")),
         ("nodes", field("nodes")),
@@ -138,64 +288,57 @@ fn summary(data: &RunData) -> String {
         ("duration (s)", format!("{duration:.1}")),
         ("started at", field("started_at")),
         ("node arguments", field("node_args")),
-        ("directory", escape(&data.dir.display().to_string())),
+        ("directory", data.dir.display().to_string()),
     ];
-    for (k, v) in rows {
-        s += &row(&[escape(k), v]);
-    }
-    s += "</table>";
     let rerun = data.test_str("rerun");
-    if !rerun.is_empty() {
-        let _ = write!(s, "<p>Run it again:</p><pre id=\"rerun\">{}</pre>", escape(&rerun));
+    let teardown = data.results.pointer("/stats/teardown_error").filter(|e| !e.is_null());
+    markup! {
+        h2 id="summary" { "Run" }
+        table class="summary" { @for (k, v) in &rows { tr { td { (k) } td { (v) } } } }
+        @if !rerun.is_empty() { p { "Run it again:" } pre id="rerun" { (rerun) } }
+        @if let Some(e) = teardown { p class="explain" { "Teardown failed: " (json_plain(e, 1000)) } }
+        @if let Some(e) = &data.history_error { p class="explain" { "The history could not be read completely: " (e) } }
     }
-    if let Some(e) = data.results.pointer("/stats/teardown_error") {
-        if !e.is_null() {
-            let _ = write!(s, "<p class=\"explain\">Teardown failed: {}</p>", json_text(e, 1000));
-        }
-    }
-    if let Some(e) = &data.history_error {
-        let _ = write!(s, "<p class=\"explain\">The history could not be read completely: {}</p>", escape(e));
-    }
-    s
 }
 
-fn verdicts(data: &RunData) -> String {
-    let mut s = String::from("<h2 id=\"verdicts\">Verdicts</h2>");
+fn verdicts(data: &RunData) -> Markup {
     let Some(checkers) = data.results.get("checkers").and_then(Value::as_object) else {
-        return s + "<p class=\"explain\">No results.json: the run did not reach its checkers.</p>";
+        return markup! { h2 id="verdicts" { "Verdicts" } p class="explain" { "No results.json: the run did not reach its checkers." } };
     };
-    s += "<table class=\"verdicts\">";
-    s += &header(&["checker", "model", "verdict", "summary"]);
-    for (name, r) in checkers {
-        let v = r.get("valid").and_then(Validity::from_json);
-        let (_, class) = html::verdict_word(v);
-        let model = r.get("model").or_else(|| r.get("kind")).map(|m| json_text(m, 40)).unwrap_or_default();
-        let _ = write!(
-            s,
-            "<tr class=\"v-{class}\"><td>{}</td><td>{model}</td><td class=\"verdict\">{}</td><td>{}</td></tr>",
-            escape(name),
-            badge(v),
-            checker_summary(r)
-        );
+    markup! {
+        h2 id="verdicts" { "Verdicts" }
+        table class="verdicts" {
+            thead { tr { th { "checker" } th { "model" } th { "verdict" } th { "summary" } } }
+            @for (name, r) in checkers {
+                @let v = r.get("valid").and_then(Validity::from_json);
+                @let model = r.get("model").or_else(|| r.get("kind")).map(|m| json_plain(m, 40)).unwrap_or_default();
+                tr class={ "v-" (html::verdict_word(v).1) } {
+                    td { (name) } td { (model) } td class="verdict" { (badge(v)) } td { (checker_summary(r)) }
+                }
+            }
+        }
     }
-    s + "</table>"
 }
 
 /// One line about a checker's result: its error, its anomaly count, or its non-zero counts.
-fn checker_summary(r: &Value) -> String {
+fn checker_summary(r: &Value) -> Markup {
     if let Some(e) = r.get("error").filter(|e| !e.is_null()) {
-        return json_text(e, 300);
+        return markup! { (json_plain(e, 300)) };
     }
     if let Some(Value::Array(a)) = r.get("anomalies") {
-        return format!("{} key(s) not linearizable — see <a href=\"#failures\">below</a>", a.len());
+        return markup! { (plural(a.len() as u64, "key")) " not linearizable — see " a href="#anomaly" { "the anomaly" } };
     }
-    let Some(m) = r.as_object() else { return String::new() };
-    let counts: Vec<String> = m
+    let Some(m) = r.as_object() else { return markup! {} };
+    let mut counts: Vec<String> = m
         .iter()
         .filter(|(k, v)| (k.ends_with("_count") || k.as_str() == "ops" || k.as_str() == "reads") && v.as_u64().is_some_and(|n| n > 0))
-        .map(|(k, v)| format!("{}: {}", escape(k), v))
+        .map(|(k, v)| format!("{k}: {v}"))
         .collect();
-    counts.join(", ")
+    // Checkers without counts (convergence) still say what they found: the non-empty lists.
+    if counts.iter().all(|c| c.starts_with("reads") || c.starts_with("ops")) {
+        counts.extend(m.iter().filter_map(|(k, v)| v.as_array().filter(|a| !a.is_empty() && !m.contains_key(&format!("{k}_count"))).map(|a| format!("{k}: {}", a.len()))));
+    }
+    markup! { (counts.join(", ")) }
 }
 
 fn tally_cells(t: &mut Tally) -> Vec<String> {
@@ -210,45 +353,58 @@ fn tally_cells(t: &mut Tally) -> Vec<String> {
     ]
 }
 
-fn num_row(first: String, cells: Vec<String>) -> String {
-    let mut s = format!("<tr><td>{first}</td>");
-    for c in cells {
-        let _ = write!(s, "<td class=\"num\">{c}</td>");
-    }
-    s + "</tr>\n"
+fn num_row(first: Markup, cells: Vec<String>) -> Markup {
+    markup! { tr { td { (first) } @for c in &cells { td class="num" { (c) } } } }
 }
 
-fn operations(data: &RunData) -> String {
-    let mut s = String::from("<h2 id=\"operations\">Operations</h2><table class=\"ops\">");
-    s += &header(&["f", "calls", "ok", "fail", "info", "availability", "p50 ms", "p99 ms"]);
+const TALLY_HEAD: [&str; 7] = ["calls", "ok", "fail", "info", "availability", "p50 ms", "p99 ms"];
+
+fn operations(data: &RunData) -> Markup {
     let mut all = Tally::default();
-    for (f, mut t) in data.per_f() {
-        s += &num_row(escape(&f), tally_cells(&mut t));
-    }
     for c in data.workload_calls() {
         all.add(c);
     }
-    s += &num_row("<b>all (workload)</b>".into(), tally_cells(&mut all));
-    s + "</table><p class=\"small muted\">info counts operations whose outcome is unknown (timed out or never completed). Latencies are of ok operations.</p>"
+    markup! {
+        h2 id="operations" { "Operations" }
+        table class="ops" {
+            thead { tr { th { "f" } @for h in TALLY_HEAD { th { (h) } } } }
+            @for (f, mut t) in data.per_f() { (num_row(markup! { (f) }, tally_cells(&mut t))) }
+            (num_row(markup! { b { "all (workload)" } }, tally_cells(&mut all)))
+        }
+        p class="small muted" { "info counts operations whose outcome is unknown (timed out or never completed). Latencies are of ok operations." }
+    }
 }
 
-fn phases(data: &RunData) -> String {
+fn phases(data: &RunData) -> Markup {
     let (mut quiet, mut faulty, by_fault) = data.phases();
-    let mut s = String::from("<h2 id=\"phases\">Availability: faults versus quiet</h2><table class=\"phases\">");
-    s += &header(&["period", "calls", "ok", "fail", "info", "availability", "p50 ms", "p99 ms"]);
-    s += &num_row("quiet".into(), tally_cells(&mut quiet));
-    s += &num_row("during any fault".into(), tally_cells(&mut faulty));
-    for (f, mut t) in by_fault {
-        s += &num_row(format!("during {}", escape(&f)), tally_cells(&mut t));
+    markup! {
+        h2 id="phases" { "Availability: faults versus quiet" }
+        table class="phases" {
+            thead { tr { th { "period" } @for h in TALLY_HEAD { th { (h) } } } }
+            (num_row(markup! { "quiet" }, tally_cells(&mut quiet)))
+            (num_row(markup! { "during any fault" }, tally_cells(&mut faulty)))
+            @for (f, mut t) in by_fault { (num_row(markup! { "during " (f) }, tally_cells(&mut t))) }
+        }
+        p class="small muted" { "Operations are assigned to the period in which they were invoked; final reads are left out." }
     }
-    s + "</table><p class=\"small muted\">Operations are assigned to the period in which they were invoked; final reads are left out.</p>"
 }
 
-fn fault_timeline(data: &RunData) -> String {
-    let mut s = String::from("<h2 id=\"faults\">Fault timeline</h2>");
-    if data.faults.is_empty() && data.nemesis.is_empty() {
-        return s + "<p class=\"muted\">No faults were injected.</p>";
+fn fault_timeline(data: &RunData) -> Markup {
+    markup! {
+        h2 id="faults" { "Fault timeline" }
+        @if data.faults.is_empty() && data.nemesis.is_empty() {
+            p class="muted" { "No faults were injected." }
+        } @else {
+            div class="scroll" { (built(fault_svg(data))) }
+            p class="small" { a href="timeline.html" { "The full history on one timeline" } ": every operation, one lane per process, with these faults shaded." }
+            (event_table(data))
+        }
     }
+}
+
+/// One lane per fault kind, a bar per period, on round ticks; every text escaped.
+fn fault_svg(data: &RunData) -> String {
+    let mut s = String::new();
     let kinds: Vec<String> = {
         let mut k: Vec<String> = data.faults.iter().map(|p| p.fault.clone()).collect();
         k.sort();
@@ -259,7 +415,7 @@ fn fault_timeline(data: &RunData) -> String {
     let end = data.end_s.max(1.0);
     let x = |t: f64| left + w * (t / end).clamp(0.0, 1.0);
     let height = 20.0 + lane_h * kinds.len() as f64;
-    let _ = write!(s, "<div class=\"scroll\"><svg class=\"faults\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0}\" height=\"{height:.0}\" font-family=\"sans-serif\" font-size=\"11\">", left + w + 40.0);
+    let _ = write!(s, "<svg class=\"faults\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0}\" height=\"{height:.0}\" font-family=\"sans-serif\" font-size=\"11\">", left + w + 40.0);
     for (i, k) in kinds.iter().enumerate() {
         let y = lane_h * i as f64;
         let _ = write!(s, "<text x=\"2\" y=\"{:.0}\">{}</text>", y + 15.0, escape(k));
@@ -278,55 +434,71 @@ fn fault_timeline(data: &RunData) -> String {
         }
     }
     let axis_y = lane_h * kinds.len() as f64 + 14.0;
-    for i in 0..=10 {
-        let t = end * i as f64 / 10.0;
-        let label = if end < 20.0 { format!("{t:.1}s") } else { format!("{t:.0}s") };
-        let _ = write!(s, "<text x=\"{:.0}\" y=\"{axis_y:.0}\" fill=\"#666\">{label}</text>", x(t) - 6.0);
-    }
-    s += "</svg></div>";
-    s += &event_table(data);
-    s
+    // Round ticks (0, 2, 4 … s), not tenths of the run's length (0, 2.2, 4.4 …).
+    s += &TimeScale::new(0.0, end, left, w).axis(axis_y, 0.0, axis_y - 12.0, 10);
+    s + "</svg>"
 }
 
-fn event_table(data: &RunData) -> String {
-    let mut s = format!("<details><summary>{} nemesis events</summary><table class=\"events\">", data.nemesis.len());
-    s += &header(&["time (s)", "event", "value"]);
-    for op in data.nemesis.iter().take(EVENTS_MAX) {
-        s += &row(&[format!("{:.3}", secs(op.time)), escape(&op.f), format!("<span class=\"mono\">{}</span>", json_text(&op.value, 500))]);
+fn event_table(data: &RunData) -> Markup {
+    markup! {
+        details {
+            summary { (plural(data.nemesis.len() as u64, "nemesis event")) }
+            table class="events" {
+                thead { tr { th { "time (s)" } th { "event" } th { "value" } } }
+                @for op in data.nemesis.iter().take(EVENTS_MAX) {
+                    tr { td { (format!("{:.3}", secs(op.time))) } td { (op.f.as_ref()) } td { span class="mono" { (json_plain(&op.value, 500)) } } }
+                }
+                @if data.nemesis.len() > EVENTS_MAX {
+                    tr { td colspan="3" { "… " (data.nemesis.len() - EVENTS_MAX) " more in history.jsonl" } }
+                }
+            }
+        }
     }
-    if data.nemesis.len() > EVENTS_MAX {
-        let _ = write!(s, "<tr><td colspan=\"3\">… {} more in history.jsonl</td></tr>", data.nemesis.len() - EVENTS_MAX);
-    }
-    s + "</table></details>"
 }
 
-fn failures(data: &RunData) -> String {
-    let mut s = String::from("<h2 id=\"failures\">What went wrong</h2>");
+fn failures(data: &RunData) -> Markup {
     let checkers = data.results.get("checkers").and_then(Value::as_object).cloned().unwrap_or_default();
     let bad: Vec<(&String, &Value)> =
         checkers.iter().filter(|(_, r)| r.get("valid").and_then(Validity::from_json) != Some(Validity::Valid)).collect();
-    if bad.is_empty() {
-        s += "<p>Every checker passed.</p>";
-    }
-    for (name, r) in bad {
-        let _ = write!(s, "<h3>{} {}</h3>", escape(name), badge(r.get("valid").and_then(Validity::from_json)));
-        if let Some(Value::Array(anoms)) = r.get("anomalies") {
-            for a in anoms.iter().take(5) {
-                s += "<div class=\"anomaly\">";
-                s += &anomaly::lin_anomaly(data, a);
-                s += "</div>";
-            }
-            if let Some(file) = write_checker_page(data, name, r) {
-                let _ = write!(s, "<p>The checker's own explanation page: {}</p>", html::link(&file, &file));
-            }
+    // The one drawn at the top is not drawn twice.
+    let top = if lin_anomalies(data).is_empty() { failing_checkers(data).into_iter().find(|(n, r)| drawn(data, n, r).is_some()).map(|x| x.0) } else { None };
+    markup! {
+        h2 id="failures" { "What went wrong" }
+        @if bad.is_empty() { p { "Every checker passed." } }
+        @for (name, r) in &bad {
+            h3 { (name) " " (badge(r.get("valid").and_then(Validity::from_json))) }
+            (failure(data, name, r, top.as_deref() == Some(name.as_str())))
         }
-        s += &anomaly::checker_details(r);
+        @if let Some(table) = anomaly::final_states(data) {
+            h3 id="final-states" { "Final state of every node" }
+            (built(table))
+        }
     }
-    if let Some(table) = anomaly::final_states(data) {
-        s += "<h3 id=\"final-states\">Final state of every node</h3>";
-        s += &table;
+}
+
+/// Anomalies with their keys in natural order (key 2 before key 10).
+fn by_key(anoms: &[Value]) -> Vec<Value> {
+    let mut v = anoms.to_vec();
+    v.sort_by(|a, b| natural_cmp(&story::key_text(&a["key"]), &story::key_text(&b["key"])));
+    v
+}
+
+/// One failing checker: its anomalies in event order (linearizability), or its drawing when it
+/// was not already drawn at the top, then its own report, folded.
+fn failure(data: &RunData, name: &str, r: &Value, drawn_at_top: bool) -> Markup {
+    let details = anomaly::checker_details(r);
+    let invalid = r.get("valid").and_then(Validity::from_json) == Some(Validity::Invalid);
+    markup! {
+        @if let Some(Value::Array(anoms)) = r.get("anomalies") {
+            @for a in by_key(anoms).iter().take(5) { div class="anomaly" { (built(anomaly::lin_anomaly(data, a))) } }
+            @if let Some(file) = write_checker_page(data, name, r) { p { "The checker's own explanation page: " (link(&file)) } }
+        } @else if !drawn_at_top && invalid {
+            @if let Some((_, body)) = drawn(data, name, r) { (built(body)) }
+        }
+        @if !details.is_empty() {
+            details class="raw" { summary { "The checker's report as it wrote it" } (built(details)) }
+        }
     }
-    s
 }
 
 /// Writes the linearizability checker's explanation page next to the report; returns its name.
@@ -339,14 +511,8 @@ fn write_checker_page(data: &RunData, name: &str, r: &Value) -> Option<String> {
     Some(file)
 }
 
-fn files(data: &RunData) -> String {
-    let mut s = String::from("<h2 id=\"files\">Files</h2><ul>");
-    for f in ["history.jsonl", "results.json", "test.json"] {
-        if data.dir.join(f).exists() {
-            let _ = write!(s, "<li><a href=\"{f}\">{f}</a></li>");
-        }
-    }
-    s += "</ul>";
+fn files(data: &RunData) -> Markup {
+    let present: Vec<&str> = ["timeline.html", "history.jsonl", "results.json", "test.json"].into_iter().filter(|f| data.dir.join(f).exists()).collect();
     let mut logs: Vec<String> = std::fs::read_dir(data.dir.join("nodes"))
         .into_iter()
         .flatten()
@@ -354,17 +520,18 @@ fn files(data: &RunData) -> String {
         .filter_map(|e| e.file_name().to_str().map(str::to_string))
         .filter(|n| n.ends_with(".log"))
         .collect();
-    logs.sort();
-    if logs.is_empty() {
-        return s;
+    super::text::sort_natural(&mut logs);
+    markup! {
+        h2 id="files" { "Files" }
+        ul { @for f in &present { li { a href=(f) { (f) } } } }
+        @if !logs.is_empty() {
+            h3 { "Node logs" }
+            @for l in &logs {
+                @let name = format!("nodes/{l}");
+                details { summary { (link(&name)) } pre { (log_tail(&data.dir.join("nodes").join(l))) } }
+            }
+        }
     }
-    s += "<h3>Node logs</h3>";
-    for l in logs {
-        let path = data.dir.join("nodes").join(&l);
-        let name = format!("nodes/{l}");
-        let _ = write!(s, "<details><summary>{}</summary><pre>{}</pre></details>", html::link(&name, &name), escape(&log_tail(&path)));
-    }
-    s
 }
 
 /// The last few KiB of a log, starting at a line boundary.
