@@ -1,40 +1,69 @@
-//! Benchmark of the linearizability checker on generated histories.
+//! Benchmark of the linearizability checker on generated histories, per history class, with the
+//! fast path (`auto`: the fast path on every key it applies to, the search elsewhere) and with
+//! the search alone (`search`).
 //!
-//! `cargo bench -p faultline-checkers --bench linear` runs every case in its own subprocess (so
-//! the peak resident memory, VmHWM, belongs to that case alone) and prints one line per case:
-//! operations, verdict, check time, operations per second, resident memory before the check
-//! (the history itself) and the peak. `-- <name-filter>` runs only matching cases.
+//! `cargo bench -p faultline-checkers --bench linear` runs every (case, engine) pair in its own
+//! subprocess (so the peak resident memory, VmHWM, belongs to that pair alone) and prints one
+//! line per pair: operations, verdict, check time, operations per second, which path decided
+//! the keys, resident memory before the check (the history itself) and the peak; for an
+//! invalid verdict, where the injected fault was and where the reported anomaly is.
+//! `-- <name-filter>...` runs only matching cases; `-- --engine auto|search` only one engine.
 
 #[path = "support/gen.rs"]
 mod gen;
 
-use faultline_checkers::linear;
-use faultline_checkers::CheckOptions;
-use gen::{generate, inject_stale_read, Spec};
+use faultline_checkers::linear::{self, Engine};
+use faultline_checkers::{CheckOptions, Validity};
+use gen::{generate, inject_lost_element, inject_stale_read, Spec};
 use std::time::{Duration, Instant};
+
+/// What is wrong with a case's history, on purpose.
+#[derive(Clone, Copy, PartialEq)]
+enum Fault {
+    None,
+    /// One read changed to a value overwritten before it began (register classes).
+    StaleRead,
+    /// One list read missing its first element (append and set classes).
+    LostElement,
+}
 
 struct Case {
     name: &'static str,
     spec: Spec,
-    stale: bool,
+    /// The model the history is checked against.
+    model: &'static str,
+    fault: Fault,
 }
 
 fn cases() -> Vec<Case> {
-    let s = |ops, clients, keys, unknown, model| Spec { ops, clients, keys, unknown, model, seed: 7 };
-    vec![
-        Case { name: "kv-10k-10c-100k", spec: s(10_000, 10, 100, 0.0, "kv"), stale: false },
-        Case { name: "kv-100k-20c-1000k-1%info", spec: s(100_000, 20, 1000, 0.01, "kv"), stale: false },
-        Case { name: "kv-1M-50c-1000k-1%info", spec: s(1_000_000, 50, 1000, 0.01, "kv"), stale: false },
-        Case { name: "kv-1M-50c-1000k-1%info-stale", spec: s(1_000_000, 50, 1000, 0.01, "kv"), stale: true },
-        Case { name: "kv-1M-50c-10k-1%info", spec: s(1_000_000, 50, 10, 0.01, "kv"), stale: false },
-        Case { name: "cas-20k-50c-2k", spec: s(20_000, 50, 2, 0.0, "cas-register"), stale: false },
-        Case { name: "cas-20k-50c-2k-1%info", spec: s(20_000, 50, 2, 0.01, "cas-register"), stale: false },
-        Case { name: "cas-20k-50c-2k-stale", spec: s(20_000, 50, 2, 0.0, "cas-register"), stale: true },
-        Case { name: "register-20k-20c-1k", spec: s(20_000, 20, 1, 0.0, "register"), stale: false },
-        Case { name: "register-20k-20c-1k-1%info", spec: s(20_000, 20, 1, 0.01, "register"), stale: false },
-        Case { name: "register-20k-20c-1k-stale", spec: s(20_000, 20, 1, 0.0, "register"), stale: true },
-        Case { name: "register-100k-10c-1k", spec: s(100_000, 10, 1, 0.0, "register"), stale: false },
-    ]
+    let s = |ops, clients, keys, unknown, gen_model| Spec { ops, clients, keys, unknown, model: gen_model, seed: 7 };
+    let c = |name, spec, model, fault| Case { name, spec, model, fault };
+    let mut v = vec![
+        c("kv-20k-20c-100k", s(20_000, 20, 100, 0.01, "cas-register"), "kv", Fault::None),
+        c("kv-20k-20c-100k-stale", s(20_000, 20, 100, 0.01, "cas-register"), "kv", Fault::StaleRead),
+    ];
+    for (clients, valid, stale) in [(10, "hot-2x10k-10c", "hot-2x10k-10c-stale"), (50, "hot-2x10k-50c", "hot-2x10k-50c-stale"), (200, "hot-2x10k-200c", "hot-2x10k-200c-stale")] {
+        v.push(c(valid, s(20_000, clients, 2, 0.01, "cas-register"), "cas-register", Fault::None));
+        v.push(c(stale, s(20_000, clients, 2, 0.01, "cas-register"), "cas-register", Fault::StaleRead));
+    }
+    v.extend([
+        c("kv-1M-50c-1000k-1%info", s(1_000_000, 50, 1000, 0.01, "cas-register"), "kv", Fault::None),
+        c("kv-1M-50c-1000k-1%info-stale", s(1_000_000, 50, 1000, 0.01, "cas-register"), "kv", Fault::StaleRead),
+        c("append-20k-20c-100k", s(20_000, 20, 100, 0.01, "append"), "kv", Fault::None),
+        c("append-20k-20c-100k-lost", s(20_000, 20, 100, 0.01, "append"), "kv", Fault::LostElement),
+        c("set-20k-20c-100k", s(20_000, 20, 100, 0.01, "set"), "set", Fault::None),
+        c("set-20k-20c-100k-lost", s(20_000, 20, 100, 0.01, "set"), "set", Fault::LostElement),
+        // The earlier cases: `kv-mixed` writes and appends on the same keys (the fast path does
+        // not apply, the search decides), `register` one key.
+        c("kv-mixed-10k-10c-100k", s(10_000, 10, 100, 0.0, "kv"), "kv", Fault::None),
+        c("kv-mixed-1M-50c-1000k-1%info", s(1_000_000, 50, 1000, 0.01, "kv"), "kv", Fault::None),
+        c("kv-mixed-1M-50c-1000k-1%info-stale", s(1_000_000, 50, 1000, 0.01, "kv"), "kv", Fault::StaleRead),
+        c("kv-mixed-1M-50c-10k-1%info", s(1_000_000, 50, 10, 0.01, "kv"), "kv", Fault::None),
+        c("register-20k-20c-1k", s(20_000, 20, 1, 0.0, "register"), "register", Fault::None),
+        c("register-20k-20c-1k-stale", s(20_000, 20, 1, 0.0, "register"), "register", Fault::StaleRead),
+        c("register-100k-10c-1k", s(100_000, 10, 1, 0.0, "register"), "register", Fault::None),
+    ]);
+    v
 }
 
 fn status_kb(field: &str) -> u64 {
@@ -46,52 +75,74 @@ fn status_kb(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn run_case(case: &Case) {
-    let mut history = generate(&case.spec);
-    if case.stale {
-        inject_stale_read(&mut history, 0.9).expect("a stale read can be injected");
+fn engine_name(e: Engine) -> &'static str {
+    match e {
+        Engine::Auto => "auto",
+        Engine::Fast => "fast",
+        Engine::Search => "search",
     }
+}
+
+fn run_case(case: &Case, engine: Engine) {
+    let mut history = generate(&case.spec);
+    let injected = match case.fault {
+        Fault::None => None,
+        Fault::StaleRead => Some(inject_stale_read(&mut history, 0.9).expect("a stale read can be injected")),
+        Fault::LostElement => Some(inject_lost_element(&mut history, 0.9).expect("an element can be lost")),
+    };
     let rss_before_mb = status_kb("VmRSS:") / 1024;
     let opts = CheckOptions { budget: Duration::from_secs(60), ..CheckOptions::default() };
     let started = Instant::now();
-    let result = linear::check(&history, case.spec.model, &opts);
+    let result = linear::check_with(&history, case.model, &opts, engine);
     let secs = started.elapsed().as_secs_f64();
     let n_ops = history.calls().map(|c| c.len()).unwrap_or(0);
+    let d = |k: &str| result.details.get(k).cloned().unwrap_or_default();
     println!(
-        "{:<32} {:>9} ops {:>3} clients {:>5} keys  {:<8} {:>8.3} s {:>11.0} ops/s  rss-before {:>5} MiB  peak {:>5} MiB",
+        "{:<30} {:<6} {:>8} ops {:>3} clients {:>5} keys  {:<9} {:>7.3} s {:>9.0} ops/s  paths {}  rss-before {:>4} MiB  peak {:>5} MiB",
         case.name,
+        engine_name(engine),
         n_ops,
         case.spec.clients,
         case.spec.keys,
         serde_json::to_string(&result.valid).unwrap(),
         secs,
         n_ops as f64 / secs,
+        d("paths"),
         rss_before_mb,
         status_kb("VmHWM:") / 1024,
     );
-    if result.valid != faultline_checkers::Validity::Valid {
-        let mut shown = serde_json::to_string(&result.details).unwrap();
-        shown.truncate(600);
-        println!("    {shown}");
+    if result.valid == Validity::Invalid {
+        let a = &result.details["anomalies"][0];
+        println!("    injected at event {injected:?}; reported: key {} at event {} ({}), {} invalid keys", a["key"], a["violation_event"], a["path"], d("keys_invalid"));
+    } else if result.valid == Validity::Unknown {
+        println!("    {}", d("error"));
     }
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
-    if let Some(pos) = std::env::args().position(|a| a == "--case") {
-        let name = std::env::args().nth(pos + 1).unwrap_or_default();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value_of = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let engines = match value_of("--engine").as_deref() {
+        Some("auto") => vec![Engine::Auto],
+        Some("search") => vec![Engine::Search],
+        _ => vec![Engine::Auto, Engine::Search],
+    };
+    if let Some(name) = value_of("--case") {
         let case = cases().into_iter().find(|c| c.name == name).expect("known case");
-        run_case(&case);
+        run_case(&case, engines[0]);
         return;
     }
+    let filters: Vec<&String> = args.iter().enumerate().filter(|(i, a)| !a.starts_with("--") && (*i == 0 || !args[i - 1].starts_with("--engine"))).map(|(_, a)| a).collect();
     let exe = std::env::current_exe().expect("own path");
     for case in cases() {
-        if !args.is_empty() && !args.iter().any(|a| case.name.contains(a.as_str())) {
+        if !filters.is_empty() && !filters.iter().any(|f| case.name.contains(f.as_str())) {
             continue;
         }
-        let status = std::process::Command::new(&exe).args(["--case", case.name]).status();
-        if !matches!(status, Ok(s) if s.success()) {
-            println!("{:<32} failed: {status:?}", case.name);
+        for &engine in &engines {
+            let status = std::process::Command::new(&exe).args(["--case", case.name, "--engine", engine_name(engine)]).status();
+            if !matches!(status, Ok(s) if s.success()) {
+                println!("{:<30} {:<6} failed: {status:?}", case.name, engine_name(engine));
+            }
         }
     }
 }

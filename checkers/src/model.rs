@@ -151,6 +151,9 @@ impl ModelOp {
 #[derive(Default)]
 struct Tables {
     ids: HashMap<String, u64>,
+    /// Ids of the values whose canonical form is an `i64`, by number: most values of a history
+    /// are, and this spares their text (same identity: `1` and `1.0` are the one `i64` 1).
+    int_ids: HashMap<i64, u64>,
     values: Vec<Value>,
     appends: HashMap<(u64, u64), u64>,
     set_ids: HashMap<Vec<u64>, u64>,
@@ -173,6 +176,14 @@ impl Tables {
     /// canonical form is what is kept, so appends and descriptions never see two spellings.
     fn intern(&mut self, v: &Value) -> u64 {
         let canon = canonical(v);
+        if let Some(i) = as_int(&canon) {
+            let next = self.values.len() as u64;
+            let id = *self.int_ids.entry(i).or_insert(next);
+            if id == next {
+                self.values.push(canon.into_owned());
+            }
+            return id;
+        }
         let text = canon.to_string();
         if let Some(id) = self.ids.get(&text) {
             return *id;
@@ -185,7 +196,11 @@ impl Tables {
 
     /// The id of a value when it was interned before; never interns.
     fn lookup(&self, v: &Value) -> Option<u64> {
-        self.ids.get(&canonical_text(v)).copied()
+        let canon = canonical(v);
+        match as_int(&canon) {
+            Some(i) => self.int_ids.get(&i).copied(),
+            None => self.ids.get(&canonical_text(&canon)).copied(),
+        }
     }
 
     fn intern_sum(&mut self, sum: i128) -> u64 {
@@ -373,6 +388,14 @@ impl Machine {
     }
 }
 
+/// The `i64` a canonical value is, if it is one.
+fn as_int(canon: &Value) -> Option<i64> {
+    match canon {
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+}
+
 fn counter_value(v: &Value) -> Result<i128, String> {
     exact_int(v).map_err(|why| format!("a counter value must be an exact integer, got {v} ({})", why.describe()))
 }
@@ -470,6 +493,15 @@ mod tests {
         assert_eq!(a.input, Input::Write(b.output.unwrap()));
         assert_eq!(m.lookup(&json!({"b": 2, "a": 1.0})), b.output);
         assert_eq!(m.lookup(&json!("never mentioned")), None);
+        // Integers are interned by number, every other value by its text: the two must agree
+        // on which values are one value.
+        let one = m.compile(&call("write", json!(1), Outcome::Ok(json!(1)))).unwrap().unwrap();
+        assert_eq!(Some(one.input), Some(Input::Write(m.lookup(&serde_json::from_str("1.0").unwrap()).unwrap())));
+        assert_eq!(m.lookup(&serde_json::from_str("-0.0").unwrap()), m.lookup(&json!(0)));
+        let big = m.compile(&call("write", json!(u64::MAX), Outcome::Ok(json!(u64::MAX)))).unwrap().unwrap();
+        let max = m.compile(&call("write", json!(i64::MAX), Outcome::Ok(json!(i64::MAX)))).unwrap().unwrap();
+        assert_ne!(big.input, max.input);
+        assert_eq!(m.lookup(&serde_json::from_str("18446744073709551615").unwrap()).map(Input::Write), Some(big.input));
     }
 
     #[test]

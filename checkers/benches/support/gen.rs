@@ -23,7 +23,8 @@ pub struct Spec {
     pub keys: usize,
     /// Fraction of operations whose outcome is unknown.
     pub unknown: f64,
-    /// `register` (read/write), `cas-register` (read/write/cas) or `kv` (read/write/cas/append).
+    /// The operations: `register` (read/write), `cas-register` (read/write/cas), `kv`
+    /// (read/write/cas/append), `append` (read/append) or `set` (read/add, reads answer lists).
     pub model: &'static str,
     pub seed: u64,
 }
@@ -35,6 +36,8 @@ struct Inflight {
     input: Value,
     /// `None` until it took effect; then `Some(output)` (`None` output = failed cas).
     effect: Option<Option<Value>>,
+    /// Whether the history is a set's (reads of an empty key answer `[]`).
+    f_model_is_set: bool,
 }
 
 pub fn generate(spec: &Spec) -> History {
@@ -49,6 +52,8 @@ pub fn generate(spec: &Spec) -> History {
     let f_names: &[&'static str] = match spec.model {
         "register" => &["read", "read", "write"],
         "cas-register" => &["read", "read", "write", "cas"],
+        "append" => &["read", "read", "append"],
+        "set" => &["read", "read", "add"],
         _ => &["read", "read", "write", "cas", "append"],
     };
     let push = |ops: &mut Vec<Op>, p: u64, t: OpType, f: &str, key: i64, v: Value| {
@@ -75,7 +80,7 @@ pub fn generate(spec: &Spec) -> History {
                     }
                 };
                 push(&mut ops, process_of[c], OpType::Invoke, f, key, input.clone());
-                clients[c] = Some(Inflight { process: process_of[c], f, key, input, effect: None });
+                clients[c] = Some(Inflight { process: process_of[c], f, key, input, effect: None, f_model_is_set: spec.model == "set" });
             }
             None => {
                 if clients.iter().all(|c| c.is_none()) {
@@ -120,7 +125,15 @@ fn finish_unknown(ops: &mut Vec<Op>, rng: &mut ChaCha8Rng, op: &Inflight, proces
 fn apply(map: &mut HashMap<i64, Value>, op: &Inflight) -> Option<Value> {
     let cur = map.get(&op.key).cloned().unwrap_or(Value::Null);
     match op.f {
+        // A set reads `[]` when empty: the set model wants a list.
+        "read" if op.f_model_is_set && cur.is_null() => Some(json!([])),
         "read" => Some(cur),
+        "add" => {
+            let mut a = cur.as_array().cloned().unwrap_or_default();
+            a.push(op.input.clone());
+            map.insert(op.key, Value::Array(a));
+            Some(op.input.clone())
+        }
         "write" => {
             map.insert(op.key, op.input.clone());
             Some(op.input.clone())
@@ -147,6 +160,21 @@ fn apply(map: &mut HashMap<i64, Value>, op: &Inflight) -> Option<Value> {
             Some(op.input.clone())
         }
     }
+}
+
+/// Removes the first element of the first `ok` list read of at least 8 elements at or after
+/// `at` (a fraction of the history): that element's append or add was acknowledged long before
+/// the read began (seven more came after it), so the read lost it. Returns the event index of
+/// the changed completion.
+pub fn inject_lost_element(history: &mut History, at: f64) -> Option<usize> {
+    let calls = history.calls().ok()?;
+    let start = (calls.len() as f64 * at) as usize;
+    let read = calls[start..].iter().find(|c| &*c.f == "read" && c.output().and_then(|v| v.as_array()).is_some_and(|a| a.len() >= 8))?;
+    let idx = read.complete_index? as usize;
+    if let Value::Array(items) = &mut history.ops[idx].value {
+        items.remove(0);
+    }
+    Some(idx)
 }
 
 /// Changes one `ok` read near `at` (a fraction of the history) on the busiest key so that it

@@ -65,7 +65,17 @@ pub fn render(history: &History, result: &CheckResult, title: &str) -> String {
         t = escape(title)
     );
     let detail = |k: &str| result.details.get(k).map(esc_json).unwrap_or_else(|| "?".into());
-    let _ = writeln!(page, "<p>model {}, {} operations, {} keys decided.</p>", detail("model"), detail("ops"), detail("keys"));
+    let _ = writeln!(
+        page,
+        "<p>model {}, {} operations, {} keys decided ({} valid, {} invalid, {} unchecked; decided by path: {}).</p>",
+        detail("model"),
+        detail("ops"),
+        detail("keys"),
+        detail("keys_valid"),
+        detail("keys_invalid"),
+        detail("keys_unchecked"),
+        detail("paths")
+    );
     if let Some(Value::String(e)) = result.details.get("error") {
         let _ = writeln!(page, "<p class=\"unknown\">{}</p>", escape(e));
     }
@@ -79,8 +89,11 @@ pub fn render(history: &History, result: &CheckResult, title: &str) -> String {
         for (n, a) in anomalies.iter().take(MAX_ANOMALIES).enumerate() {
             render_anomaly(&mut page, &calls, a, n);
         }
-        if anomalies.len() > MAX_ANOMALIES {
-            let _ = writeln!(page, "<p>{} more failing keys are not drawn.</p>", anomalies.len() - MAX_ANOMALIES);
+        // Only the earliest failing keys come with an anomaly; `keys_invalid` counts them all.
+        let failing = result.details.get("keys_invalid").and_then(|n| n.as_u64()).map_or(anomalies.len(), |n| n as usize);
+        let drawn = anomalies.len().min(MAX_ANOMALIES);
+        if failing > drawn {
+            let _ = writeln!(page, "<p>{} more failing keys are not drawn.</p>", failing - drawn);
         }
     }
     page.push_str("</body></html>\n");

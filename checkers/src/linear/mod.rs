@@ -3,23 +3,30 @@
 //!
 //! [`check`] pairs the history into calls, splits them by key (P-compositionality: a history is
 //! linearizable exactly when each key's sub-history is), prunes what cannot matter
-//! ([`prepare`]), and runs the search of [`search`] on each key, spread over
-//! `opts.thread_count()` threads, largest keys first. The first violation cancels the other
-//! searches. A wall-clock budget and a memory budget (bytes of memo tables, counted across all
-//! running searches) turn an undecided search into `unknown` with the reason and the undecided
-//! keys, never a hang or an exhausted machine.
+//! ([`prepare`]), and decides each key, spread over `opts.thread_count()` threads, largest keys
+//! first: with the fast path ([`fast`], polynomial, for keys whose reads are unambiguous) where
+//! it applies, else with the search of [`search`]. Every key is checked, also after a violation,
+//! until the budget runs out. A wall-clock budget and a memory budget (bytes of memo tables,
+//! counted across all running searches) turn an undecided search into `unknown` with the reason
+//! and the undecided keys, never a hang or an exhausted machine.
 //!
-//! The result's details: `model`, `keys` (keys decided), `ops` (calls considered), and for an
-//! invalid history `anomalies` (one per failing key; see [`explain`]); for an unknown one,
-//! `error` and `undecided_keys`. A history with no client operation is unknown
-//! ([`crate::history::NO_CLIENT_OPERATIONS`]). [`html::render`] draws an anomaly as a page.
+//! The result's details: `model`, `keys` (keys decided), `keys_valid`, `keys_invalid`,
+//! `keys_unchecked` (undecided or never started), `paths` (how many keys each procedure
+//! decided), `fallbacks` (why the fast path did not apply, with counts), `ops` (calls
+//! considered); for an invalid history `anomalies` (the [`ANOMALIES_MAX`] earliest failing keys,
+//! by the event at which each violation became certain, then by key; see [`explain`]) and
+//! `invalid_keys`; for an unknown one, `error` and `undecided_keys`. A history with no client
+//! operation is unknown ([`crate::history::NO_CLIENT_OPERATIONS`]). [`html::render`] draws an
+//! anomaly as a page.
 
 pub mod html;
 mod explain;
+mod fast;
 mod prepare;
 mod search;
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -27,15 +34,55 @@ use std::time::Instant;
 use crate::history::{Call, History, Key, NO_CLIENT_OPERATIONS};
 use crate::model::{self, Kind, Machine};
 use crate::verdict::{CheckOptions, CheckResult, Validity};
+use fast::Decision;
 use prepare::Partition;
 use search::{Answer, Limits, Search, Stop};
 
 /// How long the explanation passes of one failing key may take.
 const EXPLAIN_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long locating the violation of one key the search decided may take.
+const LOCATE_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+/// How many failing keys are explained in full (the earliest violations); the others are
+/// counted and listed by key. Every failing key stays checked.
+const ANOMALIES_MAX: usize = 10;
+/// How many failing keys are listed by key.
+const INVALID_KEYS_MAX: usize = 100;
+
+/// Which decision procedures a check may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// The fast path on every key it applies to, the search on the others ([`check`]).
+    Auto,
+    /// The fast path only: a key it does not apply to is undecided (for tests and benchmarks).
+    Fast,
+    /// The search only, as before the fast path existed (for tests and benchmarks).
+    Search,
+}
+
+/// Which procedure decided a key (`path` in the result).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Path {
+    Fast,
+    Search,
+}
+
+impl Path {
+    fn name(self) -> &'static str {
+        match self {
+            Path::Fast => "fast",
+            Path::Search => "search",
+        }
+    }
+}
 
 /// Checks `history` against the model named `model` (one of [`crate::model::NAMES`]; callers
 /// validate the name first, an unknown name answers unknown).
 pub fn check(history: &History, model: &str, opts: &CheckOptions) -> CheckResult {
+    check_with(history, model, opts, Engine::Auto)
+}
+
+/// [`check`] with a choice of decision procedures.
+pub fn check_with(history: &History, model: &str, opts: &CheckOptions, engine: Engine) -> CheckResult {
     let Some(kind) = model::by_name(model) else {
         return CheckResult::unknown(format!("unknown model `{model}` (known: {})", model::NAMES.join(", ")));
     };
@@ -43,21 +90,52 @@ pub fn check(history: &History, model: &str, opts: &CheckOptions) -> CheckResult
         Ok(c) => c,
         Err(e) => return CheckResult::unknown(format!("malformed history: {e}")).with("model", json!(model)),
     };
-    check_calls(&calls, kind, opts).with("model", json!(model))
+    check_calls_with(&calls, kind, opts, engine).with("model", json!(model))
+}
+
+/// How a violation was found, with what its explanation needs.
+enum How {
+    Fast(fast::Finding),
+    /// The search's answer: the op that cannot be placed (`part.ops` index), the longest
+    /// prefixes of the first pass, and whether the dead-read pruning named the op.
+    Search { op: usize, prefixes: Vec<Vec<usize>>, unsatisfiable: bool },
+}
+
+/// A violating key: where its contradiction is (`at`, an event index) and how it was found.
+struct Found {
+    at: u64,
+    how: How,
 }
 
 /// What became of one key.
 enum KeyOutcome {
-    Linearizable,
-    Violation(Value),
+    Linearizable(Path),
+    Violation(Found),
     Undecided(Stop),
     /// The key's operations do not fit the model (an unknown `f`, a malformed value).
     Error(String),
+    /// [`Engine::Fast`] only: the fast path does not apply, and why.
+    NoFastPath(&'static str),
+}
+
+/// One key's outcome, and why the fast path did not apply when the search decided it.
+struct KeyResult {
+    outcome: KeyOutcome,
+    fallback: Option<&'static str>,
 }
 
 /// Checks paired calls; see [`check`]. No calls at all is unknown: an empty history would
 /// otherwise be trivially linearizable, and a verdict of valid must mean something was checked.
 pub fn check_calls(calls: &[Call], kind: Kind, opts: &CheckOptions) -> CheckResult {
+    check_calls_with(calls, kind, opts, Engine::Auto)
+}
+
+/// [`check_calls`] with a choice of decision procedures.
+///
+/// Every key is checked (a violation no longer cancels the others) until the budget runs out;
+/// then the earliest violations (by the event at which each became certain, then by key) are
+/// explained, so the reported anomaly does not depend on which thread finished first.
+pub fn check_calls_with(calls: &[Call], kind: Kind, opts: &CheckOptions, engine: Engine) -> CheckResult {
     if calls.is_empty() {
         return CheckResult::unknown(NO_CLIENT_OPERATIONS).with("ops", json!(0));
     }
@@ -67,99 +145,283 @@ pub fn check_calls(calls: &[Call], kind: Kind, opts: &CheckOptions) -> CheckResu
     let memory_used = AtomicU64::new(0);
     let limits =
         Limits { deadline: started + opts.budget, cancel: &cancel, memory_used: &memory_used, memory_limit: opts.memory_limit_bytes };
+    let threads = opts.thread_count();
+    let outcomes = parallel(groups.len(), threads, Some(limits.deadline), |g| check_key(calls, &groups[g].1, kind, &limits, engine));
+    let mut found: Vec<(usize, &Found)> = outcomes
+        .iter()
+        .enumerate()
+        .filter_map(|(g, o)| match o {
+            Some(KeyResult { outcome: KeyOutcome::Violation(f), .. }) => Some((g, f)),
+            _ => None,
+        })
+        .collect();
+    found.sort_by(|a, b| a.1.at.cmp(&b.1.at).then_with(|| groups[a.0].0.cmp(&groups[b.0].0)));
+    // Not cut by the deadline: a fast-path explanation is cheap, and the search's second pass
+    // bounds itself (the first pass's prefix is used when it has no time).
+    let explained = parallel(found.len().min(ANOMALIES_MAX), threads, None, |n| {
+        let (g, f) = found[n];
+        explain_key(calls, &groups[g].1, kind, &limits, f)
+    });
+    let ordered: Vec<(usize, Value)> =
+        found.iter().zip(explained).map(|((g, _), a)| (*g, a.unwrap_or_else(|| json!({"key": key_json(&groups[*g].0)})))).collect();
+    summarize(&groups, &outcomes, &found, ordered, calls.len(), started)
+}
+
+/// Runs `work` on `0..n` over `threads` threads, in order of the index, until the deadline if
+/// any; an item not started in time is `None`.
+fn parallel<T: Send>(n: usize, threads: usize, deadline: Option<Instant>, work: impl Fn(usize) -> T + Sync) -> Vec<Option<T>> {
     let next = AtomicUsize::new(0);
-    let outcomes: Mutex<Vec<Option<KeyOutcome>>> = Mutex::new((0..groups.len()).map(|_| None).collect());
-    let threads = opts.thread_count().clamp(1, groups.len().max(1));
+    let out: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
     std::thread::scope(|s| {
-        for _ in 0..threads {
+        for _ in 0..threads.clamp(1, n.max(1)) {
             s.spawn(|| loop {
-                let g = next.fetch_add(1, Ordering::Relaxed);
-                if g >= groups.len() || cancel.load(Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n || deadline.is_some_and(|d| Instant::now() >= d) {
                     break;
                 }
-                let outcome = check_key(calls, &groups[g].1, kind, &limits);
-                if matches!(outcome, KeyOutcome::Violation(_)) {
-                    cancel.store(true, Ordering::Relaxed);
-                }
-                outcomes.lock().unwrap_or_else(|e| e.into_inner())[g] = Some(outcome);
+                let r = work(i);
+                out.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
             });
         }
     });
-    let outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
-    summarize(&groups, outcomes, calls.len(), started)
+    out.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
-fn check_key(calls: &[Call], members: &[usize], kind: Kind, limits: &Limits) -> KeyOutcome {
+fn check_key(calls: &[Call], members: &[usize], kind: Kind, limits: &Limits, engine: Engine) -> KeyResult {
     let machine = Machine::new(kind);
     let part = match Partition::build(calls, members, &machine) {
         Ok(p) => p,
-        Err(e) => return KeyOutcome::Error(e),
+        Err(e) => return KeyResult { outcome: KeyOutcome::Error(e), fallback: None },
     };
-    let search = Search::new(&machine, &part.ops, part.n_ok, limits);
+    if engine == Engine::Search {
+        return KeyResult { outcome: search_key(calls, &part, &machine, limits), fallback: None };
+    }
+    let (outcome, fallback) = match fast::decide(calls, &part, &machine) {
+        Decision::Linearizable => (KeyOutcome::Linearizable(Path::Fast), None),
+        Decision::Violation(f) => (KeyOutcome::Violation(Found { at: f.at, how: How::Fast(f) }), None),
+        Decision::Inapplicable(why) if engine == Engine::Fast => (KeyOutcome::NoFastPath(why), None),
+        Decision::Inapplicable(why) => (search_key(calls, &part, &machine, limits), Some(why)),
+    };
+    KeyResult { outcome, fallback }
+}
+
+/// Decides a key with the search. A violation is located like the fast path's (see
+/// [`locate_by_search`]).
+fn search_key(calls: &[Call], part: &Partition, machine: &Machine, limits: &Limits) -> KeyOutcome {
+    let search = Search::new(machine, &part.ops, part.n_ok, limits);
     match search.run(None) {
-        Answer::Linearizable => KeyOutcome::Linearizable,
+        Answer::Linearizable => KeyOutcome::Linearizable(Path::Search),
         Answer::Undecided(stop) => KeyOutcome::Undecided(stop),
         Answer::Violation { op, prefixes } => {
-            let quiet = AtomicBool::new(false);
-            let deadline = limits.deadline.min(Instant::now() + EXPLAIN_BUDGET);
-            let explain_limits = Limits { deadline, cancel: &quiet, ..*limits };
-            let depth = prefixes.first().map_or(0, |p| p.len());
             let culprit = prefixes.first().and_then(|p| search.culprit(p));
-            // A second pass at the known depth collects alternative prefixes; it may run out of
-            // budget, and then the first pass's prefix is explanation enough.
-            let prefixes = match Search::new(&machine, &part.ops, part.n_ok, &explain_limits).run(Some(depth)) {
-                Answer::Violation { prefixes: more, .. } if !more.is_empty() => more,
-                _ => prefixes,
-            };
-            KeyOutcome::Violation(explain::anomaly(calls, &part, &machine, culprit.unwrap_or(op), &prefixes, culprit.is_some()))
+            let op = culprit.unwrap_or(op);
+            let named = part.call_of.get(op).map_or(u64::MAX, |&c| calls[c].complete_index.unwrap_or(calls[c].invoke_index));
+            let at = locate_by_search(part, machine, limits).unwrap_or(named);
+            KeyOutcome::Violation(Found { at, how: How::Search { op, prefixes, unsatisfiable: culprit.is_some() } })
         }
     }
+}
+
+/// The first completion after which a key the search found not linearizable is certainly not
+/// linearizable: a binary search over the cuts of the key (operations invoked by then; those
+/// still open have an unknown outcome, open reads are dropped; cuts are monotone because
+/// linearizability is prefix-closed), each judged by the search. The operation the search names
+/// is not that place: with the dead-read pruning it is often an early write that a much later
+/// stale read forbids. `None` when the cuts take more than [`LOCATE_BUDGET`] in all (each cut
+/// costs up to a whole search, and there are log2(completions) of them).
+fn locate_by_search(part: &Partition, machine: &Machine, limits: &Limits) -> Option<u64> {
+    let limits = Limits { deadline: limits.deadline.min(Instant::now() + LOCATE_BUDGET), ..*limits };
+    let limits = &limits;
+    let mut ends: Vec<u64> = part.ops[..part.n_ok].iter().filter_map(|o| o.complete).collect();
+    ends.sort_unstable();
+    let (mut lo, mut hi) = (0usize, ends.len());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        let (ops, n_ok) = cut(&part.ops, ends[mid]);
+        match Search::new(machine, &ops, n_ok, limits).run(None) {
+            Answer::Violation { .. } => hi = mid,
+            Answer::Linearizable => lo = mid + 1,
+            Answer::Undecided(_) => return None,
+        }
+    }
+    ends.get(lo).copied()
+}
+
+/// The search ops of a key as they stood just after event `e`, `ok` ones first, as
+/// [`Search::new`] wants them.
+fn cut(ops: &[search::SearchOp], e: u64) -> (Vec<search::SearchOp>, usize) {
+    let mut ok = Vec::new();
+    let mut open = Vec::new();
+    for o in ops.iter().filter(|o| o.invoke <= e) {
+        match o.complete {
+            Some(c) if c <= e => ok.push(o.clone()),
+            _ if o.op.is_read() => {}
+            _ => open.push(search::SearchOp { complete: None, ..o.clone() }),
+        }
+    }
+    ok.sort_by_key(|o| o.invoke);
+    open.sort_by_key(|o| o.invoke);
+    let n_ok = ok.len();
+    ok.extend(open);
+    (ok, n_ok)
+}
+
+/// The anomaly of a violating key, as JSON (see [`explain`]), with `path` and
+/// `violation_event`. The partition is rebuilt: building it is deterministic, so the op indices
+/// of `found` still apply.
+fn explain_key(calls: &[Call], members: &[usize], kind: Kind, limits: &Limits, found: &Found) -> Value {
+    let machine = Machine::new(kind);
+    let Ok(part) = Partition::build(calls, members, &machine) else {
+        return json!({"key": key_json(&calls[members[0]].key)});
+    };
+    let (mut a, path) = match &found.how {
+        How::Fast(f) => (explain::fast_anomaly(calls, &part, &machine, f), Path::Fast),
+        How::Search { op, prefixes, unsatisfiable } => {
+            let quiet = AtomicBool::new(false);
+            let deadline = limits.deadline.max(Instant::now()).min(Instant::now() + EXPLAIN_BUDGET);
+            let explain_limits = Limits { deadline, cancel: &quiet, ..*limits };
+            let depth = prefixes.first().map_or(0, |p| p.len());
+            // A second pass at the known depth collects alternative prefixes; it may run out of
+            // budget, and then the first pass's prefix is explanation enough.
+            let more = match Search::new(&machine, &part.ops, part.n_ok, &explain_limits).run(Some(depth)) {
+                Answer::Violation { prefixes: more, .. } if !more.is_empty() => more,
+                _ => prefixes.clone(),
+            };
+            (explain::anomaly(calls, &part, &machine, *op, &more, *unsatisfiable), Path::Search)
+        }
+    };
+    if let Value::Object(m) = &mut a {
+        m.insert("path".into(), json!(path.name()));
+        m.insert("violation_event".into(), json!(found.at));
+    }
+    a
+}
+
+/// For tests: on every key the fast path finds linearizable, replays the linearization it built
+/// through the model and against real time. Returns how many keys were verified, or the first
+/// key whose witness is wrong.
+#[doc(hidden)]
+pub fn verify_fast_witnesses(history: &History, model: &str) -> Result<usize, String> {
+    let kind = model::by_name(model).ok_or_else(|| format!("unknown model {model}"))?;
+    let calls = history.calls().map_err(|e| e.to_string())?;
+    let mut verified = 0;
+    for (key, members) in prepare::group_by_key(&calls) {
+        let machine = Machine::new(kind);
+        let part = Partition::build(&calls, &members, &machine)?;
+        verified += fast::verify_witness(&calls, &part, &machine).map_err(|e| format!("key {}: {e}", key_json(&key)))? as usize;
+    }
+    Ok(verified)
 }
 
 fn key_json(key: &Option<Key>) -> Value {
     serde_json::to_value(key).unwrap_or(Value::Null)
 }
 
-fn summarize(groups: &[(Option<Key>, Vec<usize>)], outcomes: Vec<Option<KeyOutcome>>, n_calls: usize, started: Instant) -> CheckResult {
-    let mut anomalies = Vec::new();
-    let (mut decided, mut undecided, mut errors) = (0usize, Vec::new(), Vec::new());
-    let mut stops = Vec::new();
-    for ((key, _), outcome) in groups.iter().zip(outcomes) {
-        match outcome {
-            Some(KeyOutcome::Linearizable) => decided += 1,
-            Some(KeyOutcome::Violation(a)) => {
-                decided += 1;
-                anomalies.push(a);
+/// Counts of what the keys came to.
+#[derive(Default)]
+struct Tally {
+    valid: usize,
+    invalid: usize,
+    fast: usize,
+    search: usize,
+    fallbacks: BTreeMap<&'static str, usize>,
+    undecided: Vec<Value>,
+    stops: Vec<Stop>,
+    errors: Vec<String>,
+}
+
+impl Tally {
+    fn of(groups: &[(Option<Key>, Vec<usize>)], outcomes: &[Option<KeyResult>]) -> Tally {
+        let mut t = Tally::default();
+        for ((key, _), r) in groups.iter().zip(outcomes) {
+            let Some(r) = r else {
+                t.undecided.push(key_json(key));
+                continue;
+            };
+            if let Some(why) = r.fallback {
+                *t.fallbacks.entry(why).or_default() += 1;
             }
-            Some(KeyOutcome::Undecided(stop)) => {
-                undecided.push(key_json(key));
-                stops.push(stop);
+            match &r.outcome {
+                KeyOutcome::Linearizable(path) => {
+                    t.valid += 1;
+                    t.count_path(*path);
+                }
+                KeyOutcome::Violation(f) => {
+                    t.invalid += 1;
+                    t.count_path(if matches!(f.how, How::Fast(_)) { Path::Fast } else { Path::Search });
+                }
+                KeyOutcome::Undecided(stop) => {
+                    t.undecided.push(key_json(key));
+                    t.stops.push(*stop);
+                }
+                KeyOutcome::Error(e) => t.errors.push(format!("key {}: {e}", key_json(key))),
+                KeyOutcome::NoFastPath(why) => {
+                    t.undecided.push(key_json(key));
+                    *t.fallbacks.entry(why).or_default() += 1;
+                }
             }
-            Some(KeyOutcome::Error(e)) => errors.push(format!("key {}: {e}", key_json(key))),
-            None => undecided.push(key_json(key)),
+        }
+        t
+    }
+
+    fn count_path(&mut self, path: Path) {
+        match path {
+            Path::Fast => self.fast += 1,
+            Path::Search => self.search += 1,
         }
     }
+
+    /// Why the result is unknown, when it is.
+    fn reason(&self, had_no_fast_path: bool) -> String {
+        if let Some(e) = self.errors.first() {
+            format!("the history does not fit the model: {e}")
+        } else if self.stops.contains(&Stop::Memory) {
+            "memory budget exhausted (memo tables reached --memory-limit); the search is undecided".to_string()
+        } else if had_no_fast_path {
+            let why: Vec<&str> = self.fallbacks.keys().copied().collect();
+            format!("the fast path does not apply to some keys ({})", why.join("; "))
+        } else {
+            "time budget exhausted; the search is undecided".to_string()
+        }
+    }
+}
+
+fn summarize(
+    groups: &[(Option<Key>, Vec<usize>)],
+    outcomes: &[Option<KeyResult>],
+    found: &[(usize, &Found)],
+    anomalies: Vec<(usize, Value)>,
+    n_calls: usize,
+    started: Instant,
+) -> CheckResult {
+    let t = Tally::of(groups, outcomes);
+    let no_fast = outcomes.iter().any(|o| matches!(o, Some(KeyResult { outcome: KeyOutcome::NoFastPath(_), .. })));
     let elapsed_ms = started.elapsed().as_millis() as u64;
+    let fallbacks: Map<String, Value> = t.fallbacks.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
     let base = |v: Validity| {
-        CheckResult::new(v).with("keys", json!(decided)).with("ops", json!(n_calls)).with("elapsed_ms", json!(elapsed_ms))
+        CheckResult::new(v)
+            .with("keys", json!(t.valid + t.invalid))
+            .with("keys_valid", json!(t.valid))
+            .with("keys_invalid", json!(t.invalid))
+            .with("keys_unchecked", json!(groups.len() - t.valid - t.invalid))
+            .with("paths", json!({"fast": t.fast, "search": t.search}))
+            .with("fallbacks", Value::Object(fallbacks.clone()))
+            .with("ops", json!(n_calls))
+            .with("elapsed_ms", json!(elapsed_ms))
     };
-    if !anomalies.is_empty() {
-        return base(Validity::Invalid).with("anomalies", Value::Array(anomalies));
-    }
-    if errors.is_empty() && undecided.is_empty() {
+    let mut result = if !found.is_empty() {
+        let keys: Vec<Value> = found.iter().take(INVALID_KEYS_MAX).map(|(g, _)| key_json(&groups[*g].0)).collect();
+        base(Validity::Invalid).with("anomalies", Value::Array(anomalies.into_iter().map(|(_, a)| a).collect())).with("invalid_keys", Value::Array(keys))
+    } else if t.errors.is_empty() && t.undecided.is_empty() {
         return base(Validity::Valid);
-    }
-    let reason = if let Some(e) = errors.first() {
-        format!("the history does not fit the model: {e}")
-    } else if stops.contains(&Stop::Memory) {
-        "memory budget exhausted (memo tables reached --memory-limit); the search is undecided".to_string()
     } else {
-        "time budget exhausted; the search is undecided".to_string()
+        base(Validity::Unknown).with("error", Value::String(t.reason(no_fast)))
     };
-    let n_undecided = undecided.len();
-    undecided.truncate(20);
-    base(Validity::Unknown)
-        .with("error", Value::String(reason))
-        .with("undecided_keys", Value::Array(undecided))
-        .with("undecided_count", json!(n_undecided))
+    if !t.undecided.is_empty() {
+        let n_undecided = t.undecided.len();
+        result = result
+            .with("undecided_keys", Value::Array(t.undecided.into_iter().take(20).collect()))
+            .with("undecided_count", json!(n_undecided));
+    }
+    result
 }
