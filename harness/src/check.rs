@@ -319,8 +319,13 @@ fn explain_linear(r: &CheckResult) -> Vec<String> {
         }
         return lines;
     };
-    if let Some(n) = anomalies.map(|a| a.len()).filter(|n| *n > 1) {
-        lines.push(format!("{n} keys fail; the first:"));
+    // `anomalies` explains at most a few keys, earliest violation first; `keys_invalid` counts all.
+    let n = r.details.get("keys_invalid").and_then(Value::as_u64).unwrap_or(anomalies.map_or(0, |a| a.len() as u64));
+    if n > 1 {
+        lines.push(format!("{n} keys fail; the earliest:"));
+    }
+    if let Some(u) = r.details.get("keys_unchecked").and_then(Value::as_u64).filter(|u| *u > 0) {
+        lines.push(format!("{u} key(s) not checked within the budget"));
     }
     if let Some(k) = a.get("key").filter(|k| !k.is_null()) {
         lines.push(format!("key: {k}"));

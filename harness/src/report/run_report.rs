@@ -326,7 +326,10 @@ fn checker_summary(r: &Value) -> Markup {
         return markup! { (json_plain(e, 300)) };
     }
     if let Some(Value::Array(a)) = r.get("anomalies") {
-        return markup! { (plural(a.len() as u64, "key")) " not linearizable — see " a href="#anomaly" { "the anomaly" } };
+        // `anomalies` explains at most a few keys; `keys_invalid` counts them all.
+        let n = r.get("keys_invalid").and_then(Value::as_u64).unwrap_or(a.len() as u64);
+        let unchecked = r.get("keys_unchecked").and_then(Value::as_u64).filter(|u| *u > 0).map(|u| format!(" ({} not checked within the budget)", plural(u, "key"))).unwrap_or_default();
+        return markup! { (plural(n, "key")) " not linearizable" (unchecked) " — see " a href="#anomaly" { "the anomaly" } };
     }
     let Some(m) = r.as_object() else { return markup! {} };
     let mut counts: Vec<String> = m

@@ -283,7 +283,8 @@ pub fn headline(data: &RunData) -> Option<String> {
 fn checker_headline(data: &RunData, name: &str, r: &Value) -> Option<String> {
     if let Some(Value::Array(a)) = r.get("anomalies") {
         let s = a.iter().find_map(|x| LinStory::new(data, x)).map(|s| s.sentence(data));
-        let more = if a.len() > 1 { format!(" ({} not linearizable)", plural(a.len() as u64, "key")) } else { String::new() };
+        let n = r.get("keys_invalid").and_then(Value::as_u64).unwrap_or(a.len() as u64);
+        let more = if n > 1 { format!(" ({} not linearizable)", plural(n, "key")) } else { String::new() };
         return s.map(|s| format!("{s}{more}"));
     }
     match name {

@@ -221,6 +221,32 @@ pub fn check_name(name: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The test name when `--name` is absent: `protocol-workload-nemeses`, then `+option=value` for
+/// each node argument (`raft-register-partition+read-mode=local`,
+/// `raft-append-kill+bug=commit-on-one-ack`), so a weakened or bugged run never shares a name
+/// (and so `latest` and the index rows) with a normal one. Characters outside the name's
+/// alphabet become `_`; an over-long name is cut.
+pub fn default_name(protocol: &str, workload: &str, nemeses: &[String], node_args: &[String]) -> String {
+    let mut name = format!("{protocol}-{workload}-{}", nemeses.join("-"));
+    let mut args = node_args.iter().peekable();
+    while let Some(a) = args.next() {
+        let Some(flag) = a.strip_prefix("--") else { continue };
+        let (k, v) = match flag.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None if args.peek().is_some_and(|n| !n.starts_with("--")) => (flag.to_string(), args.next().cloned()),
+            None => (flag.to_string(), None),
+        };
+        name.push('+');
+        name.push_str(&k);
+        if let Some(v) = v {
+            name.push('=');
+            name.push_str(&v);
+        }
+    }
+    let clean: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || "._+=-".contains(c) { c } else { '_' }).collect();
+    clean.chars().take(MAX_NAME_LEN).collect()
+}
+
 /// `--results` must be a directory, or a path where one can be created.
 fn check_results_dir(path: &std::path::Path) -> Result<(), Failure> {
     if path.exists() && !path.is_dir() {
@@ -272,7 +298,7 @@ pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
         None
     };
     let nemesis_names: Vec<String> = if faults.is_empty() { vec!["none".into()] } else { args.nemesis.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect() };
-    let name = args.name.clone().unwrap_or_else(|| format!("{}-{}-{}", args.protocol, workload, nemesis_names.join("-")));
+    let name = args.name.clone().unwrap_or_else(|| default_name(&args.protocol, &workload, &nemesis_names, &args.node_args));
     check_name(&name)?;
     check_results_dir(&args.results)?;
     let seed = args.seed.unwrap_or_else(|| {
@@ -308,6 +334,16 @@ pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_names_carry_the_node_arguments() {
+        let n = |args: &[&str]| default_name("raft", "register", &["partition".to_string()], &args.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(n(&[]), "raft-register-partition");
+        assert_eq!(n(&["--read-mode", "local"]), "raft-register-partition+read-mode=local");
+        assert_eq!(n(&["--read-mode=local", "--tree"]), "raft-register-partition+read-mode=local+tree");
+        assert_eq!(n(&["--bug", "a b/c"]), "raft-register-partition+bug=a_b_c");
+        assert!(check_name(&n(&["--bug", &"x".repeat(500)])).is_ok());
+    }
 
     #[test]
     fn nemesis_names_parse_and_dedup() {
