@@ -67,10 +67,13 @@ pub fn render(history: &History, result: &CheckResult, title: &str) -> String {
     let detail = |k: &str| result.details.get(k).map(esc_json).unwrap_or_else(|| "?".into());
     let _ = writeln!(
         page,
-        "<p>model {}, {} operations, {} keys decided ({} valid, {} invalid, {} unchecked; decided by path: {}).</p>",
+        "<p>model {}, {} operations, {} decided ({} valid, {} invalid, {} unchecked; decided by path: {}).</p>",
         detail("model"),
         detail("ops"),
-        detail("keys"),
+        match result.details.get("keys").and_then(Value::as_u64) {
+            Some(1) => "1 key".to_string(),
+            _ => format!("{} keys", detail("keys")),
+        },
         detail("keys_valid"),
         detail("keys_invalid"),
         detail("keys_unchecked"),
