@@ -8,13 +8,17 @@
 //! the keys, resident memory before the check (the history itself) and the peak; for an
 //! invalid verdict, where the injected fault was and where the reported anomaly is.
 //! `-- <name-filter>...` runs only matching cases; `-- --engine auto|search` only one engine.
+//! `-- --files [<name-filter>...]` runs the file classes instead ([`FILE_CASES`]): the history
+//! written as JSONL, then read, paired and checked whole (as `faultline check` does) and paired
+//! while reading (`linear::check_jsonl`), each in its own process.
 
 #[path = "support/gen.rs"]
 mod gen;
 
 use faultline_checkers::linear::{self, Engine};
 use faultline_checkers::{CheckOptions, Validity};
-use gen::{generate, inject_lost_element, inject_stale_read, Spec};
+use faultline_checkers::history::{read_jsonl, write_jsonl};
+use gen::{generate, inject_double_acquire, inject_double_dequeue, inject_lost_element, inject_stale_read, Spec};
 use std::time::{Duration, Instant};
 
 /// What is wrong with a case's history, on purpose.
@@ -25,6 +29,10 @@ enum Fault {
     StaleRead,
     /// One list read missing its first element (append and set classes).
     LostElement,
+    /// One dequeue answering an element an earlier dequeue took (queue classes).
+    DoubleDequeue,
+    /// One failed acquire turned `ok` while another client held the lock (mutex classes).
+    DoubleAcquire,
 }
 
 struct Case {
@@ -42,7 +50,12 @@ fn cases() -> Vec<Case> {
         c("kv-20k-20c-100k", s(20_000, 20, 100, 0.01, "cas-register"), "kv", Fault::None),
         c("kv-20k-20c-100k-stale", s(20_000, 20, 100, 0.01, "cas-register"), "kv", Fault::StaleRead),
     ];
-    for (clients, valid, stale) in [(10, "hot-2x10k-10c", "hot-2x10k-10c-stale"), (50, "hot-2x10k-50c", "hot-2x10k-50c-stale"), (200, "hot-2x10k-200c", "hot-2x10k-200c-stale")] {
+    for (clients, valid, stale) in [
+        (10, "hot-2x10k-10c", "hot-2x10k-10c-stale"),
+        (20, "hot-2x10k-20c", "hot-2x10k-20c-stale"),
+        (50, "hot-2x10k-50c", "hot-2x10k-50c-stale"),
+        (200, "hot-2x10k-200c", "hot-2x10k-200c-stale"),
+    ] {
         v.push(c(valid, s(20_000, clients, 2, 0.01, "cas-register"), "cas-register", Fault::None));
         v.push(c(stale, s(20_000, clients, 2, 0.01, "cas-register"), "cas-register", Fault::StaleRead));
     }
@@ -62,6 +75,18 @@ fn cases() -> Vec<Case> {
         c("register-20k-20c-1k", s(20_000, 20, 1, 0.0, "register"), "register", Fault::None),
         c("register-20k-20c-1k-stale", s(20_000, 20, 1, 0.0, "register"), "register", Fault::StaleRead),
         c("register-100k-10c-1k", s(100_000, 10, 1, 0.0, "register"), "register", Fault::None),
+        // Queues and mutexes: no fast path, the search decides (`auto` = `search`).
+        c("fifo-20k-20c-1000k", s(20_000, 20, 1000, 0.0, "queue"), "fifo-queue", Fault::None),
+        c("fifo-20k-20c-1000k-1%info", s(20_000, 20, 1000, 0.01, "queue"), "fifo-queue", Fault::None),
+        c("fifo-20k-20c-1000k-double", s(20_000, 20, 1000, 0.0, "queue"), "fifo-queue", Fault::DoubleDequeue),
+        c("uqueue-20k-20c-1000k", s(20_000, 20, 1000, 0.0, "queue"), "unordered-queue", Fault::None),
+        c("uqueue-20k-20c-1000k-double", s(20_000, 20, 1000, 0.0, "queue"), "unordered-queue", Fault::DoubleDequeue),
+        c("fifo-2k-5c-1k", s(2_000, 5, 1, 0.0, "queue"), "fifo-queue", Fault::None),
+        c("fifo-20k-20c-10k", s(20_000, 20, 10, 0.0, "queue"), "fifo-queue", Fault::None),
+        c("mutex-20k-20c-10k", s(20_000, 20, 10, 0.0, "mutex"), "mutex", Fault::None),
+        c("mutex-20k-20c-10k-double", s(20_000, 20, 10, 0.0, "mutex"), "mutex", Fault::DoubleAcquire),
+        c("mutex-20k-50c-1k", s(20_000, 50, 1, 0.0, "mutex"), "mutex", Fault::None),
+        c("mutex-20k-50c-1k-double", s(20_000, 50, 1, 0.0, "mutex"), "mutex", Fault::DoubleAcquire),
     ]);
     v
 }
@@ -73,6 +98,16 @@ fn status_kb(field: &str) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
+}
+
+/// User plus system CPU time of this process so far (from /proc/self/stat, 10 ms ticks): less
+/// sensitive than wall time to other sessions on the machine.
+fn cpu_seconds() -> f64 {
+    let text = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = text.rsplit(')').next().unwrap_or("");
+    let f: Vec<f64> = after.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    // Fields 14 and 15 (utime, stime) are the 12th and 13th after the command name.
+    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
 }
 
 fn engine_name(e: Engine) -> &'static str {
@@ -89,16 +124,20 @@ fn run_case(case: &Case, engine: Engine) {
         Fault::None => None,
         Fault::StaleRead => Some(inject_stale_read(&mut history, 0.9).expect("a stale read can be injected")),
         Fault::LostElement => Some(inject_lost_element(&mut history, 0.9).expect("an element can be lost")),
+        Fault::DoubleDequeue => Some(inject_double_dequeue(&mut history, 0.9).expect("a dequeue can be doubled")),
+        Fault::DoubleAcquire => Some(inject_double_acquire(&mut history, 0.5).expect("an acquire can be doubled")),
     };
     let rss_before_mb = status_kb("VmRSS:") / 1024;
     let opts = CheckOptions { budget: Duration::from_secs(60), ..CheckOptions::default() };
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
     let result = linear::check_with(&history, case.model, &opts, engine);
     let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
     let n_ops = history.calls().map(|c| c.len()).unwrap_or(0);
     let d = |k: &str| result.details.get(k).cloned().unwrap_or_default();
     println!(
-        "{:<30} {:<6} {:>8} ops {:>3} clients {:>5} keys  {:<9} {:>7.3} s {:>9.0} ops/s  paths {}  rss-before {:>4} MiB  peak {:>5} MiB",
+        "{:<30} {:<6} {:>8} ops {:>3} clients {:>5} keys  {:<9} {:>7.3} s {:>9.0} ops/s  cpu {:>6.2} s  paths {}  rss-before {:>4} MiB  peak {:>5} MiB",
         case.name,
         engine_name(engine),
         n_ops,
@@ -107,6 +146,7 @@ fn run_case(case: &Case, engine: Engine) {
         serde_json::to_string(&result.valid).unwrap(),
         secs,
         n_ops as f64 / secs,
+        cpu,
         d("paths"),
         rss_before_mb,
         status_kb("VmHWM:") / 1024,
@@ -119,9 +159,53 @@ fn run_case(case: &Case, engine: Engine) {
     }
 }
 
+/// The file classes: a case's history written as JSONL, then checked from the file as
+/// `faultline check` does (read the whole history, pair it, check: `whole`) and paired while
+/// reading (`linear::check_jsonl`: `stream`), each in a fresh process.
+const FILE_CASES: &[&str] = &["kv-1M-50c-1000k-1%info", "kv-1M-50c-1000k-1%info-stale", "kv-20k-20c-100k"];
+
+fn write_case(case: &Case, path: &str) {
+    let mut history = generate(&case.spec);
+    if case.fault == Fault::StaleRead {
+        inject_stale_read(&mut history, 0.9).expect("a stale read can be injected");
+    }
+    write_jsonl(std::path::Path::new(path), &history).expect("write the history");
+}
+
+fn check_file(name: &str, model: &str, path: &str, mode: &str) {
+    let opts = CheckOptions { budget: Duration::from_secs(60), ..CheckOptions::default() };
+    let started = Instant::now();
+    let p = std::path::Path::new(path);
+    let result = match mode {
+        "whole" => linear::check(&read_jsonl(p).expect("read"), model, &opts),
+        _ => linear::check_jsonl(p, model, &opts),
+    };
+    let secs = started.elapsed().as_secs_f64();
+    let d = |k: &str| result.details.get(k).cloned().unwrap_or_default();
+    println!(
+        "{:<30} {:<6} {:>8} ops  {:<9} {:>7.3} s (read, pair and check)  paths {}  peak {:>5} MiB",
+        format!("{name} (file)"),
+        mode,
+        d("ops"),
+        serde_json::to_string(&result.valid).unwrap(),
+        secs,
+        d("paths"),
+        status_kb("VmHWM:") / 1024,
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let value_of = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    if let (Some(name), Some(path)) = (value_of("--write"), value_of("--path")) {
+        write_case(&cases().into_iter().find(|c| c.name == name).expect("known case"), &path);
+        return;
+    }
+    if let (Some(name), Some(path), Some(mode)) = (value_of("--check-file"), value_of("--path"), value_of("--mode")) {
+        let case = cases().into_iter().find(|c| c.name == name).expect("known case");
+        check_file(&name, case.model, &path, &mode);
+        return;
+    }
     let engines = match value_of("--engine").as_deref() {
         Some("auto") => vec![Engine::Auto],
         Some("search") => vec![Engine::Search],
@@ -134,6 +218,23 @@ fn main() {
     }
     let filters: Vec<&String> = args.iter().enumerate().filter(|(i, a)| !a.starts_with("--") && (*i == 0 || !args[i - 1].starts_with("--engine"))).map(|(_, a)| a).collect();
     let exe = std::env::current_exe().expect("own path");
+    let files = args.iter().any(|a| a == "--files");
+    if files {
+        let dir = std::env::temp_dir();
+        for name in FILE_CASES.iter().filter(|n| filters.is_empty() || filters.iter().any(|f| n.contains(f.as_str()))) {
+            let path = dir.join(format!("faultline-bench-{}-{name}.jsonl", std::process::id()));
+            let path = path.to_string_lossy().to_string();
+            let ok = std::process::Command::new(&exe).args(["--write", name, "--path", &path]).status().is_ok_and(|s| s.success());
+            for mode in ["whole", "stream"].iter().filter(|_| ok) {
+                let status = std::process::Command::new(&exe).args(["--check-file", name, "--path", &path, "--mode", mode]).status();
+                if !matches!(status, Ok(s) if s.success()) {
+                    println!("{name} (file) {mode} failed: {status:?}");
+                }
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+        return;
+    }
     for case in cases() {
         if !filters.is_empty() && !filters.iter().any(|f| case.name.contains(f.as_str())) {
             continue;

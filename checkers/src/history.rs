@@ -255,6 +255,72 @@ impl JsonlReader<BufReader<std::fs::File>> {
     }
 }
 
+/// The fields of an event line the reader uses. `Some(Value::Null)` is a field present as
+/// `null`, `None` a missing one, as with a map.
+#[derive(Deserialize, Default)]
+struct Fields {
+    #[serde(default, deserialize_with = "present")]
+    process: Option<Value>,
+    #[serde(rename = "type", default, deserialize_with = "present")]
+    op_type: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    f: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    key: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    index: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    time: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    node: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    error: Option<Value>,
+    #[serde(rename = "final", default, deserialize_with = "present")]
+    final_read: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    local: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    value: Option<Value>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+impl Fields {
+    fn from_map(mut m: serde_json::Map<String, Value>) -> Fields {
+        Fields {
+            process: m.remove("process"),
+            op_type: m.remove("type"),
+            f: m.remove("f"),
+            key: m.remove("key"),
+            index: m.remove("index"),
+            time: m.remove("time"),
+            node: m.remove("node"),
+            error: m.remove("error"),
+            final_read: m.remove("final"),
+            local: m.remove("local"),
+            value: m.remove("value"),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&Value> {
+        match name {
+            "process" => self.process.as_ref(),
+            "type" => self.op_type.as_ref(),
+            "f" => self.f.as_ref(),
+            "key" => self.key.as_ref(),
+            "index" => self.index.as_ref(),
+            "time" => self.time.as_ref(),
+            "node" => self.node.as_ref(),
+            "error" => self.error.as_ref(),
+            "final" => self.final_read.as_ref(),
+            "local" => self.local.as_ref(),
+            _ => None,
+        }
+    }
+}
+
 impl<R: BufRead> JsonlReader<R> {
     pub fn new(input: R, file: impl Into<String>) -> Self {
         JsonlReader {
@@ -273,9 +339,19 @@ impl<R: BufRead> JsonlReader<R> {
     }
 
     fn parse_line(&mut self, line: &str) -> Result<Op, HistoryError> {
-        let v: Value = serde_json::from_str(line).map_err(|e| self.err(format!("invalid JSON: {e}")))?;
-        let Value::Object(mut m) = v else {
-            return Err(self.err("expected a JSON object"));
+        // Only the fields an event has are parsed (others are skipped without building them);
+        // anything unusual (not an object, a repeated field, invalid JSON) takes the general
+        // path, whose answers (the last of repeated fields wins, the error messages) stay as
+        // they were.
+        let m = match serde_json::from_str::<Fields>(line) {
+            Ok(f) => f,
+            Err(_) => {
+                let v: Value = serde_json::from_str(line).map_err(|e| self.err(format!("invalid JSON: {e}")))?;
+                let Value::Object(m) = v else {
+                    return Err(self.err("expected a JSON object"));
+                };
+                Fields::from_map(m)
+            }
         };
         let process = match m.get("process") {
             Some(Value::Number(n)) => match n.as_u64() {
@@ -328,7 +404,7 @@ impl<R: BufRead> JsonlReader<R> {
         };
         let final_read = matches!(m.get("final"), Some(Value::Bool(true)));
         let local = matches!(m.get("local"), Some(Value::Bool(true)));
-        let value = m.remove("value").unwrap_or(Value::Null);
+        let value = m.value.unwrap_or(Value::Null);
         self.last_time = time;
         // The position in the file is what orders events; an explicit `index` is accepted but
         // must agree, since a history whose indices disagree with its lines is ambiguous.
@@ -539,6 +615,102 @@ pub fn pair(ops: &[Op]) -> Result<Vec<Call>, HistoryError> {
         }
     }
     Ok(calls)
+}
+
+/// [`pair`] one event at a time, taking each event by value (its value moves into the call,
+/// nothing is cloned), so a history can be paired while it is read and never held whole
+/// ([`read_jsonl_calls`]). Gives exactly the calls and errors [`pair`] gives.
+#[derive(Default)]
+pub struct Pairer {
+    open: HashMap<u64, usize>,
+    calls: Vec<Call>,
+}
+
+impl Pairer {
+    pub fn new() -> Pairer {
+        Pairer::default()
+    }
+
+    /// Adds the next event (in history order, `index` already set).
+    pub fn push(&mut self, op: Op) -> Result<(), HistoryError> {
+        let Process::Client(p) = op.process else { return Ok(()) };
+        if op.local {
+            return Ok(());
+        }
+        let line = op.index as usize + 1;
+        if op.op_type == OpType::Invoke {
+            if let Some(prev) = self.open.get(&p) {
+                let prev_line = self.calls[*prev].invoke_index + 1;
+                return Err(HistoryError::new(
+                    "history",
+                    line,
+                    format!("process {p} invokes again while its invoke at event {prev_line} is still open"),
+                ));
+            }
+            self.open.insert(p, self.calls.len());
+            self.calls.push(Call {
+                process: p,
+                f: op.f,
+                key: op.key,
+                input: op.value,
+                outcome: Outcome::Unknown,
+                invoke_index: op.index,
+                complete_index: None,
+                invoke_time: op.time,
+                complete_time: None,
+                node: op.node,
+                final_read: op.final_read,
+            });
+            return Ok(());
+        }
+        let Some(i) = self.open.remove(&p) else {
+            return Err(HistoryError::new("history", line, format!("process {p} completes `{}` with no open invoke", op.f)));
+        };
+        let call = &mut self.calls[i];
+        if call.f != op.f {
+            return Err(HistoryError::new("history", line, format!("process {p} completes `{}` but invoked `{}`", op.f, call.f)));
+        }
+        call.complete_time = Some(op.time);
+        if op.node.is_some() {
+            call.node = op.node;
+        }
+        call.final_read |= op.final_read;
+        match op.op_type {
+            OpType::Ok => {
+                call.outcome = Outcome::Ok(op.value);
+                call.complete_index = Some(op.index);
+            }
+            OpType::Fail => {
+                call.outcome = Outcome::Fail;
+                call.complete_index = Some(op.index);
+            }
+            _ => call.outcome = Outcome::Unknown,
+        }
+        Ok(())
+    }
+
+    /// The calls, in invoke order.
+    pub fn finish(mut self) -> Vec<Call> {
+        self.calls.shrink_to_fit();
+        self.calls
+    }
+}
+
+/// Reads a JSONL history and pairs it while reading, without keeping the events: the calls
+/// (what [`read_jsonl`] then [`History::calls`] give) and the number of events read. The peak
+/// memory is that of the calls alone, not of the calls plus the whole history.
+pub fn read_jsonl_calls(path: &Path) -> Result<(Vec<Call>, usize), HistoryError> {
+    let name = path.display().to_string();
+    let mut pairer = Pairer::new();
+    let mut events = 0;
+    for op in JsonlReader::open(path)? {
+        pairer.push(op?).map_err(|mut e| {
+            e.file = name.clone();
+            e
+        })?;
+        events += 1;
+    }
+    Ok((pairer.finish(), events))
 }
 
 /// Like [`pair`], but names `file` in the error.

@@ -87,3 +87,47 @@ fn malformed_edn_names_the_line() {
     let e = parse_edn(text, "odd.edn").unwrap_err();
     assert_eq!(e.line, 3, "{e}");
 }
+
+/// Knossos's models from Jepsen EDN through the registry, by name and guessed: a
+/// multi-register txn history (`[[:r :x nil] [:w :x 1]]`), a queue, a mutex.
+#[test]
+fn knossos_models_read_from_edn_and_run_by_name() {
+    let txn = r#"{:type :invoke, :f :txn, :value [[:r :x nil] [:w :x 1]], :process 0, :time 1}
+{:type :ok, :f :txn, :value [[:r :x nil] [:w :x 1]], :process 0, :time 2}
+{:type :invoke, :f :txn, :value [[:r :x nil] [:r :y nil]], :process 1, :time 3}
+{:type :ok, :f :txn, :value [[:r :x 1] [:r :y nil]], :process 1, :time 4}
+"#;
+    let queue = r#"{:type :invoke, :f :enqueue, :value 1, :process 0}
+{:type :ok, :f :enqueue, :value 1, :process 0}
+{:type :invoke, :f :dequeue, :value nil, :process 1}
+{:type :ok, :f :dequeue, :value 1, :process 1}
+{:type :invoke, :f :dequeue, :value nil, :process 1}
+{:type :ok, :f :dequeue, :value 1, :process 1}
+"#;
+    let mutex = r#"{:type :invoke, :f :acquire, :process 0}
+{:type :ok, :f :acquire, :process 0}
+{:type :invoke, :f :acquire, :process 1}
+{:type :info, :f :acquire, :process 1}
+{:type :invoke, :f :release, :process 0}
+{:type :ok, :f :release, :process 0}
+"#;
+    let opts = CheckOptions::default();
+    for (text, model, expected) in [
+        (txn, "multi-register", Validity::Valid),
+        (queue, "fifo-queue", Validity::Invalid),
+        (queue, "unordered-queue", Validity::Invalid),
+        (mutex, "mutex", Validity::Valid),
+    ] {
+        let h = parse_edn(text, "h.edn").unwrap();
+        let named = run_one(&CheckerSpec::named("linearizable").with_model(model), &h, &opts);
+        assert_eq!(named.valid, expected, "{model}: {named:?}");
+        let guessed = run_one(&CheckerSpec::named("linearizable"), &h, &opts);
+        if model != "unordered-queue" {
+            assert_eq!(guessed.details["model"], json!(model), "{guessed:?}");
+            assert_eq!(guessed.valid, expected);
+        }
+    }
+    // The txn's value is the list of micro-operations, keywords as strings.
+    let h = parse_edn(txn, "h.edn").unwrap();
+    assert_eq!(h.ops[3].value, json!([["r", "x", 1], ["r", "y", null]]));
+}

@@ -15,6 +15,8 @@
 //! place every failing key's violation at the same event.
 //!
 //! `FAST_DIFF_CASES=N` sets the number of histories per class (default 2,000, 10,000 in all).
+//! The long run, `cargo test --release -p faultline-checkers --test linear_fast_diff -- --ignored`,
+//! checks 20,000 per class, 100,000 in all, on two threads (docs/checker.md has its result).
 
 use faultline_checkers::history::{History, Op, OpType};
 use faultline_checkers::linear::{self, Engine};
@@ -337,7 +339,10 @@ fn cut_before(h: &History, end: usize) -> History {
 }
 
 fn run_class(class: usize) {
-    let n = cases();
+    run_class_n(class, cases());
+}
+
+fn run_class_n(class: usize, n: u64) -> Tally {
     let started = std::time::Instant::now();
     let mut tally = Tally::default();
     for seed in 0..n {
@@ -349,6 +354,27 @@ fn run_class(class: usize) {
     // proves little.
     assert!(tally.valid * 5 > n && tally.invalid * 5 > n, "{name}: {tally:?}");
     assert!(tally.unknown_outcomes > n / 2 && tally.witnesses as u64 > n / 5, "{name}: {tally:?}");
+    tally
+}
+
+/// The long run: 20,000 histories per class, 100,000 in all, the classes spread over two
+/// threads; every history decided by both paths alike.
+#[test]
+#[ignore = "long: about a minute in release on two cores; run with --ignored"]
+fn hundred_thousand_histories_agree() {
+    const PER_CLASS: u64 = 20_000;
+    let started = std::time::Instant::now();
+    let tallies: Vec<Tally> = std::thread::scope(|s| {
+        let a = s.spawn(|| [0, 2, 4].map(|c| run_class_n(c, PER_CLASS)));
+        let b = s.spawn(|| [1, 3].map(|c| run_class_n(c, PER_CLASS)));
+        let (a, b) = (a.join().unwrap(), b.join().unwrap());
+        a.into_iter().chain(b).collect()
+    });
+    let decided: u64 = tallies.iter().map(|t| t.valid + t.invalid + t.empty).sum();
+    let (valid, invalid): (u64, u64) = (tallies.iter().map(|t| t.valid).sum(), tallies.iter().map(|t| t.invalid).sum());
+    let unknown: u64 = tallies.iter().map(|t| t.unknown_outcomes).sum();
+    eprintln!("{decided} histories in {:.1} s: {valid} valid, {invalid} invalid, {unknown} unknown outcomes", started.elapsed().as_secs_f64());
+    assert_eq!(decided, 5 * PER_CLASS);
 }
 
 #[test]

@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-const MODELS: &[&str] = &["register", "cas-register", "kv", "counter", "set"];
+const MODELS: &[&str] = &["register", "cas-register", "kv", "counter", "set", "mutex", "fifo-queue", "unordered-queue", "multi-register"];
 
 /// The oracle's value equality: structural, numbers by their value (the generated numbers are
 /// small, so `f64` holds them exactly), objects as maps whatever the order of their keys.
@@ -52,6 +52,52 @@ fn int(v: &Value) -> i64 {
 /// The oracle's sequential semantics: one JSON value per key (`null` = missing).
 fn apply(model: &str, state: &Value, f: &str, input: &Value, output: Option<&Value>) -> Option<Value> {
     match (model, f) {
+        ("mutex", "acquire") => (state != &json!(true)).then(|| json!(true)),
+        ("mutex", "release") => (state == &json!(true)).then(|| json!(false)),
+        (_, "enqueue") => {
+            let mut q = state.as_array().cloned().unwrap_or_default();
+            q.push(input.clone());
+            Some(Value::Array(q))
+        }
+        (_, "dequeue") => {
+            let mut q = state.as_array().cloned().unwrap_or_default();
+            match output {
+                Some(Value::Null) => q.is_empty().then(|| state.clone()),
+                None if q.is_empty() => Some(state.clone()),
+                // The simulation's own effect (the oracle never sees an unknown dequeue on an
+                // unordered queue: the generator makes none). FIFO: the oldest element.
+                None => {
+                    q.remove(0);
+                    Some(Value::Array(q))
+                }
+                Some(v) => {
+                    let at = if model == "fifo-queue" { (!q.is_empty() && same(&q[0], v)).then_some(0) } else { q.iter().position(|x| same(x, v)) };
+                    at.map(|i| {
+                        q.remove(i);
+                        Value::Array(q)
+                    })
+                }
+            }
+        }
+        ("multi-register", "txn") => {
+            // Registers by the text of their key (the generated keys are strings).
+            let mut m = state.as_object().cloned().unwrap_or_default();
+            for micro in output.unwrap_or(input).as_array().unwrap() {
+                let (op, k, v) = (micro[0].as_str().unwrap(), micro[1].as_str().unwrap(), &micro[2]);
+                let current = m.get(k).cloned().unwrap_or(Value::Null);
+                match op {
+                    "r" if output.is_some() && !same(&current, v) => return None,
+                    "r" => {}
+                    _ if v.is_null() => {
+                        m.remove(k);
+                    }
+                    _ => {
+                        m.insert(k.to_string(), v.clone());
+                    }
+                }
+            }
+            Some(Value::Object(m))
+        }
         ("counter", "add") => Some(json!(int(state) + int(input))),
         ("counter", "read") => match output {
             Some(o) => (int(o) == int(state)).then(|| state.clone()),
@@ -144,6 +190,43 @@ fn append_value(rng: &mut ChaCha8Rng) -> Value {
     pool[rng.gen_range(0..pool.len())].clone()
 }
 
+/// What a queue history enqueues (repeats possible).
+fn queue_value(rng: &mut ChaCha8Rng) -> Value {
+    let pool = [json!(1), json!(2), json!(3), json!(""), json!([1]), json!({"a": 1, "b": []})];
+    pool[rng.gen_range(0..pool.len())].clone()
+}
+
+/// A multi-register transaction of one to three micro-operations on registers `x` and `y`.
+fn txn_value(rng: &mut ChaCha8Rng) -> Value {
+    let n = rng.gen_range(1..=3);
+    let micro = |rng: &mut ChaCha8Rng| {
+        let k = ["x", "y"][rng.gen_range(0..2)];
+        if rng.gen_bool(0.5) {
+            json!(["r", k, null])
+        } else {
+            let v = rng.gen_range(1..=3);
+            json!(["w", k, v])
+        }
+    };
+    Value::Array((0..n).map(|_| micro(rng)).collect())
+}
+
+/// A transaction with its reads answered from `state` (a map of registers), in order.
+fn filled_txn(state: &Value, txn: &Value) -> Value {
+    let mut m = state.as_object().cloned().unwrap_or_default();
+    let mut out = Vec::new();
+    for micro in txn.as_array().unwrap() {
+        let (op, k) = (micro[0].as_str().unwrap(), micro[1].as_str().unwrap());
+        if op == "r" {
+            out.push(json!(["r", k, m.get(k).cloned().unwrap_or(Value::Null)]));
+        } else {
+            m.insert(k.to_string(), micro[2].clone());
+            out.push(micro.clone());
+        }
+    }
+    Value::Array(out)
+}
+
 /// What a set history adds.
 fn set_element(rng: &mut ChaCha8Rng) -> Value {
     let pool = [json!(0), json!(1), json!(2), json!(""), json!([]), json!({"a": 1, "b": []})];
@@ -173,12 +256,19 @@ fn generate(model: &str, seed: u64) -> History {
     let n_ops = rng.gen_range(1..=8);
     let n_procs = rng.gen_range(1..=4u64);
     let keys: &[&str] = if model == "kv" { &["a", "b"] } else { &[] };
+    let unique = rng.gen_bool(0.5);
     // Per op: (process, f, key, input); performed per process in order.
     let mut todo: Vec<Vec<(String, Option<Key>, Value)>> = vec![Vec::new(); n_procs as usize];
     for _ in 0..n_ops {
         let p = rng.gen_range(0..n_procs) as usize;
         let key = (!keys.is_empty()).then(|| Key::Str(Arc::from(keys[rng.gen_range(0..keys.len())])));
         let (f, input) = match (model, rng.gen_range(0..4)) {
+            ("mutex", r) => (if r % 2 == 0 { "acquire" } else { "release" }.to_string(), Value::Null),
+            ("fifo-queue" | "unordered-queue", 0 | 1) => ("dequeue".to_string(), Value::Null),
+            // Half the queue histories enqueue unique elements (where the FIFO ordering hint applies).
+            ("fifo-queue" | "unordered-queue", _) if unique => ("enqueue".to_string(), json!(100 + todo.iter().map(Vec::len).sum::<usize>())),
+            ("fifo-queue" | "unordered-queue", _) => ("enqueue".to_string(), queue_value(&mut rng)),
+            ("multi-register", _) => ("txn".to_string(), txn_value(&mut rng)),
             (_, 0) | ("register", 1) => ("read".to_string(), Value::Null),
             ("counter", _) => ("add".to_string(), json!(rng.gen_range(-1..3))),
             ("set", _) => ("add".to_string(), set_element(&mut rng)),
@@ -221,11 +311,14 @@ fn generate(model: &str, seed: u64) -> History {
                 let state = states.get(&k).cloned().unwrap_or(Value::Null);
                 match apply(model, &state, f, input, None) {
                     Some(next_state) => {
-                        let out = (f == "read").then(|| match model {
-                            "counter" if state.is_null() => json!(0),
-                            "set" if state.is_null() => json!([]),
-                            _ => state.clone(),
-                        });
+                        let out = match (model, f.as_str()) {
+                            ("counter", "read") if state.is_null() => Some(json!(0)),
+                            ("set", "read") if state.is_null() => Some(json!([])),
+                            (_, "read") => Some(state.clone()),
+                            (_, "dequeue") => Some(state.as_array().and_then(|q| q.first().cloned()).unwrap_or(Value::Null)),
+                            (_, "txn") => Some(filled_txn(&state, input)),
+                            _ => None,
+                        };
                         states.insert(k, next_state);
                         inflight[p] = Some((i, Some(out)));
                     }
@@ -238,7 +331,12 @@ fn generate(model: &str, seed: u64) -> History {
             }
             Some((i, effect)) => {
                 let (f, key, input) = &todo[p][i];
+                // Which element an unknown dequeue took from an unordered queue is not
+                // determined, and the checker says so (unknown): generate none.
+                let definite = model == "unordered-queue" && f == "dequeue";
                 let (t, value) = match &effect {
+                    Some(out) if definite => (OpType::Ok, spell(out.as_ref().unwrap_or(input), &mut rng)),
+                    None if definite => (OpType::Fail, spell(input, &mut rng)),
                     Some(out) if rng.gen_bool(0.85) => (OpType::Ok, spell(out.as_ref().unwrap_or(input), &mut rng)),
                     Some(_) => (OpType::Info, spell(input, &mut rng)),
                     None if rng.gen_bool(0.5) => (OpType::Fail, spell(input, &mut rng)),
@@ -251,7 +349,7 @@ fn generate(model: &str, seed: u64) -> History {
                 };
                 let mut op = Op::new(p as u64, t, f, value);
                 op.key = key.clone();
-                if rng.gen_bool(0.15) && t == OpType::Info {
+                if rng.gen_bool(0.15) && t == OpType::Info && !definite {
                     // No completion at all (also unknown): the process is retired.
                     next[p] = todo[p].len();
                 } else {
@@ -270,10 +368,22 @@ fn generate(model: &str, seed: u64) -> History {
 
 fn corrupt(model: &str, ops: &mut [Op], rng: &mut ChaCha8Rng) {
     // Prefer corrupting a read's output: that is what finds stale and impossible reads.
-    let reads: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].op_type == OpType::Ok && &*ops[i].f == "read").collect();
+    let observing = |f: &str| matches!(f, "read" | "dequeue" | "txn");
+    let reads: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].op_type == OpType::Ok && observing(&ops[i].f)).collect();
     let i = if !reads.is_empty() && rng.gen_bool(0.7) { reads[rng.gen_range(0..reads.len())] } else { rng.gen_range(0..ops.len()) };
     let op = &mut ops[i];
     match op.op_type {
+        OpType::Ok if &*op.f == "dequeue" => op.value = if rng.gen_bool(0.3) { Value::Null } else { spell(&queue_value(rng), rng) },
+        OpType::Ok if &*op.f == "txn" => {
+            let mut t = op.value.as_array().cloned().unwrap_or_default();
+            if let Some(m) = t.iter_mut().find(|m| m[0] == json!("r")) {
+                let v = rng.gen_range(0..4);
+                m[2] = if v == 0 { Value::Null } else { json!(v) };
+            } else {
+                op.op_type = OpType::Fail;
+            }
+            op.value = Value::Array(t);
+        }
         OpType::Ok if &*op.f == "read" => {
             let wrong = match model {
                 "set" => Value::Array((0..rng.gen_range(0..4)).map(|_| set_element(rng)).collect()),
@@ -287,9 +397,9 @@ fn corrupt(model: &str, ops: &mut [Op], rng: &mut ChaCha8Rng) {
             op.value = spell(&wrong, rng);
         }
         OpType::Ok => op.op_type = OpType::Fail,
-        OpType::Fail if &*op.f != "read" => op.op_type = OpType::Ok,
+        OpType::Fail if !observing(&op.f) => op.op_type = OpType::Ok,
         OpType::Fail => {}
-        OpType::Info if &*op.f != "read" => op.op_type = OpType::Ok,
+        OpType::Info if !observing(&op.f) => op.op_type = OpType::Ok,
         OpType::Info => {}
         OpType::Invoke => {}
     }
@@ -318,6 +428,14 @@ proptest! {
     fn counter_matches_oracle(seed in any::<u64>()) { differential("counter", seed)?; }
     #[test]
     fn set_matches_oracle(seed in any::<u64>()) { differential("set", seed)?; }
+    #[test]
+    fn mutex_matches_oracle(seed in any::<u64>()) { differential("mutex", seed)?; }
+    #[test]
+    fn fifo_queue_matches_oracle(seed in any::<u64>()) { differential("fifo-queue", seed)?; }
+    #[test]
+    fn unordered_queue_matches_oracle(seed in any::<u64>()) { differential("unordered-queue", seed)?; }
+    #[test]
+    fn multi_register_matches_oracle(seed in any::<u64>()) { differential("multi-register", seed)?; }
 }
 
 /// The edge cases of value equality a history exercises, by the text it records: a float
@@ -345,7 +463,8 @@ fn generator_produces_the_edge_cases_of_value_equality() {
         let wanted: &[usize] = match *model {
             "kv" => &[0, 1, 2, 3],
             "register" | "cas-register" => &[0, 1, 2],
-            "set" => &[0, 1],
+            "set" | "fifo-queue" | "unordered-queue" => &[0, 1],
+            "mutex" => &[],
             _ => &[0],
         };
         for &i in wanted {

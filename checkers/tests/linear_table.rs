@@ -1,15 +1,28 @@
 //! Every history in `testdata/linear/` is checked against the model its name starts with
-//! (`register-`, `cas-` = cas-register, `kv-`, `counter-`, `set-`), and the verdict must be the
-//! one in its name (`.valid.jsonl`, `.invalid.jsonl` or `.unknown.jsonl`). An invalid result
-//! must name the op and explain; an unknown one must give its reason.
+//! (`register-`, `cas-` = cas-register, `kv-`, `counter-`, `set-`, `mutex-`, `fifo-` =
+//! fifo-queue, `uqueue-` = unordered-queue, `multi-` = multi-register), and the verdict must be
+//! the one in its name (`.valid`, `.invalid` or `.unknown`, then `.jsonl` or `.edn`, the latter
+//! read as Jepsen EDN). An invalid result must name the op and explain; an unknown one must give
+//! its reason.
 
+use faultline_checkers::edn::read_edn;
 use faultline_checkers::history::read_jsonl;
 use faultline_checkers::linear;
 use faultline_checkers::{CheckOptions, Validity};
 use std::path::Path;
 
 fn model_of(name: &str) -> &'static str {
-    for (prefix, model) in [("register-", "register"), ("cas-", "cas-register"), ("kv-", "kv"), ("counter-", "counter"), ("set-", "set")] {
+    for (prefix, model) in [
+        ("register-", "register"),
+        ("cas-", "cas-register"),
+        ("kv-", "kv"),
+        ("counter-", "counter"),
+        ("set-", "set"),
+        ("mutex-", "mutex"),
+        ("fifo-", "fifo-queue"),
+        ("uqueue-", "unordered-queue"),
+        ("multi-", "multi-register"),
+    ] {
         if name.starts_with(prefix) {
             return model;
         }
@@ -23,19 +36,22 @@ fn every_history_has_the_verdict_in_its_name() {
     let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     let mut checked = 0;
+    let mut per_model = std::collections::BTreeMap::new();
     let mut failures = Vec::new();
     for path in files {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let expected = if name.ends_with(".invalid.jsonl") {
+        let Some(stem) = name.strip_suffix(".jsonl").or_else(|| name.strip_suffix(".edn")) else { continue };
+        let expected = if stem.ends_with(".invalid") {
             Validity::Invalid
-        } else if name.ends_with(".valid.jsonl") {
+        } else if stem.ends_with(".valid") {
             Validity::Valid
-        } else if name.ends_with(".unknown.jsonl") {
+        } else if stem.ends_with(".unknown") {
             Validity::Unknown
         } else {
             continue;
         };
-        let history = read_jsonl(&path).unwrap();
+        let history = if name.ends_with(".edn") { read_edn(&path).unwrap() } else { read_jsonl(&path).unwrap() };
+        *per_model.entry(model_of(&name)).or_insert(0) += 1;
         for threads in [1, 2] {
             let opts = CheckOptions { threads, ..CheckOptions::default() };
             let result = linear::check(&history, model_of(&name), &opts);
@@ -56,5 +72,8 @@ fn every_history_has_the_verdict_in_its_name() {
         checked += 1;
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(checked >= 25, "only {checked} histories found in {}", dir.display());
+    assert!(checked >= 110, "only {checked} histories found in {}", dir.display());
+    for model in faultline_checkers::model::NAMES {
+        assert!(per_model.get(model).is_some_and(|n| *n >= 5), "model {model}: only {:?} histories", per_model.get(model));
+    }
 }

@@ -24,7 +24,10 @@ pub struct Spec {
     /// Fraction of operations whose outcome is unknown.
     pub unknown: f64,
     /// The operations: `register` (read/write), `cas-register` (read/write/cas), `kv`
-    /// (read/write/cas/append), `append` (read/append) or `set` (read/add, reads answer lists).
+    /// (read/write/cas/append), `append` (read/append), `set` (read/add, reads answer lists),
+    /// `queue` (enqueue/dequeue, first in first out, a dequeue of an empty queue answers
+    /// `null`) or `mutex` (each client acquires, then releases what it holds; an acquire of a
+    /// held lock fails).
     pub model: &'static str,
     pub seed: u64,
 }
@@ -54,8 +57,12 @@ pub fn generate(spec: &Spec) -> History {
         "cas-register" => &["read", "read", "write", "cas"],
         "append" => &["read", "read", "append"],
         "set" => &["read", "read", "add"],
+        "queue" => &["enqueue", "dequeue"],
+        "mutex" => &["acquire"],
         _ => &["read", "read", "write", "cas", "append"],
     };
+    // Mutex: the lock each client holds, if any (it releases that one next).
+    let mut holds: Vec<Option<i64>> = vec![None; spec.clients];
     let push = |ops: &mut Vec<Op>, p: u64, t: OpType, f: &str, key: i64, v: Value| {
         ops.push(Op::new(p, t, f, v).with_key(Key::Int(key)));
     };
@@ -64,10 +71,13 @@ pub fn generate(spec: &Spec) -> History {
         match clients[c].take() {
             None if invoked < spec.ops => {
                 invoked += 1;
-                let f = f_names[rng.gen_range(0..f_names.len())];
-                let key = rng.gen_range(0..spec.keys as i64);
+                let mut f = f_names[rng.gen_range(0..f_names.len())];
+                let mut key = rng.gen_range(0..spec.keys as i64);
+                if let Some(k) = holds[c].take() {
+                    (f, key) = ("release", k);
+                }
                 let input = match f {
-                    "read" => Value::Null,
+                    "read" | "dequeue" | "acquire" | "release" => Value::Null,
                     "cas" => {
                         // Usually the current value, so that cas succeeds often.
                         let from = if rng.gen_bool(0.7) { map.get(&key).cloned().unwrap_or(json!(0)) } else { json!(next_value - 1) };
@@ -106,6 +116,9 @@ pub fn generate(spec: &Spec) -> History {
                     Some(out) => (OpType::Ok, out),
                     None => (OpType::Fail, op.input.clone()),
                 };
+                if op.f == "acquire" && t == OpType::Ok {
+                    holds[c] = Some(op.key);
+                }
                 push(&mut ops, op.process, t, op.f, op.key, v);
             }
         }
@@ -137,6 +150,32 @@ fn apply(map: &mut HashMap<i64, Value>, op: &Inflight) -> Option<Value> {
         "write" => {
             map.insert(op.key, op.input.clone());
             Some(op.input.clone())
+        }
+        "enqueue" => {
+            let mut q = cur.as_array().cloned().unwrap_or_default();
+            q.push(op.input.clone());
+            map.insert(op.key, Value::Array(q));
+            Some(op.input.clone())
+        }
+        "dequeue" => {
+            let mut q = cur.as_array().cloned().unwrap_or_default();
+            if q.is_empty() {
+                return Some(Value::Null);
+            }
+            let first = q.remove(0);
+            map.insert(op.key, Value::Array(q));
+            Some(first)
+        }
+        "acquire" => {
+            if cur == json!(true) {
+                return None;
+            }
+            map.insert(op.key, json!(true));
+            Some(Value::Null)
+        }
+        "release" => {
+            map.insert(op.key, json!(false));
+            Some(Value::Null)
         }
         "cas" => {
             if !cur.is_null() && cur == op.input[0] {
@@ -197,5 +236,52 @@ pub fn inject_stale_read(history: &mut History, at: f64) -> Option<usize> {
     let read = calls[start..].iter().find(|c| c.key == key && &*c.f == "read" && c.is_ok() && c.invoke_index > w2_end)?;
     let idx = read.complete_index? as usize;
     history.ops[idx].value = w1.input.clone();
+    Some(idx)
+}
+
+/// Changes one `ok` dequeue near `at` (a fraction of the history) to answer an element an
+/// earlier `ok` dequeue had already taken, and completed before this one was invoked: with
+/// unique elements, a certain violation for a FIFO and an unordered queue alike. Returns the
+/// event index of the changed completion.
+pub fn inject_double_dequeue(history: &mut History, at: f64) -> Option<usize> {
+    let calls = history.calls().ok()?;
+    let start = (calls.len() as f64 * at) as usize;
+    let taken = |c: &faultline_checkers::Call| &*c.f == "dequeue" && c.output().is_some_and(|v| !v.is_null());
+    let later = calls[start..].iter().find(|c| taken(c))?;
+    let earlier = calls[..start].iter().rev().find(|c| taken(c) && c.key == later.key && c.complete_index.is_some_and(|e| e < later.invoke_index))?;
+    let idx = later.complete_index? as usize;
+    history.ops[idx].value = earlier.output()?.clone();
+    Some(idx)
+}
+
+/// Turns one failed acquire near `at` into an `ok` one while another client certainly held
+/// the lock (its acquire completed before this one was invoked, its release was invoked after
+/// this one completed): two holders at once. Returns the event index of the changed completion.
+pub fn inject_double_acquire(history: &mut History, at: f64) -> Option<usize> {
+    let calls = history.calls().ok()?;
+    let start = (calls.len() as f64 * at) as usize;
+    // Per key, the spans in which a lock was certainly held: (acquire completed, release invoked).
+    let mut held: HashMap<&Option<Key>, Vec<(u64, u64)>> = HashMap::new();
+    let mut open: HashMap<u64, u64> = HashMap::new();
+    for c in &calls {
+        match (&*c.f, c.is_ok()) {
+            ("acquire", true) => {
+                open.insert(c.process, c.complete_index?);
+            }
+            ("release", _) => {
+                if let Some(from) = open.remove(&c.process) {
+                    held.entry(&c.key).or_default().push((from, c.invoke_index));
+                }
+            }
+            _ => {}
+        }
+    }
+    let failed = calls[start..].iter().find(|c| {
+        &*c.f == "acquire"
+            && c.outcome == faultline_checkers::Outcome::Fail
+            && held.get(&c.key).is_some_and(|spans| spans.iter().any(|&(a, b)| a < c.invoke_index && c.complete_index.is_some_and(|e| e < b)))
+    })?;
+    let idx = failed.complete_index? as usize;
+    history.ops[idx].op_type = OpType::Ok;
     Some(idx)
 }

@@ -10,7 +10,7 @@
 use serde_json::{json, Value};
 
 use crate::history::{Call, Outcome};
-use crate::model::Machine;
+use crate::model::Model;
 
 use super::fast::{Finding, Relation, Span, Why};
 use super::prepare::Partition;
@@ -51,7 +51,7 @@ fn concurrent_with<'a>(calls: &'a [Call], part: &Partition, failing: &Call) -> V
 
 /// A prefix (op indices in linearization order) as JSON, with the state after each op (the last
 /// [`PREFIX_TAIL`] listed), and the state after the whole prefix.
-fn prefix_json(calls: &[Call], part: &Partition, machine: &Machine, prefix: &[usize]) -> (Value, Value) {
+fn prefix_json<M: Model + ?Sized>(calls: &[Call], part: &Partition, machine: &M, prefix: &[usize]) -> (Value, Value) {
     let mut state = machine.init();
     let mut steps = Vec::new();
     for &i in prefix {
@@ -83,10 +83,10 @@ fn events(c: &Call) -> String {
 /// The anomaly of one key; `op` and `prefixes` index `part.ops`.
 /// `unsatisfiable`: `op` needs a value that nothing left can produce (the dead-read pruning's
 /// finding), rather than being the op whose return ended the deepest configuration.
-pub(crate) fn anomaly(
+pub(crate) fn anomaly<M: Model + ?Sized>(
     calls: &[Call],
     part: &Partition,
-    machine: &Machine,
+    machine: &M,
     op: usize,
     prefixes: &[Vec<usize>],
     unsatisfiable: bool,
@@ -107,8 +107,16 @@ pub(crate) fn anomaly(
         prefix_json_all.push(p);
     }
     let n = prefixes.first().map_or(0, |p| p.len());
-    let (label, needs, needed) = needs_of(failing);
-    let why = if unsatisfiable {
+    let (mut label, needs, needed) = needs_of(failing);
+    if !matches!(&*failing.f, "read" | "write" | "cas" | "append" | "add") {
+        label = machine.describe_op(failing);
+    }
+    let register_like = matches!(&*failing.f, "read" | "write" | "cas" | "append");
+    let why = if unsatisfiable && !register_like {
+        format!(
+            "the state it needs can no longer occur: every operation that could bring it back is already placed or cannot precede it; the longest linearizable prefix has {n} operations, ending in state {final_state}"
+        )
+    } else if unsatisfiable {
         format!(
             "it needs the value {needed}, and every operation that could set that value is already placed; the longest linearizable prefix ({n} operations, ending in state {final_state}) cannot be extended without overwriting it for good"
         )
@@ -132,7 +140,7 @@ pub(crate) fn anomaly(
 /// The anomaly of a key the fast path found not linearizable, in the same shape as
 /// [`anomaly`], plus `contradiction` (the operations that contradict each other) and
 /// `violation_event` (the first event after which the key is not linearizable).
-pub(crate) fn fast_anomaly(calls: &[Call], part: &Partition, machine: &Machine, finding: &Finding) -> Value {
+pub(crate) fn fast_anomaly<M: Model + ?Sized>(calls: &[Call], part: &Partition, machine: &M, finding: &Finding) -> Value {
     let key = calls[part.members[0]].key.clone();
     let failing = &calls[part.call_of[finding.culprit]];
     let concurrent = concurrent_with(calls, part, failing);

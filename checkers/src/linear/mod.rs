@@ -18,6 +18,10 @@
 //! `invalid_keys`; for an unknown one, `error` and `undecided_keys`. A history with no client
 //! operation is unknown ([`crate::history::NO_CLIENT_OPERATIONS`]). [`html::render`] draws an
 //! anomaly as a page.
+//!
+//! Nothing here is specific to a model: partitions, pruning and the search go through
+//! [`crate::model::Model`] and its optional hints, so [`check_model`] checks a history against a
+//! model defined anywhere; the fast path applies to the built-in models it knows.
 
 pub mod html;
 mod explain;
@@ -32,7 +36,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::history::{Call, History, Key, NO_CLIENT_OPERATIONS};
-use crate::model::{self, Kind, Machine};
+use crate::model::{self, Kind, Machine, Model};
 use crate::verdict::{CheckOptions, CheckResult, Validity};
 use fast::Decision;
 use prepare::Partition;
@@ -93,6 +97,31 @@ pub fn check_with(history: &History, model: &str, opts: &CheckOptions, engine: E
     check_calls_with(&calls, kind, opts, engine).with("model", json!(model))
 }
 
+/// [`check`] on a JSONL file, paired while it is read ([`crate::history::read_jsonl_calls`]):
+/// the events are never held whole, so the peak memory is that of the calls and the check.
+pub fn check_jsonl(path: &std::path::Path, model: &str, opts: &CheckOptions) -> CheckResult {
+    let Some(kind) = model::by_name(model) else {
+        return CheckResult::unknown(format!("unknown model `{model}` (known: {})", model::NAMES.join(", ")));
+    };
+    match crate::history::read_jsonl_calls(path) {
+        Ok((calls, _)) => check_calls_with(&calls, kind, opts, Engine::Auto).with("model", json!(model)),
+        Err(e) => CheckResult::unknown(format!("malformed history: {e}")).with("model", json!(model)),
+    }
+}
+
+/// Checks `history` against a model defined outside this crate (or a built-in one): `make`
+/// builds one model value per partition (a key, or whatever [`Model::partition`] answers).
+/// The fast path applies only to built-in models ([`Model::builtin`]); other models are decided
+/// by the search, with the pruning hints they give.
+pub fn check_model<M: Model, F: Fn() -> M + Sync>(history: &History, make: F, opts: &CheckOptions) -> CheckResult {
+    let name = make().name().to_string();
+    let calls = match history.calls() {
+        Ok(c) => c,
+        Err(e) => return CheckResult::unknown(format!("malformed history: {e}")).with("model", json!(name)),
+    };
+    check_calls_model(&calls, &make, opts, Engine::Auto).with("model", json!(name))
+}
+
 /// How a violation was found, with what its explanation needs.
 enum How {
     Fast(fast::Finding),
@@ -136,17 +165,22 @@ pub fn check_calls(calls: &[Call], kind: Kind, opts: &CheckOptions) -> CheckResu
 /// then the earliest violations (by the event at which each became certain, then by key) are
 /// explained, so the reported anomaly does not depend on which thread finished first.
 pub fn check_calls_with(calls: &[Call], kind: Kind, opts: &CheckOptions, engine: Engine) -> CheckResult {
+    check_calls_model(calls, &|| Machine::new(kind), opts, engine)
+}
+
+/// [`check_calls_with`] for any [`Model`]; `make` builds one model value per partition.
+pub fn check_calls_model<M: Model, F: Fn() -> M + Sync>(calls: &[Call], make: &F, opts: &CheckOptions, engine: Engine) -> CheckResult {
     if calls.is_empty() {
         return CheckResult::unknown(NO_CLIENT_OPERATIONS).with("ops", json!(0));
     }
     let started = Instant::now();
-    let groups = prepare::group_by_key(calls);
+    let groups = prepare::group_by_key(calls, &make());
     let cancel = AtomicBool::new(false);
     let memory_used = AtomicU64::new(0);
     let limits =
         Limits { deadline: started + opts.budget, cancel: &cancel, memory_used: &memory_used, memory_limit: opts.memory_limit_bytes };
     let threads = opts.thread_count();
-    let outcomes = parallel(groups.len(), threads, Some(limits.deadline), |g| check_key(calls, &groups[g].1, kind, &limits, engine));
+    let outcomes = parallel(groups.len(), threads, Some(limits.deadline), |g| check_key(calls, &groups[g].1, make, &limits, engine));
     let mut found: Vec<(usize, &Found)> = outcomes
         .iter()
         .enumerate()
@@ -160,7 +194,7 @@ pub fn check_calls_with(calls: &[Call], kind: Kind, opts: &CheckOptions, engine:
     // bounds itself (the first pass's prefix is used when it has no time).
     let explained = parallel(found.len().min(ANOMALIES_MAX), threads, None, |n| {
         let (g, f) = found[n];
-        explain_key(calls, &groups[g].1, kind, &limits, f)
+        explain_key(calls, &groups[g], make, &limits, f)
     });
     let ordered: Vec<(usize, Value)> =
         found.iter().zip(explained).map(|((g, _), a)| (*g, a.unwrap_or_else(|| json!({"key": key_json(&groups[*g].0)})))).collect();
@@ -187,16 +221,18 @@ fn parallel<T: Send>(n: usize, threads: usize, deadline: Option<Instant>, work: 
     out.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
-fn check_key(calls: &[Call], members: &[usize], kind: Kind, limits: &Limits, engine: Engine) -> KeyResult {
-    let machine = Machine::new(kind);
+fn check_key<M: Model, F: Fn() -> M>(calls: &[Call], members: &[usize], make: &F, limits: &Limits, engine: Engine) -> KeyResult {
+    let machine = make();
     let part = match Partition::build(calls, members, &machine) {
         Ok(p) => p,
         Err(e) => return KeyResult { outcome: KeyOutcome::Error(e), fallback: None },
     };
-    if engine == Engine::Search {
-        return KeyResult { outcome: search_key(calls, &part, &machine, limits), fallback: None };
-    }
-    let (outcome, fallback) = match fast::decide(calls, &part, &machine) {
+    let decision = match (engine, machine.builtin()) {
+        (Engine::Search, _) => return KeyResult { outcome: search_key(calls, &part, &machine, limits), fallback: None },
+        (_, Some(builtin)) => fast::decide(calls, &part, builtin),
+        (_, None) => Decision::Inapplicable("the model has no fast path"),
+    };
+    let (outcome, fallback) = match decision {
         Decision::Linearizable => (KeyOutcome::Linearizable(Path::Fast), None),
         Decision::Violation(f) => (KeyOutcome::Violation(Found { at: f.at, how: How::Fast(f) }), None),
         Decision::Inapplicable(why) if engine == Engine::Fast => (KeyOutcome::NoFastPath(why), None),
@@ -207,7 +243,7 @@ fn check_key(calls: &[Call], members: &[usize], kind: Kind, limits: &Limits, eng
 
 /// Decides a key with the search. A violation is located like the fast path's (see
 /// [`locate_by_search`]).
-fn search_key(calls: &[Call], part: &Partition, machine: &Machine, limits: &Limits) -> KeyOutcome {
+fn search_key<M: Model + ?Sized>(calls: &[Call], part: &Partition, machine: &M, limits: &Limits) -> KeyOutcome {
     let search = Search::new(machine, &part.ops, part.n_ok, limits);
     match search.run(None) {
         Answer::Linearizable => KeyOutcome::Linearizable(Path::Search),
@@ -229,7 +265,7 @@ fn search_key(calls: &[Call], part: &Partition, machine: &Machine, limits: &Limi
 /// is not that place: with the dead-read pruning it is often an early write that a much later
 /// stale read forbids. `None` when the cuts take more than [`LOCATE_BUDGET`] in all (each cut
 /// costs up to a whole search, and there are log2(completions) of them).
-fn locate_by_search(part: &Partition, machine: &Machine, limits: &Limits) -> Option<u64> {
+fn locate_by_search<M: Model + ?Sized>(part: &Partition, machine: &M, limits: &Limits) -> Option<u64> {
     let limits = Limits { deadline: limits.deadline.min(Instant::now() + LOCATE_BUDGET), ..*limits };
     let limits = &limits;
     let mut ends: Vec<u64> = part.ops[..part.n_ok].iter().filter_map(|o| o.complete).collect();
@@ -269,10 +305,11 @@ fn cut(ops: &[search::SearchOp], e: u64) -> (Vec<search::SearchOp>, usize) {
 /// The anomaly of a violating key, as JSON (see [`explain`]), with `path` and
 /// `violation_event`. The partition is rebuilt: building it is deterministic, so the op indices
 /// of `found` still apply.
-fn explain_key(calls: &[Call], members: &[usize], kind: Kind, limits: &Limits, found: &Found) -> Value {
-    let machine = Machine::new(kind);
+fn explain_key<M: Model, F: Fn() -> M>(calls: &[Call], group: &(Option<Key>, Vec<usize>), make: &F, limits: &Limits, found: &Found) -> Value {
+    let (label, members) = group;
+    let machine = make();
     let Ok(part) = Partition::build(calls, members, &machine) else {
-        return json!({"key": key_json(&calls[members[0]].key)});
+        return json!({"key": key_json(label)});
     };
     let (mut a, path) = match &found.how {
         How::Fast(f) => (explain::fast_anomaly(calls, &part, &machine, f), Path::Fast),
@@ -291,6 +328,7 @@ fn explain_key(calls: &[Call], members: &[usize], kind: Kind, limits: &Limits, f
         }
     };
     if let Value::Object(m) = &mut a {
+        m.insert("key".into(), key_json(label));
         m.insert("path".into(), json!(path.name()));
         m.insert("violation_event".into(), json!(found.at));
     }
@@ -305,7 +343,7 @@ pub fn verify_fast_witnesses(history: &History, model: &str) -> Result<usize, St
     let kind = model::by_name(model).ok_or_else(|| format!("unknown model {model}"))?;
     let calls = history.calls().map_err(|e| e.to_string())?;
     let mut verified = 0;
-    for (key, members) in prepare::group_by_key(&calls) {
+    for (key, members) in prepare::group_by_key(&calls, &Machine::new(kind)) {
         let machine = Machine::new(kind);
         let part = Partition::build(&calls, &members, &machine)?;
         verified += fast::verify_witness(&calls, &part, &machine).map_err(|e| format!("key {}: {e}", key_json(&key)))? as usize;

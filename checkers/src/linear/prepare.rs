@@ -1,43 +1,24 @@
-//! Splitting calls by key and pruning what cannot change the verdict, before the search.
+//! Splitting calls into partitions and pruning what cannot change the verdict, before the search.
 //!
-//! Dropped before the search:
+//! The model splits the calls ([`Model::partition`]: by key, or for transactions over several
+//! registers by the groups of registers they touch). Dropped before the search:
 //! - failed calls (they certainly did not take effect) and reads whose outcome is unknown (a
 //!   read changes nothing and its output is unknown, so it constrains nothing);
-//! - for registers (read/write/cas; with appends only for values no append can extend, i.e.
-//!   not a string, a list or null): an unknown-outcome write or cas
-//!   whose written value no operation observes (no read returns it, no cas expects it). Proof:
-//!   take any linearization that includes such an operation `w` writing `v`. The operation right
-//!   after `w` cannot be a read (it would return `v`) nor a cas (it would expect `v`), so it is a
-//!   write, which replaces the state whatever it was, or there is none. Removing `w` therefore
-//!   leaves a valid linearization, and `w` may be left out since its outcome is unknown.
-//!   Dropping one may make another droppable (a dropped cas no longer observes its `from`), so
-//!   this repeats until nothing changes. "Observes" compares interned ids, that is values (see
-//!   [`crate::value`]): a read of `{"b":2,"a":1}` observes a write of `{"a":1,"b":2}`. The
-//!   empty string and the empty list are strings and lists: with appends around they are never
-//!   dropped (`append "x"` turns `""` into `"x"`).
+//! - unknown-outcome calls the model's hint [`Model::droppable_unknown`] names (for registers:
+//!   an unknown write or cas whose value nobody observes; the proof is with the hint in
+//!   `model.rs`).
 //!
-//! Refused before the search: a counter partition whose deltas could sum beyond an `i128`
-//! ([`Machine::arithmetic_fits`]); the key is then undecided with that reason.
-
-use std::collections::HashMap;
+//! Refused before the search: a partition the model does not admit ([`Model::admit`]: a counter
+//! whose deltas could sum beyond an `i128`); the key is then undecided with that reason.
 
 use crate::history::{Call, Key, Outcome};
-use crate::model::{Input, Kind, Machine};
-use serde_json::Value;
+use crate::model::{Model, ModelOp};
 
 use super::search::SearchOp;
 
-/// Call indices grouped by key, largest group first (so the long searches start early).
-pub(crate) fn group_by_key(calls: &[Call]) -> Vec<(Option<Key>, Vec<usize>)> {
-    let mut index: HashMap<&Option<Key>, usize> = HashMap::new();
-    let mut groups: Vec<(Option<Key>, Vec<usize>)> = Vec::new();
-    for (i, c) in calls.iter().enumerate() {
-        let g = *index.entry(&c.key).or_insert_with(|| {
-            groups.push((c.key.clone(), Vec::new()));
-            groups.len() - 1
-        });
-        groups[g].1.push(i);
-    }
+/// The model's partitions, largest first (so the long searches start early), then by label.
+pub(crate) fn group_by_key<M: Model + ?Sized>(calls: &[Call], model: &M) -> Vec<(Option<Key>, Vec<usize>)> {
+    let mut groups = model.partition(calls);
     groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
     groups
 }
@@ -54,7 +35,7 @@ pub(crate) struct Partition {
 }
 
 impl Partition {
-    pub(crate) fn build(calls: &[Call], members: &[usize], machine: &Machine) -> Result<Partition, String> {
+    pub(crate) fn build<M: Model + ?Sized>(calls: &[Call], members: &[usize], machine: &M) -> Result<Partition, String> {
         let mut ok = Vec::new();
         let mut unknown = Vec::new();
         for &ci in members {
@@ -70,46 +51,17 @@ impl Partition {
                 _ => unknown.push((ci, SearchOp { op, invoke: call.invoke_index, complete: None })),
             }
         }
-        machine.arithmetic_fits(ok.iter().chain(&unknown).map(|(_, o)| &o.op))?;
-        let has_append = ok.iter().chain(&unknown).any(|(_, o)| matches!(o.op.input, Input::Append(_)));
-        if matches!(machine.kind(), Kind::Register | Kind::CasRegister | Kind::Kv) {
-            // With appends around, only a value no append can extend (a number, a boolean, an
-            // object) is overwritten by whatever comes next.
-            let droppable = |v: u64| !has_append || matches!(machine.describe_state(v), Value::Number(_) | Value::Bool(_) | Value::Object(_));
-            drop_unobserved_writes(&ok, &mut unknown, &droppable);
+        let all: Vec<ModelOp> = ok.iter().chain(&unknown).map(|(_, o): &(usize, SearchOp)| o.op).collect();
+        machine.admit(&all)?;
+        let dropped = machine.droppable_unknown(&all[..ok.len()], &all[ok.len()..]);
+        if dropped.iter().any(|d| *d) {
+            let mut d = dropped.into_iter();
+            unknown.retain(|_| !d.next().unwrap_or(false));
         }
         ok.sort_by_key(|(_, o)| o.invoke);
         unknown.sort_by_key(|(_, o)| o.invoke);
         let n_ok = ok.len();
         let (call_of, ops) = ok.into_iter().chain(unknown).unzip();
         Ok(Partition { ops, n_ok, call_of, members: members.to_vec() })
-    }
-}
-
-/// See the module documentation for why this is sound.
-fn drop_unobserved_writes(ok: &[(usize, SearchOp)], unknown: &mut Vec<(usize, SearchOp)>, droppable: &dyn Fn(u64) -> bool) {
-    loop {
-        let mut observed: HashMap<u64, ()> = HashMap::new();
-        for (_, o) in ok.iter().chain(unknown.iter()) {
-            match o.op.input {
-                Input::Read => {
-                    if let Some(v) = o.op.output {
-                        observed.insert(v, ());
-                    }
-                }
-                Input::Cas(from, _) => {
-                    observed.insert(from, ());
-                }
-                _ => {}
-            }
-        }
-        let before = unknown.len();
-        unknown.retain(|(_, o)| match o.op.input {
-            Input::Write(v) | Input::Cas(_, v) => observed.contains_key(&v) || !droppable(v),
-            _ => true,
-        });
-        if unknown.len() == before {
-            return;
-        }
     }
 }

@@ -21,19 +21,19 @@
 //! any linearization that places it later (everything that must precede it is linearized, and it
 //! changes nothing), so when that choice fails, the configuration before it fails too.
 //!
-//! For registers (with or without appends) a configuration is also abandoned as soon as some read
-//! needs a value that no remaining operation can produce any more ([`Demand`]); on highly
-//! concurrent keys this is what turns minutes of backtracking into milliseconds
-//! (docs/checker.md). Which operations can produce a value is decided by interned id, that is by
-//! value, and every way of producing it counts, including `append ""` ([`producers`]).
+//! The search knows no model: it uses the [`Model`] interface, and the model's optional pruning
+//! hints. With [`Model::demands`] (registers with or without appends, mutexes) a configuration
+//! is abandoned as soon as some operation needs a state that no remaining operation can produce
+//! any more ([`Demand`]); on highly concurrent register keys this is what turns minutes of
+//! backtracking into milliseconds (docs/checker.md). With [`Model::fences`] (FIFO queues) an
+//! operation is not tried while an operation that must precede it is unplaced.
 
-use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-use crate::model::{Input, Kind, Machine, ModelOp};
+use crate::model::{Model, ModelOp};
 
 /// One operation of a partition, ready for the search.
 #[derive(Clone, Debug)]
@@ -269,19 +269,55 @@ struct Frame {
 
 /// One search over a partition whose `ok` operations come first (in invoke order), then the
 /// operations with unknown outcome.
-pub(crate) struct Search<'a> {
-    machine: &'a Machine,
+pub(crate) struct Search<'a, M: Model + ?Sized> {
+    machine: &'a M,
     ops: &'a [SearchOp],
     n_ok: usize,
     limits: &'a Limits<'a>,
     /// For each `ok` operation i: how many `ok` operations were invoked before i returned.
     reach: Vec<u32>,
-    /// Whether the dead-read pruning applies (overwrite-only registers).
+    /// Whether the dead-state pruning applies (the model gave [`Model::demands`]).
     overwrites: bool,
     /// Size of the value-indexed tables of [`Demand`].
     n_values: usize,
-    /// For each operation, the values it can set (see [`producers`]); empty without pruning.
+    /// For each operation, the states it can produce ([`crate::model::Demands`]); empty
+    /// without pruning.
     produced: Vec<Vec<u64>>,
+    /// For each operation, the state it needs; empty without pruning.
+    needs: Vec<Option<u64>>,
+    /// The model's ordering hint ([`crate::model::Fences`]), if any.
+    fences: Option<crate::model::Fences>,
+}
+
+/// The keys of the unplaced operations that have one (for [`crate::model::Fences`]).
+#[derive(Default)]
+struct Fenced(std::collections::BTreeMap<u64, u32>);
+
+impl Fenced {
+    fn add(&mut self, k: Option<u64>) {
+        if let Some(k) = k {
+            *self.0.entry(k).or_insert(0) += 1;
+        }
+    }
+    fn remove(&mut self, k: Option<u64>) {
+        if let Some(k) = k {
+            if let std::collections::btree_map::Entry::Occupied(mut e) = self.0.entry(k) {
+                *e.get_mut() -= 1;
+                if *e.get() == 0 {
+                    e.remove();
+                }
+            }
+        }
+    }
+    /// Whether some unplaced operation other than one with key `own` has a key below `limit`.
+    fn blocks(&self, limit: u64, own: Option<u64>) -> bool {
+        for (&k, &n) in self.0.range(..limit) {
+            if Some(k) != own || n > 1 {
+                return true;
+            }
+        }
+        false
+    }
 }
 
 /// Counts for the dead-read pruning of overwrite-only registers. A configuration is dead when
@@ -300,14 +336,14 @@ struct Demand {
 }
 
 impl Demand {
-    fn new(ops: &[SearchOp], n_ok: usize, n_values: usize, produced: &[Vec<u64>]) -> Demand {
+    fn new(n_ok: usize, n_values: usize, produced: &[Vec<u64>], needs: &[Option<u64>]) -> Demand {
         let mut d = Demand { producers: vec![0; n_values], consumers: vec![0; n_values], unsatisfiable: 0 };
-        for (i, o) in ops.iter().enumerate() {
-            for &v in &produced[i] {
+        for (i, p) in produced.iter().enumerate() {
+            for &v in p {
                 d.producers[v as usize] += 1;
             }
             if i < n_ok {
-                if let Some(v) = consumes(&o.op) {
+                if let Some(v) = needs[i] {
                     d.consumers[v as usize] += 1;
                 }
             }
@@ -316,7 +352,7 @@ impl Demand {
         d
     }
 
-    fn linearize(&mut self, produced: &[u64], op: &ModelOp, ok: bool) {
+    fn linearize(&mut self, produced: &[u64], need: Option<u64>, ok: bool) {
         for &v in produced {
             let v = v as usize;
             self.producers[v] -= 1;
@@ -325,7 +361,7 @@ impl Demand {
             }
         }
         if ok {
-            if let Some(v) = consumes(op) {
+            if let Some(v) = need {
                 let v = v as usize;
                 self.consumers[v] -= 1;
                 if self.producers[v] == 0 {
@@ -335,9 +371,9 @@ impl Demand {
         }
     }
 
-    fn unlinearize(&mut self, produced: &[u64], op: &ModelOp, ok: bool) {
+    fn unlinearize(&mut self, produced: &[u64], need: Option<u64>, ok: bool) {
         if ok {
-            if let Some(v) = consumes(op) {
+            if let Some(v) = need {
                 let v = v as usize;
                 self.consumers[v] += 1;
                 if self.producers[v] == 0 {
@@ -364,86 +400,8 @@ impl Demand {
     }
 }
 
-/// Upper bound on the suffixes indexed for string appends before the pruning is given up.
-const MAX_SUFFIXES: usize = 1 << 21;
-
-/// For each operation, the values it can set: a write or cas its value; an append `x` every
-/// value some operation needs that ends with `x` (its last element, or its string suffix),
-/// since `s ++ x` always does. `None` when the model is not a register (counter, set) or the
-/// string index would grow too large.
-///
-/// Values are matched by interned id, so by value ([`crate::value`]), never by text. The empty
-/// string is a suffix of every string: `append ""` can leave any string (including `""` itself,
-/// from a missing key) as the state, so it is indexed as a producer of each needed string. The
-/// empty list has no last element and no append yields it (an append to a missing key or a
-/// list leaves a non-empty list), so only a write or cas produces `[]`; appending `[]` pushes an
-/// element `[]` and produces the lists that end with it.
-fn producers(machine: &Machine, ops: &[SearchOp]) -> Option<Vec<Vec<u64>>> {
-    if !matches!(machine.kind(), Kind::Register | Kind::CasRegister | Kind::Kv) {
-        return None;
-    }
-    let by_tail = if ops.iter().any(|o| matches!(o.op.input, Input::Append(_))) { tails(machine, ops)? } else { HashMap::new() };
-    ops.iter()
-        .map(|o| match o.op.input {
-            Input::Read => Some(Vec::new()),
-            Input::Write(v) | Input::Cas(_, v) => Some(vec![v]),
-            Input::Append(x) => Some(by_tail.get(&x).cloned().unwrap_or_default()),
-            Input::Add(_) | Input::Insert(_) => None,
-        })
-        .collect()
-}
-
-/// Needed values by the id of each way they can end (a list's last element, a string's suffixes
-/// including the empty one). Only endings some operation mentions can be an append's argument,
-/// so only those are indexed, and only string suffixes no longer than the longest appended
-/// string. `None` past [`MAX_SUFFIXES`].
-fn tails(machine: &Machine, ops: &[SearchOp]) -> Option<HashMap<u64, Vec<u64>>> {
-    let longest = ops
-        .iter()
-        .filter_map(|o| match o.op.input {
-            Input::Append(x) => machine.describe_state(x).as_str().map(str::len),
-            _ => None,
-        })
-        .max();
-    let consumed: HashSet<u64> = ops.iter().filter_map(|o| consumes(&o.op)).collect();
-    let mut by_tail: HashMap<u64, Vec<u64>> = HashMap::new();
-    let mut indexed = 0usize;
-    let mut index = |v: u64, ending: &Value| {
-        indexed += 1;
-        if let Some(t) = machine.lookup(ending) {
-            by_tail.entry(t).or_default().push(v);
-        }
-        indexed <= MAX_SUFFIXES
-    };
-    for v in consumed {
-        let fits = match (machine.describe_state(v), longest) {
-            (Value::Array(a), _) => match a.last() {
-                Some(last) => index(v, last),
-                None => true,
-            },
-            (Value::String(s), Some(n)) => {
-                let mut starts = s.char_indices().map(|(at, _)| at).chain([s.len()]).filter(|at| s.len() - at <= n);
-                starts.all(|at| index(v, &Value::String(s[at..].to_string())))
-            }
-            _ => true,
-        };
-        if !fits {
-            return None;
-        }
-    }
-    Some(by_tail)
-}
-
-fn consumes(op: &ModelOp) -> Option<u64> {
-    match op.input {
-        Input::Read => op.output,
-        Input::Cas(from, _) => Some(from),
-        _ => None,
-    }
-}
-
-impl<'a> Search<'a> {
-    pub(crate) fn new(machine: &'a Machine, ops: &'a [SearchOp], n_ok: usize, limits: &'a Limits<'a>) -> Search<'a> {
+impl<'a, M: Model + ?Sized> Search<'a, M> {
+    pub(crate) fn new(machine: &'a M, ops: &'a [SearchOp], n_ok: usize, limits: &'a Limits<'a>) -> Search<'a, M> {
         debug_assert!(ops[..n_ok].iter().all(|o| o.complete.is_some()));
         debug_assert!(ops[n_ok..].iter().all(|o| o.complete.is_none()));
         let reach = ops[..n_ok]
@@ -453,16 +411,15 @@ impl<'a> Search<'a> {
                 ops[..n_ok].partition_point(|x| x.invoke < c) as u32
             })
             .collect();
-        let produced = producers(machine, ops).unwrap_or_default();
+        let model_ops: Vec<ModelOp> = ops.iter().map(|o| o.op).collect();
+        let hint = machine.demands(&model_ops).filter(|d| d.produces.len() == ops.len() && d.needs.len() == ops.len());
+        let (produced, needs) = hint.map_or((Vec::new(), Vec::new()), |d| (d.produces, d.needs));
         let overwrites = !produced.is_empty();
-        let n_values = produced
-            .iter()
-            .flatten()
-            .copied()
-            .chain(ops.iter().filter(|_| overwrites).filter_map(|o| consumes(&o.op)))
-            .max()
-            .map_or(1, |v| v as usize + 1);
-        Search { machine, ops, n_ok, limits, reach, overwrites, n_values, produced }
+        let n_values = produced.iter().flatten().copied().chain(needs.iter().flatten().copied()).max().map_or(1, |v| v as usize + 1);
+        let invoke: Vec<u64> = ops.iter().map(|o| o.invoke).collect();
+        let complete: Vec<Option<u64>> = ops.iter().map(|o| o.complete).collect();
+        let fences = machine.fences(&model_ops, &invoke, &complete).filter(|f| f.key.len() == ops.len() && f.limit.len() == ops.len());
+        Search { machine, ops, n_ok, limits, reach, overwrites, n_values, produced, needs, fences }
     }
 
     /// Runs the search. With `alternates_at`, also collects up to three linearizable prefixes of
@@ -484,29 +441,34 @@ impl<'a> Search<'a> {
         if !self.overwrites {
             return None;
         }
-        let mut demand = Demand::new(self.ops, self.n_ok, self.n_values, &self.produced);
+        let mut demand = Demand::new(self.n_ok, self.n_values, &self.produced, &self.needs);
         let mut placed = vec![false; self.ops.len()];
         let mut state = self.machine.init();
         for &i in prefix {
-            demand.linearize(&self.produced[i], &self.ops[i].op, i < self.n_ok);
+            demand.linearize(&self.produced[i], self.needs[i], i < self.n_ok);
             state = self.machine.step(state, &self.ops[i].op)?;
             placed[i] = true;
         }
-        let stuck = |demand: &Demand, state: u64| {
-            (0..self.n_ok).filter(|&i| !placed[i]).find(|&i| match consumes(&self.ops[i].op) {
+        let stuck = |demand: &Demand, state: u64, placed: &[bool]| {
+            (0..self.n_ok).filter(|&i| !placed[i]).find(|&i| match self.needs[i] {
                 Some(v) => v != state && demand.producers[v as usize] == 0,
                 None => false,
             })
         };
-        if let Some(i) = stuck(&demand, state) {
+        if let Some(i) = stuck(&demand, state, &placed) {
             return Some(i);
         }
-        for i in (0..self.ops.len()).filter(|&i| !placed[i]) {
+        for i in 0..self.ops.len() {
+            if placed[i] {
+                continue;
+            }
             let op = &self.ops[i].op;
             let Some(next) = self.machine.step(state, op) else { continue };
-            demand.linearize(&self.produced[i], op, i < self.n_ok);
-            let found = stuck(&demand, next).filter(|&c| c != i);
-            demand.unlinearize(&self.produced[i], op, i < self.n_ok);
+            demand.linearize(&self.produced[i], self.needs[i], i < self.n_ok);
+            placed[i] = true;
+            let found = stuck(&demand, next, &placed);
+            placed[i] = false;
+            demand.unlinearize(&self.produced[i], self.needs[i], i < self.n_ok);
             if found.is_some() {
                 return found;
             }
@@ -599,14 +561,20 @@ impl<'a> Search<'a> {
         let mut steps = 0u64;
         let entry_bytes = std::mem::size_of::<MemoKey>() as u64 + 1;
         let mut accounted_cap = 0usize;
-        let mut demand = self.overwrites.then(|| Demand::new(self.ops, self.n_ok, self.n_values, &self.produced));
+        let mut state_bytes = self.machine.state_bytes();
+        let mut demand = self.overwrites.then(|| Demand::new(self.n_ok, self.n_values, &self.produced, &self.needs));
+        let mut fenced = self.fences.as_ref().map(|f| {
+            let mut s = Fenced::default();
+            f.key.iter().for_each(|k| s.add(*k));
+            s
+        });
         loop {
             if linearized_ok == self.n_ok {
                 return Answer::Linearizable;
             }
             steps += 1;
             if steps & 1023 == 0 || memo.capacity() != accounted_cap {
-                if let Some(stop) = self.should_stop(memo.capacity(), &mut accounted_cap, entry_bytes, memo_bytes) {
+                if let Some(stop) = self.should_stop(memo.capacity(), &mut accounted_cap, entry_bytes, memo_bytes, &mut state_bytes) {
                     return Answer::Undecided(stop);
                 }
             }
@@ -615,11 +583,15 @@ impl<'a> Search<'a> {
                 let entry = cands[cursor];
                 let i = entries.op[entry as usize] as usize;
                 let op = &self.ops[i].op;
-                let mut next = self.machine.step(state, op);
+                let blocked = match (&self.fences, &fenced) {
+                    (Some(f), Some(s)) => f.limit[i].is_some_and(|l| s.blocks(l, f.key[i])),
+                    _ => false,
+                };
+                let mut next = if blocked { None } else { self.machine.step(state, op) };
                 if let (Some(d), Some(s)) = (demand.as_mut(), next) {
-                    d.linearize(&self.produced[i], op, i < self.n_ok);
+                    d.linearize(&self.produced[i], self.needs[i], i < self.n_ok);
                     if d.dead(s) {
-                        d.unlinearize(&self.produced[i], op, i < self.n_ok);
+                        d.unlinearize(&self.produced[i], self.needs[i], i < self.n_ok);
                         next = None;
                     }
                 }
@@ -641,6 +613,9 @@ impl<'a> Search<'a> {
                         Bits::Small(_) => 0,
                     };
                     if memo.insert(key) {
+                        if let (Some(f), Some(s)) = (&self.fences, fenced.as_mut()) {
+                            s.remove(f.key[i]);
+                        }
                         *memo_bytes += heap;
                         self.limits.memory_used.fetch_add(heap, Ordering::Relaxed);
                         stack.push(Frame { call: entry, state, forced: op.is_read(), level_start, cursor, first_return });
@@ -659,7 +634,7 @@ impl<'a> Search<'a> {
                         unknown.clear(i - self.n_ok);
                     }
                     if let Some(d) = demand.as_mut() {
-                        d.unlinearize(&self.produced[i], op, i < self.n_ok);
+                        d.unlinearize(&self.produced[i], self.needs[i], i < self.n_ok);
                     }
                     // A read that fits now but leads to an explored configuration: that
                     // configuration failed, so this one fails too (see the module docs).
@@ -687,8 +662,11 @@ impl<'a> Search<'a> {
                     unknown.clear(i - self.n_ok);
                 }
                 state = frame.state;
+                if let (Some(f), Some(s)) = (&self.fences, fenced.as_mut()) {
+                    s.add(f.key[i]);
+                }
                 if let Some(d) = demand.as_mut() {
-                    d.unlinearize(&self.produced[i], &self.ops[i].op, i < self.n_ok);
+                    d.unlinearize(&self.produced[i], self.needs[i], i < self.n_ok);
                 }
                 entries.unlift(frame.call);
                 cands.truncate(level_start);
@@ -702,10 +680,18 @@ impl<'a> Search<'a> {
         }
     }
 
-    fn should_stop(&self, cap: usize, accounted: &mut usize, entry_bytes: u64, memo_bytes: &mut u64) -> Option<Stop> {
+    fn should_stop(&self, cap: usize, accounted: &mut usize, entry_bytes: u64, memo_bytes: &mut u64, states: &mut u64) -> Option<Stop> {
         if cap > *accounted {
             let delta = (cap - *accounted) as u64 * entry_bytes;
             *accounted = cap;
+            *memo_bytes += delta;
+            self.limits.memory_used.fetch_add(delta, Ordering::Relaxed);
+        }
+        // States the model interned during this search (queue contents, register maps).
+        let held = self.machine.state_bytes();
+        if held > *states {
+            let delta = held - *states;
+            *states = held;
             *memo_bytes += delta;
             self.limits.memory_used.fetch_add(delta, Ordering::Relaxed);
         }

@@ -247,6 +247,7 @@ impl KeyOps {
                 Input::Append(x) => What::Append(x),
                 Input::Insert(x) => What::Add(x),
                 Input::Add(_) => return Err("counters have no fast path"),
+                _ => return Err("the operation has no fast path"),
             };
             ops.push(FOp { inv: o.invoke as i64, cmp: o.complete.map_or(NEVER, |c| c as i64), what, src });
         }
@@ -308,7 +309,10 @@ fn class_of(machine: &Machine, ops: &[super::search::SearchOp]) -> Result<Class,
     match machine.kind() {
         Kind::Counter => return Err("counters have no fast path"),
         Kind::Set => return Ok(Class::Set),
-        _ => {}
+        Kind::Mutex => return Err("mutexes have no fast path"),
+        Kind::FifoQueue | Kind::UnorderedQueue => return Err("queues have no fast path"),
+        Kind::MultiRegister => return Err("multi-register transactions have no fast path"),
+        Kind::Register | Kind::CasRegister | Kind::Kv => {}
     }
     let mut class = Class::Register;
     let (mut writes, mut appends) = (false, false);
