@@ -7,7 +7,7 @@
 //! - [`verdict`]: three-valued verdicts and how results compose.
 //! - [`model`]: the sequential specifications (register, cas-register, kv, counter, set).
 //! - [`linear`]: the linearizability checker and its explanations.
-//! - [`counter`], [`set`], [`convergence`], [`bank`], [`orset`], [`agreement`]: the other checkers.
+//! - [`counter`], [`set`], [`convergence`], [`bank`], [`orset`], [`agreement`], [`lww`]: the other checkers.
 //! - [`registry`]: checkers by name, run together with their failures contained.
 
 pub mod agreement;
@@ -17,10 +17,12 @@ pub mod counter;
 pub mod edn;
 pub mod history;
 pub mod linear;
+pub mod lww;
 pub mod model;
 pub mod orset;
 pub mod registry;
 pub mod set;
+pub mod unique;
 pub mod value;
 pub mod verdict;
 

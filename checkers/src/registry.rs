@@ -9,7 +9,10 @@
 //! Parameters by checker (all optional):
 //! - `linearizable`: none; `model` names the model (`register`, `cas-register`, `kv`, `counter`,
 //!   `set`), guessed from the operations when absent.
-//! - `counter`, `set`, `orset`, `agreement`: none.
+//! - `counter`, `set`, `orset`, `agreement`, `unique-ids` (no id acknowledged twice), `echo`
+//!   (every echo returned what it sent): none.
+//! - `lww`: `slack_ms` (number, default 2): how far apart an acknowledgement and the next
+//!   write's invocation must be for the order to count.
 //! - `convergence`: `kind` = `counter` | `set` | `register`, guessed from the final reads when absent.
 //! - `bank`: `total` (integer; the most common sum of the reads when absent), `accounts` (a list
 //!   of account ids, or a count n meaning `0..n`), `allow_negative` (bool, default false).
@@ -24,10 +27,10 @@ use std::time::{Duration, Instant};
 
 use crate::history::History;
 use crate::verdict::{compose, CheckOptions, CheckResult, Validity};
-use crate::{agreement, bank, convergence, counter, linear, model, orset, set};
+use crate::{agreement, bank, convergence, counter, linear, lww, model, orset, set, unique};
 
 /// Every checker name [`run_all`] knows.
-pub const NAMES: &[&str] = &["linearizable", "counter", "set", "convergence", "bank", "orset", "agreement"];
+pub const NAMES: &[&str] = &["linearizable", "counter", "set", "convergence", "bank", "orset", "agreement", "lww", "unique-ids", "echo"];
 
 /// One checker to run: its name, the model (for `linearizable`), and its parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -86,6 +89,7 @@ pub fn validate(spec: &CheckerSpec) -> Result<(), String> {
     match spec.name.as_str() {
         "bank" => bank::Params::from_json(&spec.params).map(|_| ()),
         "convergence" => convergence::Kind::from_params(&spec.params).map(|_| ()),
+        "lww" => lww::slack_from_params(&spec.params).map(|_| ()),
         _ => Ok(()),
     }
 }
@@ -149,6 +153,12 @@ fn dispatch(spec: &CheckerSpec, history: &History, opts: &CheckOptions) -> Check
         },
         "orset" => orset::check(history),
         "agreement" => agreement::check(history),
+        "lww" => match lww::slack_from_params(&spec.params) {
+            Ok(slack) => lww::check(history, slack),
+            Err(e) => CheckResult::unknown(e),
+        },
+        "unique-ids" => unique::check_unique_ids(history),
+        "echo" => unique::check_echo(history),
         "bank" => match bank::Params::from_json(&spec.params) {
             Ok(p) => bank::check(history, &p),
             Err(e) => CheckResult::unknown(e),

@@ -54,7 +54,7 @@ pub struct TestArgs {
     pub workload: Option<String>,
     /// Faults, comma separated: none, partition, partition-halves, partition-one, partition-ring,
     /// partition-bridge, partition-leader, kill, kill-leader, restart-storm, partition-kill,
-    /// pause, clock, slow, all.
+    /// kill-participant, power-loss, pause, clock, slow, all.
     #[arg(long, default_value = "partition,kill", value_delimiter = ',')]
     pub nemesis: Vec<String>,
     /// Cluster size (3 to 7).
@@ -104,6 +104,11 @@ pub struct TestArgs {
     /// restarted, but no longer a reason the run cannot vouch for the system.
     #[arg(long)]
     pub allow_crashes: bool,
+    /// How the harness talks to the nodes: `tcp` (the node contract: `--listen`, `--peer`, a
+    /// proxy per link) or `maelstrom` (JSON messages on stdin/stdout, routed by the harness; see
+    /// docs/maelstrom.md).
+    #[arg(long, default_value = "tcp")]
+    pub node_protocol: String,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -70,6 +70,9 @@ pub fn test_argv(a: &TestArgs, seed: u64) -> Vec<String> {
     flag("check-budget", a.check_budget.to_string());
     flag("seed", seed.to_string());
     flag("results", a.results.display().to_string());
+    if a.node_protocol != "tcp" {
+        flag("node-protocol", a.node_protocol.clone());
+    }
     if let Some(b) = &a.node_bin {
         flag("node-bin", b.display().to_string());
     }

@@ -7,6 +7,7 @@
 //! - [`check`]: `faultline check`.
 //! - [`report`]: per-run reports, plots, the index, suites and the comparison.
 //! - [`protocols`]: `faultline protocols`.
+//! - [`maelstrom`]: `faultline test --node-protocol maelstrom` (stdio nodes, the message router).
 //! - [`lifecycle`]: one cleanup path for every exit (process groups, subreaper, guardian, signals).
 
 /// `println!` that never panics: a closed stdout (`faultline check h.jsonl | true`) must not turn
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod exit;
 pub mod hunt;
 pub mod lifecycle;
+pub mod maelstrom;
 pub mod net;
 pub mod protocols;
 pub mod report;

@@ -29,9 +29,30 @@ pub fn requested(config: &NodeConfig) -> Vec<&str> {
     config.option(OPTION).map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()).unwrap_or_default()
 }
 
-/// The usage error for a name that is not one of `known`.
+/// The usage error for a name that is not one of `known` (the runtime's bugs are added).
 pub fn unknown(protocol: &str, name: &str, known: &[&str]) -> String {
-    format!("--bug {name:?}: not a known {protocol} bug (known: {})", known.join(", "))
+    let all: Vec<&str> = known.iter().copied().chain(RUNTIME.iter().map(|(n, _)| *n)).collect();
+    format!("--bug {name:?}: not a known {protocol} bug (known: {})", all.join(", "))
+}
+
+/// Bugs of the runtime (`nodes/src/runtime/`), shared by every protocol: name and effect. A
+/// protocol's `Bugs` set skips them; the runtime reads them with [`runtime_has`].
+pub const RUNTIME: &[(&str, &str)] = &[(
+    NO_FSYNC,
+    "the runtime never calls fsync (files, logs, the data dir), so replies leave before anything is durable; SIGKILL keeps the page cache and hides it, a power loss does not",
+)];
+
+/// The runtime bug that skips every fsync (`runtime/disk.rs`).
+pub const NO_FSYNC: &str = "no-fsync";
+
+/// Whether the runtime bug `name` was given with `--bug`.
+pub fn runtime_has(config: &NodeConfig, name: &str) -> bool {
+    requested(config).contains(&name)
+}
+
+/// Whether `name` is a runtime bug (every protocol accepts it).
+pub fn is_runtime(name: &str) -> bool {
+    RUNTIME.iter().any(|(n, _)| *n == name)
 }
 
 /// Declares a protocol's known bugs: `known_bugs!("raft"; Variant = "kebab-name": "effect", ...)`.
@@ -68,6 +89,9 @@ macro_rules! known_bugs {
             pub fn from_config(config: &$crate::core::NodeConfig) -> Result<Bugs, String> {
                 let mut bugs = Bugs::default();
                 for name in $crate::bugs::requested(config) {
+                    if $crate::bugs::is_runtime(name) {
+                        continue;
+                    }
                     let bug = Bug::ALL.iter().find(|b| b.name() == name).ok_or_else(|| {
                         let known: Vec<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
                         $crate::bugs::unknown($protocol, name, &known)
@@ -87,9 +111,13 @@ macro_rules! known_bugs {
                 self.0 & (1 << bug as u32) != 0
             }
 
-            /// Every bug of the protocol, for `--describe`.
+            /// Every bug of the protocol, then the runtime's, for `--describe`.
             pub fn describe() -> Vec<$crate::bugs::BugDoc> {
-                Bug::ALL.iter().map(|b| $crate::bugs::BugDoc { name: b.name().into(), effect: b.effect().into() }).collect()
+                Bug::ALL
+                    .iter()
+                    .map(|b| $crate::bugs::BugDoc { name: b.name().into(), effect: b.effect().into() })
+                    .chain($crate::bugs::RUNTIME.iter().map(|(n, e)| $crate::bugs::BugDoc { name: (*n).into(), effect: (*e).into() }))
+                    .collect()
             }
         }
     };

@@ -36,7 +36,9 @@ fn describe_lists_every_bug_with_a_one_line_effect() {
         let d: Value = serde_json::from_slice(&out.stdout).expect("describe is JSON");
         let bugs = d["bugs"].as_array().unwrap_or_else(|| panic!("{protocol}: no bugs list in {d}"));
         let listed: Vec<&str> = bugs.iter().map(|b| b["name"].as_str().expect("a name")).collect();
-        assert_eq!(listed, names, "{protocol}");
+        // The protocol's own bugs, then the runtime's (shared by every protocol).
+        let expected: Vec<&str> = names.iter().copied().chain(faultline_nodes::bugs::RUNTIME.iter().map(|(n, _)| *n)).collect();
+        assert_eq!(listed, expected, "{protocol}");
         assert!(listed.len() >= minimum, "{protocol}: only {} bugs", listed.len());
         for b in bugs {
             let effect = b["effect"].as_str().expect("an effect");

@@ -137,6 +137,44 @@ impl Network {
         Ok(network)
     }
 
+    // --- maelstrom router support (begin) ---
+    /// The link rules alone, without proxies: one rule per directed link between `nodes`, for a
+    /// router that forwards messages itself (the Maelstrom-protocol nodes of `crate::maelstrom`)
+    /// and consults the same states the proxies would. No socket is bound.
+    pub fn rules_only(nodes: &[NodeId], seed: u64) -> std::io::Result<Network> {
+        let unique: BTreeSet<&NodeId> = nodes.iter().collect();
+        if unique.len() != nodes.len() {
+            return Err(invalid(format!("duplicate node ids in {nodes:?}")));
+        }
+        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+        let mut network = Network { links: BTreeMap::new(), targets: BTreeMap::new(), acceptors: JoinSet::new() };
+        for node in nodes {
+            network.targets.insert(node.clone(), Arc::new(Mutex::new(unspecified)));
+        }
+        for (i, from) in nodes.iter().enumerate() {
+            for (j, to) in nodes.iter().enumerate().filter(|(_, to)| *to != from) {
+                let link = Arc::new(Link {
+                    from: from.clone(),
+                    to: to.clone(),
+                    addr: unspecified,
+                    target: network.targets[to].clone(),
+                    state: watch::Sender::new(LinkState::Pass),
+                    counters: Arc::default(),
+                    conns: Mutex::new(JoinSet::new()),
+                    seed: mix(seed, (i * nodes.len() + j) as u64),
+                });
+                network.links.insert((from.clone(), to.clone()), link);
+            }
+        }
+        Ok(network)
+    }
+
+    /// Watches the state of the directed link `from -> to` (`None`: no such link).
+    pub fn subscribe(&self, from: &str, to: &str) -> Option<watch::Receiver<LinkState>> {
+        self.link(from, to).map(|l| l.state.subscribe())
+    }
+    // --- maelstrom router support (end) ---
+
     /// The address `from` must be given as `--peer to=ADDR`.
     ///
     /// # Panics

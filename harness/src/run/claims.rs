@@ -55,6 +55,8 @@ pub fn from_claims(claims: &[String], workload: &str) -> Vec<CheckerSpec> {
                 add(spec("agreement", None));
             }
             ("atomic-commitment" | "bank-invariant", "bank") => add(spec("bank", None)),
+            // Stamps from one clock: an acknowledged write followed by another cannot win.
+            ("last-writer-wins", "register") => add(spec("lww", None)),
             ("strong-eventual-consistency", "counter" | "set" | "register") => add(kinded(spec("convergence", None), workload)),
             // Removes: convergence (agreement, nothing invented) and the observed-remove rules.
             ("strong-eventual-consistency", "set-remove") => {
@@ -128,6 +130,9 @@ mod tests {
         let orset = from_claims(&sec, "set-remove");
         assert_eq!(names(&orset), vec![("convergence".into(), None), ("orset".into(), None)]);
         assert_eq!(orset[0].params["kind"], "set");
+        let crdt_state = vec!["strong-eventual-consistency".to_string(), "last-writer-wins".to_string()];
+        assert_eq!(names(&from_claims(&crdt_state, "register")), vec![("convergence".into(), None), ("lww".into(), None)]);
+        assert_eq!(names(&from_claims(&crdt_state, "counter")), vec![("convergence".into(), None)]);
     }
 
     #[test]

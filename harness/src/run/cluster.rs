@@ -42,7 +42,25 @@ pub struct NodeSpec {
     pub env: Vec<(String, String)>,
     /// The node's libfaketime timestamp file, when clocks are faked.
     pub clock_file: Option<PathBuf>,
+    /// Maelstrom-protocol nodes: stdin and stdout are pipes, handed to this hook on every
+    /// (re)start; the node is ready when the hook's receiver says so (its `init_ok`).
+    pub stdio: Option<StdioHook>,
 }
+
+// --- maelstrom stdio nodes (begin) ---
+/// What a stdio node's hook answers: `Ok` once the node is initialized, or why it is not.
+pub type Readiness = tokio::sync::oneshot::Receiver<Result<(), String>>;
+
+/// Takes a freshly started node's pipes (node id, its stdin, its stdout).
+#[derive(Clone)]
+pub struct StdioHook(pub std::sync::Arc<dyn Fn(&str, std::process::ChildStdin, std::process::ChildStdout) -> Readiness + Send + Sync>);
+
+impl std::fmt::Debug for StdioHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StdioHook")
+    }
+}
+// --- maelstrom stdio nodes (end) ---
 
 /// The state of one node process.
 #[derive(Debug)]
@@ -50,6 +68,10 @@ struct NodeProc {
     spec: NodeSpec,
     child: Option<Child>,
     paused: bool,
+    /// Stdio nodes: the hook's answer for the current process, until it arrives.
+    readiness: Option<Readiness>,
+    /// Stdio nodes: the current process answered its `init`.
+    initialized: bool,
 }
 
 /// Picks a free loopback port for a node, outside the kernel's ephemeral port range.
@@ -126,9 +148,10 @@ fn spawn_on_launcher(cmd: Command) -> io::Result<Child> {
 fn command(spec: &NodeSpec) -> io::Result<Command> {
     let log = fs::OpenOptions::new().create(true).append(true).open(&spec.log)?;
     let mut cmd = Command::new(&spec.program);
+    let (stdin, stdout) = if spec.stdio.is_some() { (Stdio::piped(), Stdio::piped()) } else { (Stdio::null(), Stdio::from(log.try_clone()?)) };
     cmd.args(&spec.args)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
+        .stdin(stdin)
+        .stdout(stdout)
         .stderr(log)
         .process_group(0);
     for (k, v) in &spec.env {
@@ -172,7 +195,7 @@ impl Cluster {
             if let Some(f) = &spec.clock_file {
                 faketime::write_offset(f, 0.0).with_context(|| format!("writing {}", f.display()))?;
             }
-            cluster.nodes.insert(spec.id.clone(), NodeProc { spec, child: None, paused: false });
+            cluster.nodes.insert(spec.id.clone(), NodeProc { spec, child: None, paused: false, readiness: None, initialized: false });
         }
         let ids: Vec<String> = cluster.nodes.keys().cloned().collect();
         for id in &ids {
@@ -190,6 +213,11 @@ impl Cluster {
 
     pub fn addr(&self, id: &str) -> Option<SocketAddr> {
         self.nodes.get(id).map(|n| n.spec.listen)
+    }
+
+    /// The node's data directory (the power-loss nemesis rewrites it while the node is down).
+    pub fn data_dir(&self, id: &str) -> Option<PathBuf> {
+        self.nodes.get(id).map(|n| n.spec.data_dir.clone())
     }
 
     pub fn clock_file(&self, id: &str) -> Option<&Path> {
@@ -212,9 +240,16 @@ impl Cluster {
     fn launch(&mut self, id: &str) -> anyhow::Result<()> {
         let node = self.node(id)?;
         let cmd = command(&node.spec).with_context(|| format!("preparing node {id}"))?;
-        let child = spawn_on_launcher(cmd).with_context(|| format!("starting node {id} ({})", node.spec.program.display()))?;
+        let mut child = spawn_on_launcher(cmd).with_context(|| format!("starting node {id} ({})", node.spec.program.display()))?;
         // The node leads its own process group (`process_group(0)`), so its pid is the group.
         crate::lifecycle::register_group(child.id() as i32);
+        if let Some(hook) = node.spec.stdio.clone() {
+            match (child.stdin.take(), child.stdout.take()) {
+                (Some(i), Some(o)) => node.readiness = Some((hook.0)(id, i, o)),
+                _ => return Err(anyhow!("node {id}: its stdin and stdout are not pipes")),
+            }
+            node.initialized = false;
+        }
         node.child = Some(child);
         node.paused = false;
         Ok(())
@@ -228,6 +263,9 @@ impl Cluster {
             let n = self.node(id)?;
             (n.spec.listen, n.spec.log.clone())
         };
+        if self.node(id)?.spec.stdio.is_some() {
+            return self.wait_initialized(id, deadline, timeout, &log).await;
+        }
         loop {
             let exited = match self.node(id)?.child.as_mut() {
                 Some(c) => c.try_wait()?,
@@ -249,6 +287,42 @@ impl Cluster {
                 ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// [`Cluster::wait_ready`] of a stdio node: until its hook says it answered `init`.
+    async fn wait_initialized(&mut self, id: &str, deadline: Instant, timeout: Duration, log: &Path) -> anyhow::Result<()> {
+        loop {
+            let exited = match self.node(id)?.child.as_mut() {
+                Some(c) => c.try_wait()?,
+                None => return Err(anyhow!("node {id} is not running")),
+            };
+            if let Some(status) = exited {
+                self.forget(id)?;
+                return Err(anyhow!("node {id} exited during startup ({status}); last lines of {}:\n{}", log.display(), tail(log, 15)));
+            }
+            let node = self.node(id)?;
+            if node.initialized {
+                return Ok(());
+            }
+            let answer = match node.readiness.as_mut() {
+                Some(rx) => rx.try_recv(),
+                None => return Err(anyhow!("node {id} has no router attached")),
+            };
+            match answer {
+                Ok(Ok(())) => {
+                    node.initialized = true;
+                    node.readiness = None;
+                    return Ok(());
+                }
+                Ok(Err(why)) => return Err(anyhow!("node {id} did not initialize: {why}; last lines of {}:\n{}", log.display(), tail(log, 15))),
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => return Err(anyhow!("node {id}: the router stopped waiting for its init_ok")),
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(anyhow!("node {id} did not answer init with init_ok within {timeout:?}; last lines of {}:\n{}", log.display(), tail(log, 15)));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -388,6 +462,7 @@ mod tests {
             args: args.iter().map(|s| s.to_string()).collect(),
             env: vec![],
             clock_file: None,
+            stdio: None,
         }
     }
 

@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
-use crate::net::{topology, LinkState, Network};
+pub use crate::net::LinkState;
+use crate::net::{topology, Network};
 
 /// Who does not hear from whom: `n1 -> {n2}` means n1 no longer receives from n2.
 pub type Grudge = crate::net::Grudge;
@@ -16,13 +17,27 @@ pub type Grudge = crate::net::Grudge;
 /// The proxy network of a run.
 pub struct Links {
     net: Network,
+    /// Maelstrom router links: a partition drops messages (Maelstrom's semantics), so every cut
+    /// link is set to `Reset`, which the router reads as drop.
+    drop_partitions: bool,
 }
 
 impl Links {
     /// Starts one proxy per directed link between `nodes`, forwarding to `targets`.
     pub async fn start(nodes: &[String], targets: &BTreeMap<String, SocketAddr>, seed: u64) -> anyhow::Result<Links> {
         let net = Network::start(nodes, targets, seed).await?;
-        Ok(Links { net })
+        Ok(Links { net, drop_partitions: false })
+    }
+
+    /// The link rules without proxies, for the Maelstrom message router
+    /// ([`crate::maelstrom`]): the same states, set by the same faults, read by the router.
+    pub fn rules_only(nodes: &[String], seed: u64) -> anyhow::Result<Links> {
+        Ok(Links { net: Network::rules_only(nodes, seed)?, drop_partitions: true })
+    }
+
+    /// Watches the rule of the directed link `from -> to`.
+    pub fn subscribe(&self, from: &str, to: &str) -> Option<tokio::sync::watch::Receiver<LinkState>> {
+        self.net.subscribe(from, to)
     }
 
     /// The address node `from` must use to reach `to`.
@@ -38,7 +53,7 @@ impl Links {
     /// Cuts the links of the grudge: stalled (traffic held until heal), or reset (connections
     /// closed and refused).
     pub fn partition(&self, grudge: &Grudge, reset: bool) {
-        let how = if reset { LinkState::Reset } else { LinkState::Stall };
+        let how = if reset || self.drop_partitions { LinkState::Reset } else { LinkState::Stall };
         self.net.partition(grudge, how);
     }
 

@@ -61,21 +61,21 @@ use settings::Settings;
 const QUIET: Duration = Duration::from_secs(2);
 
 /// What the asynchronous part of a run hands back for checking.
-struct Outcome {
-    history: History,
-    started: Instant,
-    workload_s: f64,
-    extra_stats: Map<String, Value>,
-    teardown_errors: Vec<String>,
-    facts: health::Facts,
-    data_dirs: Vec<PathBuf>,
+pub(crate) struct Outcome {
+    pub(crate) history: History,
+    pub(crate) started: Instant,
+    pub(crate) workload_s: f64,
+    pub(crate) extra_stats: Map<String, Value>,
+    pub(crate) teardown_errors: Vec<String>,
+    pub(crate) facts: health::Facts,
+    pub(crate) data_dirs: Vec<PathBuf>,
     /// Set when the run could not even start (the cluster failed): exit 255 after writing results.
-    fatal: Option<anyhow::Error>,
+    pub(crate) fatal: Option<anyhow::Error>,
 }
 
 impl Outcome {
     /// An outcome of a run that failed before or while starting: the history recorded so far.
-    fn failed(history: History, started: Instant, e: anyhow::Error) -> Outcome {
+    pub(crate) fn failed(history: History, started: Instant, e: anyhow::Error) -> Outcome {
         let (workload_s, extra_stats, teardown_errors, facts, data_dirs) = Default::default();
         Outcome { history, started, workload_s, extra_stats, teardown_errors, facts, data_dirs, fatal: Some(e) }
     }
@@ -201,17 +201,25 @@ fn node_specs(s: &Settings, run_dir: &Path, addrs: &BTreeMap<String, SocketAddr>
             args.extend(["--workload".into(), s.workload.clone(), "--seed".into(), s.seed.to_string()]);
             args.extend(s.node_args.iter().cloned());
             let clock_file = s.faketime_lib.as_ref().map(|_| dir.join(format!("{id}.faketime")));
-            let env = match (&s.faketime_lib, &clock_file) {
+            let mut env = match (&s.faketime_lib, &clock_file) {
                 (Some(lib), Some(f)) => faketime::env(lib, f),
                 _ => Vec::new(),
             };
-            NodeSpec { id: id.clone(), listen: addrs[id], data_dir, log: dir.join(format!("{id}.log")), program: s.node_bin.clone(), args, env, clock_file }
+            if let Some(lib) = &s.powerloss_lib {
+                faults::power::add_env(&mut env, lib, &data_dir);
+            }
+            NodeSpec { id: id.clone(), listen: addrs[id], data_dir, log: dir.join(format!("{id}.log")), program: s.node_bin.clone(), args, env, clock_file, stdio: None }
         })
         .collect()
 }
 
 /// Starts the network and the cluster, runs the workload and the faults, heals, reads.
 async fn execute(s: &Settings, run_dir: &Path, stop_rx: watch::Receiver<bool>) -> Result<Outcome, Failure> {
+    // --- maelstrom nodes: stdio processes behind the harness's router (begin) ---
+    if s.node_protocol == "maelstrom" {
+        return crate::maelstrom::run::execute(s, run_dir, stop_rx).await;
+    }
+    // --- maelstrom nodes (end) ---
     let started = Instant::now();
     let (rec, sink) = record::open(&run_dir.join("history.jsonl"), started).context("creating history.jsonl")?;
     let ids = s.node_ids();

@@ -43,6 +43,10 @@ pub enum FaultKind {
     RestartStorm,
     /// A follower isolated while the leader is killed.
     PartitionKill,
+    /// SIGKILL, and every write not yet fsynced lost (the `faultline-powerloss` shim).
+    PowerLoss,
+    /// The coordinator cut off from the participants, one of them killed while in doubt.
+    KillParticipant,
 }
 
 impl FaultKind {
@@ -62,11 +66,13 @@ impl FaultKind {
             FaultKind::PartitionLeader => "partition-leader",
             FaultKind::RestartStorm => "restart-storm",
             FaultKind::PartitionKill => "partition-kill",
+            FaultKind::PowerLoss => "power-loss",
+            FaultKind::KillParticipant => "kill-participant",
         }
     }
 
     /// What `all` enables: every kind with random targets or shapes, plus the aimed ones.
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 11] = [
         FaultKind::Partition(Shape::Random),
         FaultKind::Kill,
         FaultKind::Pause,
@@ -76,10 +82,12 @@ impl FaultKind {
         FaultKind::PartitionLeader,
         FaultKind::RestartStorm,
         FaultKind::PartitionKill,
+        FaultKind::PowerLoss,
+        FaultKind::KillParticipant,
     ];
 
     /// Every nemesis name, for messages and docs.
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 17] = [
         "none",
         "partition",
         "partition-halves",
@@ -91,6 +99,8 @@ impl FaultKind {
         "kill-leader",
         "restart-storm",
         "partition-kill",
+        "kill-participant",
+        "power-loss",
         "pause",
         "clock",
         "slow",
@@ -114,6 +124,8 @@ impl FaultKind {
             "partition-leader" => FaultKind::PartitionLeader,
             "restart-storm" => FaultKind::RestartStorm,
             "partition-kill" => FaultKind::PartitionKill,
+            "power-loss" => FaultKind::PowerLoss,
+            "kill-participant" => FaultKind::KillParticipant,
             _ => return None,
         };
         Some(vec![one])
@@ -167,6 +179,10 @@ pub struct Settings {
     pub allow_crashes: bool,
     /// libfaketime's multi-threaded library, when the clock nemesis is on.
     pub faketime_lib: Option<PathBuf>,
+    /// The power-loss shim (`libfaultline_powerloss.so`), when the power-loss nemesis is on.
+    pub powerloss_lib: Option<PathBuf>,
+    /// `--node-protocol`: `tcp` (the node contract) or `maelstrom` (stdin/stdout, routed).
+    pub node_protocol: String,
 }
 
 impl Settings {
@@ -176,7 +192,7 @@ impl Settings {
     }
 }
 
-fn positive_secs(flag: &str, v: f64) -> Result<Duration, Failure> {
+pub(crate) fn positive_secs(flag: &str, v: f64) -> Result<Duration, Failure> {
     // 1e6 s (11 days) bounds every Duration built from it, sums included.
     if !v.is_finite() || v <= 0.0 || v > 1e6 {
         return Err(exit::usage(format!("{flag}: must be a positive number of seconds, got {v}")));
@@ -248,7 +264,7 @@ pub fn default_name(protocol: &str, workload: &str, nemeses: &[String], node_arg
 }
 
 /// `--results` must be a directory, or a path where one can be created.
-fn check_results_dir(path: &std::path::Path) -> Result<(), Failure> {
+pub(crate) fn check_results_dir(path: &std::path::Path) -> Result<(), Failure> {
     if path.exists() && !path.is_dir() {
         return Err(exit::usage(format!("--results: {} exists and is not a directory", path.display())));
     }
@@ -258,6 +274,13 @@ fn check_results_dir(path: &std::path::Path) -> Result<(), Failure> {
 /// Validates the flags; asks the node binary about the protocol.
 pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
     check_numbers(args)?;
+    // --- maelstrom nodes (begin) ---
+    match args.node_protocol.as_str() {
+        "tcp" => {}
+        "maelstrom" => return crate::maelstrom::settings::validate(args),
+        other => return Err(exit::usage(format!("--node-protocol: unknown node protocol {other:?} (known: tcp, maelstrom)"))),
+    }
+    // --- maelstrom nodes (end) ---
     let time_limit = positive_secs("--time-limit", args.time_limit)?;
     let nemesis_interval = positive_secs("--nemesis-interval", args.nemesis_interval)?;
     let check_budget = positive_secs("--check-budget", args.check_budget)?;
@@ -297,6 +320,11 @@ pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
     } else {
         None
     };
+    let powerloss_lib = if faults.contains(&FaultKind::PowerLoss) {
+        Some(super::faults::power::find_lib().ok_or_else(|| exit::usage(super::faults::power::MISSING))?)
+    } else {
+        None
+    };
     let nemesis_names: Vec<String> = if faults.is_empty() { vec!["none".into()] } else { args.nemesis.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect() };
     let name = args.name.clone().unwrap_or_else(|| default_name(&args.protocol, &workload, &nemesis_names, &args.node_args));
     check_name(&name)?;
@@ -328,6 +356,8 @@ pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
         check_budget,
         allow_crashes: args.allow_crashes,
         faketime_lib,
+        powerloss_lib,
+        node_protocol: "tcp".into(),
     })
 }
 

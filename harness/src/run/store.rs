@@ -62,6 +62,9 @@ pub fn rerun_command(s: &Settings) -> String {
     flag("request-timeout-ms", s.request_timeout.as_millis().to_string());
     flag("seed", s.seed.to_string());
     flag("results", s.results.display().to_string());
+    if s.node_protocol != "tcp" {
+        flag("node-protocol", s.node_protocol.clone());
+    }
     if s.node_bin_given {
         flag("node-bin", s.node_bin.display().to_string());
     }
@@ -79,6 +82,7 @@ pub fn test_json(s: &Settings, started: chrono::DateTime<chrono::Utc>) -> Value 
     json!({
         "name": s.name,
         "protocol": s.protocol,
+        "node_protocol": s.node_protocol,
         "workload": s.workload,
         "nemesis": s.nemesis_names,
         "nodes": s.nodes,

@@ -25,7 +25,9 @@ use serde_json::{json, Value};
 pub fn describe() -> Describe {
     Describe {
         protocol: "crdt-state".into(),
-        claims: vec!["strong-eventual-consistency".into()],
+        // `last-writer-wins`: the register keeps the write with the greatest stamp (the `lww`
+        // checker, register workload only).
+        claims: vec!["strong-eventual-consistency".into(), "last-writer-wins".into()],
         workloads: vec!["counter".into(), "set".into(), "register".into(), "set-remove".into()],
         weak_modes: vec![],
         bugs: Bugs::describe(),

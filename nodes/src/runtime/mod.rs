@@ -76,6 +76,10 @@ pub fn run<C: Core>(settings: Settings) -> Result<()> {
 
 async fn serve<C: Core>(settings: Settings) -> Result<()> {
     let mut disk = disk::Disk::open(&settings.data_dir)?;
+    if crate::bugs::runtime_has(&settings.config, crate::bugs::NO_FSYNC) {
+        tracing::warn!("known bug on: no-fsync (no file, log or directory is ever fsynced)");
+        disk = disk.without_fsync();
+    }
     let storage = disk.load().context("recovering the data dir")?;
     let core = C::recover(&settings.config, &storage);
     drop(storage);

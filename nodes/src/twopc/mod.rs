@@ -272,6 +272,12 @@ impl TwoPc {
         self.pending.values().filter(|p| p.durable && p.txn.id.coord != self.s.id).count()
     }
 
+    /// Transactions prepared here with writes whose decision this node has not learned, whether
+    /// or not the prepare was logged.
+    pub fn voted_yes(&self) -> usize {
+        self.pending.values().filter(|p| !p.writes.is_empty() && p.txn.id.coord != self.s.id).count()
+    }
+
     /// Transactions this node coordinates and has not decided.
     pub fn undecided(&self) -> usize {
         self.active.len()
@@ -486,6 +492,10 @@ impl Core for TwoPc {
         json!({
             "coordinator": self.s.coordinator.clone().unwrap_or_else(|| "any".into()),
             "in_doubt": self.in_doubt(),
+            // Voted yes with writes, decision not heard, logged or not: what the
+            // `kill-participant` nemesis waits for (a node with `prepare-not-logged` has
+            // `in_doubt` 0 and these all the same).
+            "voted_yes": self.voted_yes(),
             "undecided": self.active.len(),
             "relaying": self.relays.len(),
             "epoch": self.epoch,

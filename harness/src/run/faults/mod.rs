@@ -11,8 +11,10 @@ mod clock;
 mod kill;
 mod leader;
 mod overlap;
+mod participant;
 mod partition;
 mod pause;
+pub mod power;
 mod slow;
 mod storm;
 
@@ -48,6 +50,8 @@ pub fn for_kind(kind: FaultKind) -> Box<dyn Fault> {
         FaultKind::PartitionLeader => Box::new(leader::PartitionLeader),
         FaultKind::RestartStorm => Box::new(storm::RestartStorm::default()),
         FaultKind::PartitionKill => Box::new(overlap::PartitionKill::default()),
+        FaultKind::PowerLoss => Box::new(power::PowerLoss::default()),
+        FaultKind::KillParticipant => Box::new(participant::KillParticipant::default()),
     }
 }
 

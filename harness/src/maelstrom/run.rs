@@ -1,0 +1,298 @@
+//! One run of Maelstrom-protocol nodes: the same pipeline as a TCP run (the run's nemesis,
+//! schedule, recorder, health judgment and checkers), with the router instead of the proxies
+//! and stdio nodes instead of listening ones.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use faultline_checkers::history::{History, OpType};
+use faultline_workloads::{Completion, OpSpec, Workload};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Map, Value};
+use tokio::sync::watch;
+use tokio::time::{Interval, MissedTickBehavior};
+
+use super::router::{self, Router};
+use super::services;
+use super::workloads;
+use crate::exit::Failure;
+use crate::run::cluster::{self, Cluster, NodeSpec, StdioHook};
+use crate::run::links::Links;
+use crate::run::record::Recorder;
+use crate::run::settings::{FaultKind, Settings};
+use crate::run::{clients, faketime, health, nemesis, progress, record, schedule, Outcome};
+
+/// How long the cluster gets to settle after healing, before the final reads.
+const QUIET: Duration = Duration::from_secs(2);
+/// How long the nodes may take to agree, probed without recording, before the final reads.
+const CONVERGE_BUDGET: Duration = Duration::from_secs(10);
+/// What a kill means to a Maelstrom node, said in the history and the results.
+pub const AMNESIA: &str = "for Maelstrom nodes a kill is a crash with amnesia: the node restarts as a fresh process with an empty memory and a new init";
+
+/// What the client workers share.
+struct Ctx {
+    workload_name: String,
+    workload: Mutex<Box<dyn Workload>>,
+    nodes: Vec<String>,
+    router: Arc<Router>,
+    rec: Recorder,
+    limiter: tokio::sync::Mutex<Interval>,
+    timeout: Duration,
+    concurrency: u64,
+}
+
+fn node_specs(s: &Settings, run_dir: &Path, router: &Arc<Router>) -> anyhow::Result<Vec<NodeSpec>> {
+    let dir = run_dir.join("nodes");
+    let hook = {
+        let router = router.clone();
+        StdioHook(Arc::new(move |id: &str, stdin, stdout| router.attach(id, stdin, stdout)))
+    };
+    s.node_ids()
+        .into_iter()
+        .map(|id| {
+            let clock_file = s.faketime_lib.as_ref().map(|_| dir.join(format!("{id}.faketime")));
+            let env = match (&s.faketime_lib, &clock_file) {
+                (Some(lib), Some(f)) => faketime::env(lib, f),
+                _ => Vec::new(),
+            };
+            Ok(NodeSpec {
+                // Never listened on: the leader probe of the kill fault finds nobody there.
+                listen: cluster::free_port().context("finding a free port")?,
+                data_dir: dir.join(&id).join("data"),
+                log: dir.join(format!("{id}.log")),
+                program: s.node_bin.clone(),
+                args: s.node_args.clone(),
+                env,
+                clock_file,
+                stdio: Some(hook.clone()),
+                id,
+            })
+        })
+        .collect()
+}
+
+/// Starts the router and the nodes, runs the workload and the faults, heals, reads.
+pub(crate) async fn execute(s: &Settings, run_dir: &Path, stop_rx: watch::Receiver<bool>) -> Result<Outcome, Failure> {
+    let started = Instant::now();
+    let (rec, sink) = record::open(&run_dir.join("history.jsonl"), started).context("creating history.jsonl")?;
+    let ids = s.node_ids();
+    let mut everyone = ids.clone();
+    everyone.extend(services::NAMES.iter().map(|s| s.to_string()));
+    let links = Links::rules_only(&everyone, s.seed).context("setting up the link rules")?;
+    let topology = (s.workload == "broadcast").then(|| router::grid(&ids));
+    let router = Router::new(&ids, &links, &run_dir.join("messages.jsonl"), s.seed, started, topology).context("starting the router")?;
+    let workload = workloads::generator(&s.workload, s.seed, s.concurrency)?;
+    if s.faults.contains(&FaultKind::Kill) {
+        crate::out!("note: {AMNESIA}");
+        rec.nemesis("note", json!({"fault": "kill", "note": AMNESIA}));
+    }
+    let cluster = match node_specs(s, run_dir, &router) {
+        Ok(specs) => Cluster::start(specs).await,
+        Err(e) => Err(e),
+    };
+    let cluster = match cluster {
+        Ok(c) => c,
+        Err(e) => {
+            router.close_log();
+            drop(rec);
+            let ops = sink.finish().ops;
+            return Ok(Outcome::failed(History::from_ops(ops), started, e));
+        }
+    };
+    let stop_tx = watch::Sender::new(false);
+    let relay_tx = stop_tx.clone();
+    let mut signal_rx = stop_rx;
+    let relay = tokio::spawn(async move {
+        if signal_rx.wait_for(|v| *v).await.is_ok() {
+            let _ = relay_tx.send(true);
+        }
+    });
+    let stop_rx = stop_tx.subscribe();
+    let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / s.rate));
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let ctx = Arc::new(Ctx {
+        workload_name: s.workload.clone(),
+        workload: Mutex::new(workload),
+        nodes: ids.clone(),
+        router: router.clone(),
+        rec: rec.clone(),
+        limiter: tokio::sync::Mutex::new(interval),
+        timeout: s.request_timeout,
+        concurrency: s.concurrency as u64,
+    });
+    let workers: Vec<_> = (0..s.concurrency).map(|slot| tokio::spawn(worker(ctx.clone(), slot, stop_rx.clone()))).collect();
+    let nemesis = nemesis::Nemesis::new(cluster, links, rec.clone(), ChaCha8Rng::seed_from_u64(s.seed ^ 0x6e656d65), s.request_timeout);
+    let sched = tokio::spawn(schedule::run(nemesis, s.faults.clone(), s.nemesis_interval, ChaCha8Rng::seed_from_u64(s.seed ^ 0x7363), stop_rx.clone()));
+    let progress = tokio::spawn(progress::show(rec.counters.clone(), s.time_limit, stop_rx.clone()));
+    let mut limit_rx = stop_rx.clone();
+    tokio::select! {
+        _ = tokio::time::sleep(s.time_limit) => {}
+        _ = limit_rx.wait_for(|v| *v) => {}
+    }
+    let _ = stop_tx.send(true);
+    let mut last_process = 0;
+    for w in workers {
+        last_process = last_process.max(w.await.unwrap_or(0));
+    }
+    let workload_s = started.elapsed().as_secs_f64();
+    let _ = progress.await;
+    relay.abort();
+    let (mut nemesis, mut teardown_errors) = sched.await.map_err(|e| anyhow::anyhow!("the nemesis failed: {e}"))?;
+    let mut facts = health::Facts { allow_crashes: s.allow_crashes, no_reads: !workloads::has_reads(&s.workload), ..health::Facts::default() };
+    crate::out!("healing every fault ...");
+    if let Err(e) = nemesis.heal_all().await {
+        teardown_errors.push(format!("healing: {e:#}"));
+        facts.heal_errors.push(format!("{e:#}"));
+    }
+    router.services.settle();
+    tokio::time::sleep(QUIET).await;
+    nemesis.supervise().await;
+    for id in &ids {
+        if nemesis.cluster.is_up(id) {
+            if let Err(e) = nemesis.cluster.wait_ready(id, cluster::READY_TIMEOUT).await {
+                teardown_errors.push(format!("{e:#}"));
+            }
+        }
+    }
+    facts.down_at_end = nemesis.cluster.down();
+    let mut extra = Map::new();
+    if workloads::has_final_reads(&s.workload) {
+        crate::out!("final reads of every node ...");
+        let (finals, converge_ms) = final_reads(&ctx, last_process + 1).await;
+        facts.final_reads_missing = finals.iter().filter(|(_, v)| v.is_none()).map(|(n, _)| n.clone()).collect();
+        extra.insert("final_reads".into(), Value::Object(finals.into_iter().map(|(n, v)| (n, v.unwrap_or(Value::Null))).collect()));
+        extra.insert("time_to_converge_ms".into(), json!(converge_ms));
+    }
+    facts.bad_output = router.bad_output();
+    let (mut cluster, links) = nemesis.into_parts();
+    cluster.stop_all();
+    drop(links);
+    let client_ops = rec.counters.completed();
+    extra.insert("network".into(), router.stats_json(client_ops.0 + client_ops.1 + client_ops.2));
+    extra.insert("node_protocol".into(), json!("maelstrom"));
+    extra.insert("guarantee".into(), json!(workloads::guarantee(&s.workload)));
+    if s.faults.contains(&FaultKind::Kill) {
+        extra.insert("kill_semantics".into(), json!(AMNESIA));
+    }
+    let data_dirs = cluster.data_dirs();
+    router.close_log();
+    if let Err(e) = super::lamport::write(run_dir) {
+        teardown_errors.push(format!("writing messages.svg: {e}"));
+    }
+    drop((rec, ctx, cluster));
+    let recorded = sink.finish();
+    if let Some(e) = recorded.error {
+        teardown_errors.push(format!("writing history.jsonl: {e}"));
+    }
+    Ok(Outcome { history: History::from_ops(recorded.ops), started, workload_s, extra_stats: extra, teardown_errors, facts, data_dirs, fatal: None })
+}
+
+/// Records an invoke, sends the request, records the completion. `true`: the outcome is
+/// unknown and the process must be retired.
+async fn perform(ctx: &Ctx, client: &str, msg_id: u64, node: &str, process: u64, spec: &OpSpec, final_read: bool) -> (bool, Option<Value>) {
+    let mut invoke = clients::event(process, OpType::Invoke, spec, spec.value.clone(), node);
+    invoke.final_read = final_read;
+    ctx.rec.record(invoke);
+    let body = workloads::request(&ctx.workload_name, spec, msg_id);
+    let completion = match ctx.router.request(client, node, body.clone(), ctx.timeout).await {
+        Some(reply) => workloads::completion(&ctx.workload_name, spec, &body, &reply),
+        None => Completion::Info("timeout".into()),
+    };
+    let (op_type, value, error) = match completion {
+        Completion::Ok(v) => (OpType::Ok, v, None),
+        Completion::Fail(e) => (OpType::Fail, spec.value.clone(), Some(e)),
+        Completion::Info(e) => (OpType::Info, spec.value.clone(), Some(e)),
+    };
+    let ok = (op_type == OpType::Ok).then(|| value.clone());
+    let retire = op_type == OpType::Info;
+    let mut done = clients::event(process, op_type, spec, value, node);
+    done.error = error;
+    done.final_read = final_read;
+    ctx.rec.record(done);
+    (retire, ok)
+}
+
+/// One client: `c<slot+1>`, process `slot`, then `slot + concurrency` after each unknown
+/// outcome; bound to node `process % n`. Returns the last process number.
+async fn worker(ctx: Arc<Ctx>, slot: usize, mut stop: watch::Receiver<bool>) -> u64 {
+    let n = ctx.nodes.len() as u64;
+    let client = format!("c{}", slot + 1);
+    let mut process = slot as u64;
+    let mut msg_id = 0u64;
+    loop {
+        if *stop.borrow() {
+            return process;
+        }
+        tokio::select! {
+            _ = async { ctx.limiter.lock().await.tick().await; } => {}
+            _ = stop.changed() => return process,
+        }
+        if *stop.borrow() {
+            return process;
+        }
+        let spec = match ctx.workload.lock() {
+            Ok(mut w) => w.next_op(process),
+            Err(_) => return process,
+        };
+        msg_id += 1;
+        let node = ctx.nodes[(process % n) as usize].clone();
+        if perform(&ctx, &client, msg_id, &node, process, &spec, false).await.0 {
+            process += ctx.concurrency;
+        }
+    }
+}
+
+/// Sorted lists, so two nodes holding one set in two orders agree.
+fn normalise(v: &Value) -> Value {
+    crate::run::finals::normalise(v)
+}
+
+/// Waits (with unrecorded reads) until every node answers the same, then reads every node once
+/// more, recorded as final. Per node: the final value, `None` if its read never succeeded.
+async fn final_reads(ctx: &Arc<Ctx>, first_process: u64) -> (Vec<(String, Option<Value>)>, Option<u64>) {
+    let read = OpSpec::read(None);
+    let began = Instant::now();
+    let mut converged = None;
+    while began.elapsed() < CONVERGE_BUDGET {
+        let mut values = Vec::new();
+        for node in &ctx.nodes {
+            let body = workloads::request(&ctx.workload_name, &read, ctx.router.c0_msg_id());
+            let v = match ctx.router.request("c0", node, body.clone(), ctx.timeout).await {
+                Some(reply) => match workloads::completion(&ctx.workload_name, &read, &body, &reply) {
+                    Completion::Ok(v) => Some(normalise(&v)),
+                    _ => None,
+                },
+                None => None,
+            };
+            values.push(v);
+        }
+        if values.iter().all(Option::is_some) && values.windows(2).all(|w| w[0] == w[1]) {
+            converged = Some(began.elapsed().as_millis() as u64);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let mut out = Vec::new();
+    let mut process = first_process;
+    let client = format!("c{}", ctx.concurrency + 1);
+    let mut msg_id = 0;
+    for node in &ctx.nodes {
+        let mut got = None;
+        for _ in 0..3 {
+            msg_id += 1;
+            let (retire, ok) = perform(ctx, &client, msg_id, node, process, &read, true).await;
+            if retire {
+                process += 1;
+            }
+            if ok.is_some() {
+                got = ok;
+                break;
+            }
+        }
+        out.push((node.clone(), got));
+    }
+    (out, converged)
+}
