@@ -523,7 +523,7 @@ mod tests {
                 _ => (&["strong-eventual-consistency"], &["counter", "set", "register"]),
             };
             let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect();
-            Ok(Description { protocol: p.into(), claims: v(claims), workloads: v(workloads), weak_modes: vec![], bugs: vec![] })
+            Ok(Description { protocol: p.into(), claims: v(claims), workloads: v(workloads), weak_modes: vec![], bugs: vec![], unsupported: Default::default() })
         }
         fn has_faketime(&self) -> bool {
             false
