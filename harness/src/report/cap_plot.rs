@@ -109,12 +109,9 @@ pub fn write(dir: &Path, cards: &[Card]) -> anyhow::Result<String> {
     }
     register_fonts();
     let png = dir.join("comparison-cap.png");
-    let tmp = dir.join(".comparison-cap.tmp.png");
-    {
-        let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
-        draw(&root, &pts).map_err(|e| anyhow::anyhow!("drawing {}: {e}", png.display()))?;
-    }
-    std::fs::rename(&tmp, &png)?;
+    // Drawn into a uniquely named sibling and renamed: two writers of one results directory
+    // never see each other's half-written file.
+    super::plots::png_atomic_sized(&png, SIZE, |root| draw(root, &pts)).map_err(|e| anyhow::anyhow!("drawing {}: {e}", png.display()))?;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
