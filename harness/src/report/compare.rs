@@ -33,7 +33,7 @@ use super::outcome::{self, Kind};
 use super::text::plural;
 use crate::run::sides::{self, Side};
 use faultline_checkers::Validity;
-use maud::{html as markup, Markup, PreEscaped, DOCTYPE};
+use maud::{html as markup, Markup, PreEscaped};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -476,16 +476,7 @@ const CARD_STYLE: &str = ".cards{display:flex;flex-wrap:wrap;gap:1em}.card{borde
 /// The comparison page.
 pub fn render(cmp: &Comparison, title: &str, plot_svg: &str) -> String {
     let checks: BTreeSet<&String> = cmp.cells.iter().flat_map(|c| c.unclaimed.keys()).collect();
-    markup! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) }
-                style { (PreEscaped(html::STYLE)) (PreEscaped(CARD_STYLE)) }
-            }
-            body {
+    let body = markup! {
                 h1 { (title) }
                 p { (plural(cmp.runs.len() as u64, "run")) " in " (plural(cmp.cells.len() as u64, "cell")) ". "
                     a href="index.html" { "All runs" } " · " a href="comparison.json" { "comparison.json" } " · " a href="junit.xml" { "junit.xml" } }
@@ -535,27 +526,27 @@ pub fn render(cmp: &Comparison, title: &str, plot_svg: &str) -> String {
                         }
                     }
                 }
-            }
-        }
-    }
-    .into_string()
+    };
+    html::page(title, CARD_STYLE, body).into_string()
 }
 
 /// The comparison as JSON: every figure of the page.
 pub fn to_json(cmp: &Comparison, title: &str) -> Value {
-    let counts = |c: &Counts| json!({"valid": c[0], "invalid": c[1], "unknown": c[2], "crashed": c[3]});
+    let verdict = |c: &Counts, example: Option<&String>| {
+        json!({"verdict": verdict_json(worst(c)), "counts": {"valid": c[0], "invalid": c[1], "unknown": c[2], "crashed": c[3]}, "example": example})
+    };
     let cells: Vec<Value> = cmp
         .cells
         .iter()
         .map(|c| {
             json!({
                 "protocol": c.protocol, "workload": c.workload, "nemesis": c.nemesis, "claims": c.claims,
-                "runs": c.runs, "claimed": {"verdict": verdict_json(worst(&c.counts)), "counts": counts(&c.counts), "example": c.claimed_example},
+                "runs": c.runs, "claimed": verdict(&c.counts, c.claimed_example.as_ref()),
                 "availability": c.availability, "p50_ms": c.p50_ms, "p99_ms": c.p99_ms,
                 "time_to_converge_ms": c.time_to_converge_ms,
                 "minority_availability": minority_share(c.minority),
                 "figures": c.figures.to_json(),
-                "unclaimed": c.unclaimed.iter().map(|(k, v)| (k.clone(), json!({"verdict": verdict_json(worst(v)), "counts": counts(v), "example": c.unclaimed_example.get(k)}))).collect::<serde_json::Map<_, _>>(),
+                "unclaimed": c.unclaimed.iter().map(|(k, v)| (k.clone(), verdict(v, c.unclaimed_example.get(k)))).collect::<serde_json::Map<_, _>>(),
                 "reasons": c.reasons.iter().map(|(k, n)| json!({"reason": k, "runs": n})).collect::<Vec<_>>(),
             })
         })
@@ -566,8 +557,8 @@ pub fn to_json(cmp: &Comparison, title: &str) -> Value {
         .map(|c| {
             json!({
                 "protocol": c.protocol, "claims": c.claims, "cells": c.cells, "runs": c.runs,
-                "claimed": {"verdict": verdict_json(worst(&c.counts)), "counts": counts(&c.counts), "example": c.claimed_example},
-                "unclaimed": c.unclaimed.iter().map(|(k, (v, e))| (k.clone(), json!({"verdict": verdict_json(worst(v)), "counts": counts(v), "example": e}))).collect::<serde_json::Map<_, _>>(),
+                "claimed": verdict(&c.counts, c.claimed_example.as_ref()),
+                "unclaimed": c.unclaimed.iter().map(|(k, (v, e))| (k.clone(), verdict(v, e.as_ref()))).collect::<serde_json::Map<_, _>>(),
                 "p50_ms": c.p50_ms, "p99_ms": c.p99_ms, "time_to_converge_ms": c.time_to_converge_ms,
                 "figures": c.figures.to_json(),
             })

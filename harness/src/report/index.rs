@@ -14,7 +14,7 @@
 use super::atomic::write_atomic;
 use super::data::nemeses_of;
 use super::html::{self, badge, ms, percent};
-use maud::{html as markup, Markup, PreEscaped, DOCTYPE};
+use maud::{html as markup, Markup, PreEscaped};
 use super::outcome::{self, CellRecord, Kind};
 use super::text::plural;
 use faultline_checkers::Validity;
@@ -302,16 +302,7 @@ pub fn render_index(runs: &[RunSummary], has_comparison: bool) -> String {
     });
     let set = |f: &dyn Fn(&RunSummary) -> Vec<String>| runs.iter().flat_map(f).filter(|x| !x.is_empty()).collect::<BTreeSet<String>>();
     let verdicts: BTreeSet<String> = ["valid", "invalid", "unknown", "none"].iter().map(|x| x.to_string()).collect();
-    markup! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "faultline results" }
-                style { (PreEscaped(html::STYLE)) }
-            }
-            body {
+    let body = markup! {
                 h1 { "faultline results" }
                 p { (plural(runs.len() as u64, "run")) ": " (counts[0]) " valid, " (counts[1]) " invalid, " (counts[2]) " unknown, " (counts[3]) " crashed or interrupted."
                     @if has_comparison { " " a href="comparison.html" { "Protocol comparison" } "." } }
@@ -327,11 +318,8 @@ pub fn render_index(runs: &[RunSummary], has_comparison: bool) -> String {
                     tbody { @for r in runs { (index_row(r)) } }
                 }
                 (PreEscaped(INDEX_SCRIPT))
-            }
-        }
-    }
-    .into_string()
-        + "\n"
+    };
+    html::page("faultline results", "", body).into_string() + "\n"
 }
 
 /// The verdict cell: the badge, a health or interruption badge, and the reason in words.

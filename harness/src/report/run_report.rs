@@ -31,7 +31,7 @@ use super::text::{natural_cmp, plural};
 use super::timeline;
 use super::zoom;
 use faultline_checkers::{CheckResult, Validity};
-use maud::{html as markup, Markup, PreEscaped, DOCTYPE};
+use maud::{html as markup, Markup, PreEscaped};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -119,16 +119,7 @@ fn link(path: &str) -> Markup {
 
 /// The whole page.
 pub fn render(data: &RunData, title: &str, lat_svg: &str, rate_svg: &str) -> String {
-    markup! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "faultline: " (title) }
-                style { (PreEscaped(html::STYLE)) }
-            }
-            body {
+    let body = markup! {
                 h1 { (title) " " (badge(data.verdict())) }
                 (health(data))
                 (built(the_anomaly(data)))
@@ -148,10 +139,8 @@ pub fn render(data: &RunData, title: &str, lat_svg: &str, rate_svg: &str) -> Str
                 }
                 (failures(data))
                 (files(data))
-            }
-        }
-    }
-    .into_string()
+    };
+    html::page(&format!("faultline: {title}"), "", body).into_string()
 }
 
 fn strip_xml_decl(svg: &str) -> &str {

@@ -26,9 +26,9 @@ use super::stats::is_semantic_refusal;
 use crate::report::data::{fault_periods, secs, FaultPeriod};
 
 /// How long after a partition starts its operations count as `settled`.
-pub const SETTLE_S: f64 = 2.0;
+pub const SETTLE_S: f64 = 1.0;
 /// [`SETTLE_S`], for the documentation's links.
-pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The side of a partition a node is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -379,7 +379,7 @@ mod tests {
             op(3, OpType::Invoke, 3.5, "n1", None),
             op(3, OpType::Fail, 3.6, "n1", Some("temporarily-unavailable: no leader")),
             // Majority: one ok early, one refusal after settling.
-            op(1, OpType::Invoke, 1.2, "n2", None),
+            op(1, OpType::Invoke, 1.1, "n2", None),
             op(1, OpType::Ok, 1.3, "n2", None),
             op(1, OpType::Invoke, 3.2, "n2", None),
             op(1, OpType::Fail, 3.3, "n2", Some("precondition-failed")),
@@ -395,7 +395,7 @@ mod tests {
         assert_eq!((maj.sent, maj.ok, maj.refused), (2, 1, 1));
         assert_eq!(maj.availability(), Some(1.0));
         let settled = r.total(Side::Majority, true);
-        assert_eq!(settled.sent, 1, "only the operation invoked 2 s or more after the start");
+        assert_eq!(settled.sent, 1, "only the operation invoked 1 s or more after the start");
         // The quiet operations: one ok before, one never completed after.
         assert_eq!((r.quiet.sent, r.quiet.ok, r.quiet.unknown), (2, 1, 1));
         let j = r.to_json();
