@@ -28,6 +28,9 @@ pub struct Description {
     pub weak_modes: Vec<Value>,
     /// Its known-bug switches (`--bug NAME`): `{"name", "effect"}` objects, empty when absent.
     pub bugs: Vec<Value>,
+    /// Workload → operations the protocol does not serve (`"unsupported"`), left out by the
+    /// generator.
+    pub unsupported: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Description {
@@ -55,7 +58,18 @@ impl Description {
             None | Some(Value::Null) => Vec::new(),
             Some(_) => return Err("`bugs` must be a list of objects".into()),
         };
-        Ok(Description { protocol, claims: strings("claims")?, workloads: strings("workloads")?, weak_modes, bugs })
+        let unsupported = match v.get("unsupported") {
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(w, ops)| {
+                    let ops = ops.as_array().filter(|a| a.iter().all(Value::is_string)).ok_or("`unsupported` must map workloads to lists of operation names")?;
+                    Ok((w.clone(), ops.iter().filter_map(Value::as_str).map(str::to_string).collect()))
+                })
+                .collect::<Result<_, String>>()?,
+            None | Some(Value::Null) => Default::default(),
+            Some(_) => return Err("`unsupported` must map workloads to lists of operation names".into()),
+        };
+        Ok(Description { protocol, claims: strings("claims")?, workloads: strings("workloads")?, weak_modes, bugs, unsupported })
     }
 }
 

@@ -8,11 +8,13 @@
 //! only the absence of a violation is.
 
 mod common;
+#[path = "report_fixtures.rs"]
+mod fixtures;
 use common::*;
 
 const ATTEMPTS: usize = 3;
 
-fn caught(base: &[&str], checker: &str, seeds: [&str; ATTEMPTS]) {
+fn caught(base: &[&str], checker: &str, seeds: [&str; ATTEMPTS]) -> Run {
     let _g = serial();
     let mut tried = Vec::new();
     for seed in seeds {
@@ -24,16 +26,19 @@ fn caught(base: &[&str], checker: &str, seeds: [&str; ATTEMPTS]) {
             let results = run.results.as_ref().expect("results.json");
             assert_eq!(results["valid"], false);
             assert_eq!(results["checkers"][checker]["valid"], false, "{}", run.explain());
-            return;
+            return run;
         }
         tried.push(format!("seed {seed}: exit {}", run.code));
     }
     panic!("no violation found in {ATTEMPTS} attempts: {tried:?}");
 }
 
+/// The report of a real run with a stale read (raft serving reads from its local state) opens
+/// on the anomaly: the offending read is on the first screen, and the sentence names the key,
+/// the node and the time; the terminal printed the report's path and the violated guarantee.
 #[test]
 fn raft_local_reads_are_not_linearizable() {
-    caught(
+    let run = caught(
         &[
             "--protocol", "raft", "--workload", "register", "--node-arg=--read-mode", "--node-arg=local",
             "--nemesis", "partition-halves,partition-one", "--time-limit", "10", "--nemesis-interval", "2",
@@ -41,6 +46,19 @@ fn raft_local_reads_are_not_linearizable() {
         "linearizable",
         ["31", "32", "33"],
     );
+    let dir = run.run_dir.as_ref().unwrap();
+    let page = dir.join("report.html");
+    assert!(run.stdout.contains(&format!("report: {}", page.display())), "the terminal must name the report\n{}", run.stdout);
+    assert!(run.stdout.contains("linearizable"), "the terminal must name the violated guarantee\n{}", run.stdout);
+    let html = std::fs::read_to_string(&page).unwrap();
+    let (anomaly, verdicts) = (html.find("id=\"anomaly\"").expect("no anomaly section"), html.find("id=\"verdicts\"").unwrap());
+    assert!(anomaly < verdicts, "the anomaly must open the report");
+    let p = fixtures::probe(&page, "#anomaly g.op.failing rect");
+    assert!(fixtures::on_first_screen(&p), "the offending read of a real run is not on the first screen: {p}");
+    let dom = fixtures::dump_dom(&fixtures::url(&page));
+    let at = dom.find("id=\"anomaly-sentence\"").expect("no sentence");
+    let sentence = fixtures::decode(&dom[at..at + dom[at..].find("</p>").unwrap()]);
+    assert!(sentence.contains("Read of key ") && sentence.contains(" s on n") && sentence.contains(" returned "), "{sentence}");
 }
 
 #[test]

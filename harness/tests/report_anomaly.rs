@@ -22,11 +22,7 @@ use faultline_checkers::Validity;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-const SCREEN: (u32, u32) = (1280, 800);
-
-fn url(p: &Path) -> String {
-    format!("file://{}", p.display())
-}
+use fixtures::{decode, on_first_screen, probe, url, SCREEN};
 
 /// A run directory with its report written.
 fn reported(d: &Path, name: &str, make: fn(&Path) -> Validity) -> PathBuf {
@@ -56,32 +52,6 @@ fn text_of(dom: &str, id: &str) -> String {
         }
     }
     decode(&out)
-}
-
-fn decode(s: &str) -> String {
-    s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
-}
-
-/// Where the element matching `selector` is on the first screen: a copy of the page with a probe
-/// script (the report itself carries none) writes its bounding box into the DOM.
-fn probe(page: &Path, selector: &str) -> serde_json::Value {
-    let html = std::fs::read_to_string(page).unwrap();
-    let script = format!(
-        "<script>(function(){{var e=document.querySelector({sel:?});var r=e?e.getBoundingClientRect():null;\
-         document.body.setAttribute('data-probe',JSON.stringify(r?{{top:r.top,bottom:r.bottom,left:r.left,right:r.right,vw:innerWidth,vh:innerHeight}}:{{missing:true}}));}})();</script></body>",
-        sel = selector
-    );
-    let copy = page.with_file_name("probe.html");
-    std::fs::write(&copy, html.replace("</body>", &script)).unwrap();
-    let dom = fixtures::dump_dom_sized(&url(&copy), SCREEN.0, SCREEN.1);
-    let at = dom.find("data-probe=\"").expect("the probe did not run");
-    let raw = &dom[at + 12..];
-    serde_json::from_str(&decode(&raw[..raw.find('"').unwrap()])).unwrap()
-}
-
-fn on_first_screen(p: &serde_json::Value) -> bool {
-    let f = |k: &str| p[k].as_f64().unwrap_or(f64::NAN);
-    f("top") >= 0.0 && f("bottom") <= f("vh") && f("left") >= 0.0 && f("right") <= f("vw")
 }
 
 /// Pixels of a colour (within a small tolerance) in a PNG.
@@ -261,7 +231,8 @@ fn the_index_row_carries_the_sentence_and_counts_in_words() {
     write_index(d.path()).unwrap();
     let html = std::fs::read_to_string(d.path().join("index.html")).unwrap();
     assert!(html.contains("<p>1 run: 0 valid, 1 invalid"), "singular: {}", &html[..html.len().min(2000)]);
-    let row = html.lines().find(|l| l.starts_with("<tr class=\"v-bad\"")).unwrap();
+    let row = &html[html.find("<tr class=\"v-bad\"").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
     assert!(row.contains("class=\"anomaly-line\">Read of key k1 at 0.30 s on n1 returned"), "{row}");
 }
 

@@ -398,6 +398,39 @@ pub fn screenshot(url: &str, png: &Path, width: u32, height: u32) {
     assert!(png.is_file(), "no screenshot of {url}");
 }
 
+/// The window the first-screen tests look through.
+pub const SCREEN: (u32, u32) = (1280, 800);
+
+pub fn url(p: &Path) -> String {
+    format!("file://{}", p.display())
+}
+
+pub fn decode(s: &str) -> String {
+    s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+}
+
+/// Where the element matching `selector` is on the first screen: a copy of the page with a probe
+/// script (the report itself carries none) writes its bounding box into the DOM.
+pub fn probe(page: &Path, selector: &str) -> serde_json::Value {
+    let html = std::fs::read_to_string(page).unwrap();
+    let script = format!(
+        "<script>(function(){{var e=document.querySelector({sel:?});var r=e?e.getBoundingClientRect():null;\
+         document.body.setAttribute('data-probe',JSON.stringify(r?{{top:r.top,bottom:r.bottom,left:r.left,right:r.right,vw:innerWidth,vh:innerHeight}}:{{missing:true}}));}})();</script></body>",
+        sel = selector
+    );
+    let copy = page.with_file_name("probe.html");
+    std::fs::write(&copy, html.replace("</body>", &script)).unwrap();
+    let dom = dump_dom_sized(&url(&copy), SCREEN.0, SCREEN.1);
+    let at = dom.find("data-probe=\"").expect("the probe did not run");
+    let raw = &dom[at + 12..];
+    serde_json::from_str(&decode(&raw[..raw.find('"').unwrap()])).unwrap()
+}
+
+pub fn on_first_screen(p: &serde_json::Value) -> bool {
+    let f = |k: &str| p[k].as_f64().unwrap_or(f64::NAN);
+    f("top") >= 0.0 && f("bottom") <= f("vh") && f("left") >= 0.0 && f("right") <= f("vw")
+}
+
 #[test]
 fn fixtures_have_the_verdicts_they_are_built_for() {
     let d = tempfile::tempdir().unwrap();

@@ -105,6 +105,10 @@ pub struct Describe {
     /// Its known-bug switches (`--bug NAME`), each with what it breaks (see [`crate::bugs`]).
     #[serde(default)]
     pub bugs: Vec<crate::bugs::BugDoc>,
+    /// Operations of a workload it does not serve (workload → operation names): the harness's
+    /// generator leaves them out, so a refusal never counts against availability.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub unsupported: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// How the message of a broken local safety invariant starts (see [`safety_assert!`]).

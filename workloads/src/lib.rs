@@ -83,6 +83,9 @@ pub struct WorkloadOptions {
     /// Register: at most this many client threads share one active key, which bounds the
     /// concurrency of each key's linearizability search.
     pub max_writers_per_key: u32,
+    /// Operation names the protocol does not serve (its `--describe` says so): the generator
+    /// draws again instead of sending one, so a refusal never counts as unavailability.
+    pub unsupported: Vec<String>,
 }
 
 impl Default for WorkloadOptions {
@@ -93,6 +96,7 @@ impl Default for WorkloadOptions {
             initial_balance: 100,
             max_ops_per_key: 200,
             max_writers_per_key: 5,
+            unsupported: Vec::new(),
         }
     }
 }
@@ -133,14 +137,53 @@ pub fn by_name(name: &str, seed: u64, opts: &WorkloadOptions) -> Result<Box<dyn 
     if opts.concurrency == 0 {
         return Err(WorkloadError::InvalidOption("concurrency must be at least 1".into()));
     }
-    match name {
-        "register" => Ok(Box::new(register::Register::new(seed, opts)?)),
-        "counter" => Ok(Box::new(counter::Counter::new(seed))),
-        "set" => Ok(Box::new(set::SetWorkload::new(seed))),
-        "set-remove" => Ok(Box::new(set::SetRemove::new(seed))),
-        "bank" => Ok(Box::new(bank::Bank::new(seed, opts)?)),
-        "append" => Ok(Box::new(append::Append::new(seed, opts)?)),
-        other => Err(WorkloadError::Unknown(other.to_string())),
+    let w: Box<dyn Workload> = match name {
+        "register" => Box::new(register::Register::new(seed, opts)?),
+        "counter" => Box::new(counter::Counter::new(seed)),
+        "set" => Box::new(set::SetWorkload::new(seed)),
+        "set-remove" => Box::new(set::SetRemove::new(seed)),
+        "bank" => Box::new(bank::Bank::new(seed, opts)?),
+        "append" => Box::new(append::Append::new(seed, opts)?),
+        other => return Err(WorkloadError::Unknown(other.to_string())),
+    };
+    if opts.unsupported.is_empty() {
+        return Ok(w);
+    }
+    Ok(Box::new(Without { inner: w, unsupported: opts.unsupported.clone() }))
+}
+
+/// A workload with some operations left out: it draws again until the operation is one the
+/// protocol serves (the same seed gives the same sequence, so runs stay reproducible).
+struct Without {
+    inner: Box<dyn Workload>,
+    unsupported: Vec<String>,
+}
+
+/// How many draws [`Without`] makes before giving up and sending what it drew.
+const MAX_REDRAWS: usize = 1000;
+
+impl Workload for Without {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn next_op(&mut self, process: u64) -> OpSpec {
+        let mut op = self.inner.next_op(process);
+        for _ in 0..MAX_REDRAWS {
+            if !self.unsupported.contains(&op.f) {
+                break;
+            }
+            op = self.inner.next_op(process);
+        }
+        op
+    }
+
+    fn final_reads(&self) -> Vec<OpSpec> {
+        self.inner.final_reads()
+    }
+
+    fn checker_params(&self) -> serde_json::Map<String, Value> {
+        self.inner.checker_params()
     }
 }
 
@@ -164,6 +207,18 @@ mod tests {
         assert!(matches!(by_name("queue", 1, &WorkloadOptions::default()), Err(WorkloadError::Unknown(_))));
         let zero = WorkloadOptions { concurrency: 0, ..Default::default() };
         assert!(matches!(by_name("set", 1, &zero), Err(WorkloadError::InvalidOption(_))));
+    }
+
+    #[test]
+    fn unsupported_operations_are_never_generated() {
+        let opts = WorkloadOptions { unsupported: vec!["cas".into()], ..Default::default() };
+        let mut w = by_name("register", 7, &opts).unwrap();
+        let fs: Vec<String> = (0..2000).map(|p| w.next_op(p % 10).f).collect();
+        assert!(!fs.iter().any(|f| f == "cas"));
+        assert!(fs.iter().any(|f| f == "write") && fs.iter().any(|f| f == "read"));
+        // Without the option the same workload does send cas.
+        let mut w = by_name("register", 7, &WorkloadOptions::default()).unwrap();
+        assert!((0..2000).any(|p| w.next_op(p % 10).f == "cas"));
     }
 
     #[test]

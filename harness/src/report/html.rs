@@ -60,6 +60,23 @@ pub fn badge(v: Option<Validity>) -> String {
     format!("<span class=\"badge {class}\">{word}</span>")
 }
 
+/// A whole page as a maud template: doctype, title, the shared style sheet plus `extra_style`,
+/// and `body`.
+pub fn page(title: &str, extra_style: &str, body: maud::Markup) -> maud::Markup {
+    maud::html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (maud::PreEscaped(STYLE)) (maud::PreEscaped(extra_style)) }
+            }
+            body { (body) }
+        }
+    }
+}
+
 /// Opens a page: doctype, title (escaped) and the shared style sheet.
 pub fn page_start(title: &str) -> String {
     format!(

@@ -13,14 +13,14 @@
 
 use super::atomic::write_atomic;
 use super::data::nemeses_of;
-use super::html::{self, badge, escape, ms, percent};
+use super::html::{self, badge, ms, percent};
+use maud::{html as markup, Markup, PreEscaped};
 use super::outcome::{self, CellRecord, Kind};
 use super::text::plural;
 use faultline_checkers::Validity;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -287,105 +287,76 @@ fn outcome_keys(k: Kind) -> (&'static str, Option<Validity>) {
     }
 }
 
-fn select(id: &str, label: &str, values: &BTreeSet<String>) -> String {
-    let mut s = format!("<label>{label} <select id=\"{id}\"><option value=\"\">all</option>");
-    for v in values {
-        let _ = write!(s, "<option value=\"{0}\">{0}</option>", escape(v));
+fn select(id: &str, label: &str, values: &BTreeSet<String>) -> Markup {
+    markup! {
+        label { (label) " " select id=(id) { option value="" { "all" } @for v in values { option value=(v) { (v) } } } }
     }
-    s + "</select></label>"
 }
 
-/// The index page for runs already sorted newest first.
+/// The index page for runs already sorted newest first. A maud template: every value is
+/// escaped by the template itself.
 pub fn render_index(runs: &[RunSummary], has_comparison: bool) -> String {
-    let mut s = html::page_start("faultline results");
     let counts = runs.iter().fold([0usize; 4], |mut c, r| {
         c[outcome::classify(r).kind as usize] += 1;
         c
     });
-    let _ = write!(
-        s,
-        "<h1>faultline results</h1><p>{}: {} valid, {} invalid, {} unknown, {} crashed or interrupted.{}</p>",
-        plural(runs.len() as u64, "run"),
-        counts[0],
-        counts[1],
-        counts[2],
-        counts[3],
-        if has_comparison { " <a href=\"comparison.html\">Protocol comparison</a>." } else { "" }
-    );
     let set = |f: &dyn Fn(&RunSummary) -> Vec<String>| runs.iter().flat_map(f).filter(|x| !x.is_empty()).collect::<BTreeSet<String>>();
-    s += "<p class=\"filters\">";
-    s += &select("f-protocol", "protocol", &set(&|r| vec![r.protocol.clone()]));
-    s += &select("f-workload", "workload", &set(&|r| vec![r.workload.clone()]));
-    s += &select("f-nemesis", "nemesis", &set(&|r| if r.nemesis.is_empty() { vec!["none".into()] } else { r.nemesis.clone() }));
-    s += &select("f-verdict", "verdict", &["valid", "invalid", "unknown", "none"].iter().map(|x| x.to_string()).collect());
-    let _ = write!(s, "<label>name <input id=\"f-text\" type=\"search\" placeholder=\"filter\"></label> <span id=\"shown\">{}</span> shown</p>", runs.len());
-    s += "<table id=\"runs\">";
-    s += &html::header(&["started", "test", "protocol", "workload", "nemeses", "seed", "verdict", "checkers", "availability", "p50 ms", "p99 ms", "duration s"]);
-    s += "<tbody>\n";
-    for r in runs {
-        s += &index_row(r);
-    }
-    s += "</tbody></table>";
-    s += INDEX_SCRIPT;
-    s += html::page_end();
-    s
+    let verdicts: BTreeSet<String> = ["valid", "invalid", "unknown", "none"].iter().map(|x| x.to_string()).collect();
+    let body = markup! {
+                h1 { "faultline results" }
+                p { (plural(runs.len() as u64, "run")) ": " (counts[0]) " valid, " (counts[1]) " invalid, " (counts[2]) " unknown, " (counts[3]) " crashed or interrupted."
+                    @if has_comparison { " " a href="comparison.html" { "Protocol comparison" } "." } }
+                p class="filters" {
+                    (select("f-protocol", "protocol", &set(&|r| vec![r.protocol.clone()])))
+                    (select("f-workload", "workload", &set(&|r| vec![r.workload.clone()])))
+                    (select("f-nemesis", "nemesis", &set(&|r| if r.nemesis.is_empty() { vec!["none".into()] } else { r.nemesis.clone() })))
+                    (select("f-verdict", "verdict", &verdicts))
+                    label { "name " input id="f-text" type="search" placeholder="filter"; } " " span id="shown" { (runs.len()) } " shown"
+                }
+                table id="runs" {
+                    thead { tr { @for h in ["started", "test", "protocol", "workload", "nemeses", "seed", "verdict", "checkers", "availability", "p50 ms", "p99 ms", "duration s"] { th { (h) } } } }
+                    tbody { @for r in runs { (index_row(r)) } }
+                }
+                (PreEscaped(INDEX_SCRIPT))
+    };
+    html::page("faultline results", "", body).into_string() + "\n"
 }
 
 /// The verdict cell: the badge, a health or interruption badge, and the reason in words.
-fn verdict_td(r: &RunSummary, o: &outcome::Outcome) -> String {
+fn verdict_td(r: &RunSummary, o: &outcome::Outcome) -> Markup {
     let (_, v) = outcome_keys(o.kind);
-    let mut s = badge(v);
-    if o.kind == Kind::Error {
-        let word = if r.interrupted_by.is_some() || r.suite.as_ref().is_some_and(|x| x.stopped.is_some()) { "interrupted" } else { "crashed" };
-        let _ = write!(s, " <span class=\"badge warn\">{word}</span>");
-    } else if r.health_ok == Some(false) {
-        s += " <span class=\"badge warn\">unhealthy</span>";
+    let interrupted = r.interrupted_by.is_some() || r.suite.as_ref().is_some_and(|x| x.stopped.is_some());
+    markup! {
+        (PreEscaped(badge(v)))
+        @if o.kind == Kind::Error { " " span class="badge warn" { (if interrupted { "interrupted" } else { "crashed" }) } }
+        @else if r.health_ok == Some(false) { " " span class="badge warn" { "unhealthy" } }
+        @if !o.message.is_empty() && o.kind != Kind::Failure { div class="why" { (o.message) } }
+        @if let Some(a) = r.anomaly.as_deref().filter(|_| o.kind == Kind::Failure) { div class="anomaly-line" { (super::text::capitalize(a)) } }
     }
-    if !o.message.is_empty() && o.kind != Kind::Failure {
-        let _ = write!(s, "<div class=\"why\">{}</div>", escape(&o.message));
-    }
-    if let Some(a) = r.anomaly.as_deref().filter(|_| o.kind == Kind::Failure) {
-        let _ = write!(s, "<div class=\"anomaly-line\">{}</div>", escape(&super::text::capitalize(a)));
-    }
-    s
 }
 
-fn index_row(r: &RunSummary) -> String {
+fn index_row(r: &RunSummary) -> Markup {
     let o = outcome::classify(r);
     let (key, v) = outcome_keys(o.kind);
     let (_, class) = html::verdict_word(v);
     let nem = if r.nemesis.is_empty() { vec!["none".to_string()] } else { r.nemesis.clone() };
-    let checkers: Vec<String> = r
-        .checkers
-        .iter()
-        .map(|(k, v)| format!("{}: {}", escape(k), html::verdict_word(Validity::from_json(v)).0))
-        .collect();
     let seed = match &r.seed {
         Value::Null => String::new(),
-        v => escape(&v.to_string()),
+        v => v.to_string(),
     };
     let text = if r.name.is_empty() { &r.path } else { &r.name };
-    let link = if r.path.is_empty() { escape(text) } else { html::link(&format!("{}/report.html", r.path), text) };
-    format!(
-        "<tr class=\"v-{class}\" data-protocol=\"{}\" data-workload=\"{}\" data-nemesis=\" {} \" data-verdict=\"{}\" data-name=\"{}\">\
-<td class=\"mono small\">{}</td><td>{link}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{seed}</td>\
-<td class=\"verdict\">{}</td><td class=\"small\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
-        escape(&r.protocol),
-        escape(&r.workload),
-        escape(&nem.join(" ")),
-        key,
-        escape(&format!("{} {}", r.name, r.path).to_lowercase()),
-        escape(&r.started_at),
-        escape(&r.protocol),
-        escape(&r.workload),
-        escape(&nem.join(", ")),
-        verdict_td(r, &o),
-        checkers.join("<br>"),
-        percent(r.availability),
-        ms(r.p50_ms),
-        ms(r.p99_ms),
-        r.duration_s.map(|d| format!("{d:.1}")).unwrap_or_else(|| "–".into()),
-    )
+    let href = (!r.path.is_empty()).then(|| html::href(&format!("{}/report.html", r.path))).flatten();
+    markup! {
+        tr class={ "v-" (class) } data-protocol=(r.protocol) data-workload=(r.workload) data-nemesis={ " " (nem.join(" ")) " " } data-verdict=(key) data-name=(format!("{} {}", r.name, r.path).to_lowercase()) {
+            td class="mono small" { (r.started_at) }
+            td { @if let Some(h) = &href { a href=(h) { (text) } } @else { (text) } }
+            td { (r.protocol) } td { (r.workload) } td { (nem.join(", ")) } td class="num" { (seed) }
+            td class="verdict" { (verdict_td(r, &o)) }
+            td class="small" { @for (i, (k, v)) in r.checkers.iter().enumerate() { @if i > 0 { br; } (k) ": " (html::verdict_word(Validity::from_json(v)).0) } }
+            td class="num" { (percent(r.availability)) } td class="num" { (ms(r.p50_ms)) } td class="num" { (ms(r.p99_ms)) }
+            td class="num" { (r.duration_s.map(|d| format!("{d:.1}")).unwrap_or_else(|| "–".into())) }
+        }
+    }
 }
 
 /// Hides the rows that do not match the filters; one pass over cached row data per change.
@@ -422,7 +393,7 @@ mod tests {
         assert_eq!(s.verdict(), Some(Validity::Invalid));
         assert_eq!((s.availability, s.p50_ms, s.p99_ms, s.ops), (Some(0.75), Some(2.5), Some(40.0), 7));
         assert_eq!(s.nemesis_label(), "partition");
-        let row = index_row(&s);
+        let row = index_row(&s).into_string();
         assert!(row.contains("data-verdict=\"invalid\"") && row.contains("data-nemesis=\" partition \""));
     }
 
@@ -459,13 +430,13 @@ mod tests {
     fn rows_say_why_a_run_is_unhealthy_interrupted_or_crashed() {
         let test = json!({"name": "r", "protocol": "raft", "workload": "register"});
         let unhealthy = summarize(&test, &json!({"valid": "unknown", "health": {"ok": false, "reasons": ["node n3 is down at the end of the run"]}}));
-        let row = index_row(&unhealthy);
+        let row = index_row(&unhealthy).into_string();
         assert!(row.contains(">unhealthy<") && row.contains("node n3 is down at the end of the run"), "{row}");
         let interrupted = summarize(&test, &json!({"valid": true, "interrupted": true, "interrupted_by": "SIGTERM"}));
-        let row = index_row(&interrupted);
+        let row = index_row(&interrupted).into_string();
         assert!(row.contains(">interrupted<") && row.contains("interrupted by SIGTERM") && row.contains("data-verdict=\"none\""), "{row}");
         let crashed = summarize(&test, &json!({"valid": "unknown", "error": "node n1 exited before it was ready"}));
-        let row = index_row(&crashed);
+        let row = index_row(&crashed).into_string();
         assert!(row.contains(">crashed<") && row.contains("node n1 exited before it was ready"), "{row}");
     }
 
@@ -476,7 +447,7 @@ mod tests {
         r.store(d.path(), None).unwrap();
         let runs = collect(d.path());
         assert_eq!(runs.len(), 1);
-        let row = index_row(&runs[0]);
+        let row = index_row(&runs[0]).into_string();
         assert!(row.contains("raft/register/kill#0") && row.contains("cannot start faultline") && !row.contains("href"), "{row}");
     }
 }

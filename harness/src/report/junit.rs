@@ -167,7 +167,7 @@ mod tests {
         let mut summary = summarize(&test, &results);
         summary.path = path.into();
         summary.suite = record;
-        RunEntry { dir: path.into(), summary, unclaimed: BTreeMap::new(), minority: None }
+        RunEntry { dir: path.into(), summary, unclaimed: BTreeMap::new(), minority: None, figures: Default::default() }
     }
 
     fn rec(nemesis: &str, rep: u32, code: Option<i32>) -> CellRecord {
@@ -221,7 +221,7 @@ mod tests {
         let mut r = rec("kill", 0, None);
         r.spawn_error = Some("cannot start /x/faultline: No such file".into());
         let s = super::super::index::orphan_summary(&r);
-        let e = RunEntry { dir: "".into(), summary: s, unclaimed: BTreeMap::new(), minority: None };
+        let e = RunEntry { dir: "".into(), summary: s, unclaimed: BTreeMap::new(), minority: None, figures: Default::default() };
         let xml = render(&[e]).unwrap();
         assert!(xml.contains("errors=\"1\"") && xml.contains("cannot start /x/faultline"), "{xml}");
         assert!(xml.contains("name=\"raft/register/kill#0\""), "{xml}");

@@ -25,6 +25,7 @@
 pub mod anomaly;
 pub mod atomic;
 pub mod bank;
+pub mod cap_plot;
 pub mod compare;
 pub mod data;
 pub mod elements;

@@ -419,9 +419,14 @@ pub fn write_plots(dir: &Path, calls: &[Call], faults: &[FaultPeriod], end_s: f6
 /// a browser or another writer reads the old one). The temporary name ends in `.png` because
 /// plotters picks the image format by extension.
 fn png_atomic(path: &Path, draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> DrawResult) -> Result<(), String> {
+    png_atomic_sized(path, PNG_SIZE, draw)
+}
+
+/// [`png_atomic`] at a given size.
+pub(crate) fn png_atomic_sized(path: &Path, size: (u32, u32), draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> DrawResult) -> Result<(), String> {
     let tmp = temp_sibling(path, ".png");
     let drawn = {
-        let root = BitMapBackend::new(&tmp, PNG_SIZE).into_drawing_area();
+        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
         draw(&root)
     };
     if let Err(e) = drawn {

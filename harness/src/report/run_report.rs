@@ -31,7 +31,7 @@ use super::text::{natural_cmp, plural};
 use super::timeline;
 use super::zoom;
 use faultline_checkers::{CheckResult, Validity};
-use maud::{html as markup, Markup, PreEscaped, DOCTYPE};
+use maud::{html as markup, Markup, PreEscaped};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -119,23 +119,16 @@ fn link(path: &str) -> Markup {
 
 /// The whole page.
 pub fn render(data: &RunData, title: &str, lat_svg: &str, rate_svg: &str) -> String {
-    markup! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "faultline: " (title) }
-                style { (PreEscaped(html::STYLE)) }
-            }
-            body {
+    let body = markup! {
                 h1 { (title) " " (badge(data.verdict())) }
                 (health(data))
                 (built(the_anomaly(data)))
                 (verdicts(data))
+                (unclaimed(data))
                 (summary(data))
                 (operations(data))
                 (phases(data))
+                (sides(data))
                 (fault_timeline(data))
                 h2 id="plots" { "Latency and throughput" }
                 div class="plot" id="latency" { (built(strip_xml_decl(lat_svg).to_string())) }
@@ -146,10 +139,8 @@ pub fn render(data: &RunData, title: &str, lat_svg: &str, rate_svg: &str) -> Str
                 }
                 (failures(data))
                 (files(data))
-            }
-        }
-    }
-    .into_string()
+    };
+    html::page(&format!("faultline: {title}"), "", body).into_string()
 }
 
 fn strip_xml_decl(svg: &str) -> &str {
@@ -315,6 +306,81 @@ fn verdicts(data: &RunData) -> Markup {
                 tr class={ "v-" (html::verdict_word(v).1) } {
                     td { (name) } td { (model) } td class="verdict" { (badge(v)) } td { (checker_summary(r)) }
                 }
+            }
+        }
+    }
+}
+
+/// The checks a suite ran on this history for guarantees the protocol does *not* claim
+/// (`unclaimed.json`): a violation here is information about the protocol, not a failure.
+fn unclaimed(data: &RunData) -> Markup {
+    let stored: Option<Value> = std::fs::read_to_string(data.dir.join("unclaimed.json")).ok().and_then(|s| serde_json::from_str(&s).ok());
+    let Some(checks) = stored.as_ref().and_then(|v| v.get("checks")).and_then(Value::as_object).filter(|m| !m.is_empty()) else {
+        return markup! {};
+    };
+    markup! {
+        h2 id="unclaimed" { "Guarantees not claimed" }
+        p class="explain" { "Checked by the suite against what the protocol does not promise: a violation here measures the protocol, it does not fail the run." }
+        table class="verdicts unclaimed" {
+            thead { tr { th { "checker" } th { "verdict" } th { "summary" } } }
+            @for (name, r) in checks {
+                @let v = r.get("valid").and_then(Validity::from_json);
+                tr class={ "v-" (html::verdict_word(v).1) } data-check=(name) {
+                    td { (name) } td class="verdict" { (badge(v)) } td { (checker_summary(r)) }
+                }
+            }
+        }
+    }
+}
+
+/// Availability on each side of every partition, with the counts behind each figure
+/// (`stats.sides` of results.json), and how stale the reads were (`stats.staleness`).
+fn sides(data: &RunData) -> Markup {
+    let stats = data.results.get("stats");
+    let sides = stats.and_then(|s| s.get("sides"));
+    let periods = sides.and_then(|s| s.get("periods")).and_then(Value::as_array).cloned().unwrap_or_default();
+    let stale = stats.and_then(|s| s.get("staleness")).filter(|s| s.is_object());
+    if periods.is_empty() && stale.is_none() {
+        return markup! {};
+    }
+    let figure = |v: &Value| -> String {
+        match v.get("availability").and_then(Value::as_f64) {
+            Some(a) => format!("{} ({}/{})", html::percent(Some(a)), v["served"], v["sent"]),
+            None => "–".into(),
+        }
+    };
+    markup! {
+        h2 id="sides" { "Availability by side of the partition" }
+        p class="explain" {
+            "Each operation takes the side of the node it was sent to when it was invoked: majority (talks both ways with more than half the cluster), minority, or isolated. "
+            "Served = ok or a definite refusal (precondition failed, no such key); a timeout or \"no leader\" is not served. "
+            "\"settled\" counts only operations invoked " (crate::run::sides::SETTLE_S) " s or more after the partition began."
+        }
+        @if !periods.is_empty() {
+            table class="sides" {
+                thead { tr { th { "partition" } th { "from s" } th { "to s" } th { "side" } th { "nodes" } th { "served" } th { "settled" } } }
+                @for p in &periods {
+                    @let by = p.get("sides").and_then(Value::as_object).cloned().unwrap_or_default();
+                    @let nodes = p.get("nodes").and_then(Value::as_object).cloned().unwrap_or_default();
+                    @for (side, v) in &by {
+                        @let on: Vec<&str> = nodes.iter().filter(|(_, s)| s.as_str() == Some(side.as_str())).map(|(n, _)| n.as_str()).collect();
+                        tr class={ "side-" (side) } {
+                            td { (json_plain(&p["fault"], 30)) " " (p.get("shape").and_then(Value::as_str).unwrap_or("")) }
+                            td class="num" { (json_plain(&p["start_s"], 12)) } td class="num" { (json_plain(&p["stop_s"], 12)) }
+                            td { (side) } td { (on.join(" ")) }
+                            td class="num" { (figure(v)) } td class="num" { (figure(&v["settled"])) }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(s) = stale {
+            p class="staleness" {
+                "Reads that missed an acknowledged update: " strong { (html::percent(s.get("stale_share").and_then(Value::as_f64))) }
+                " (" (json_plain(&s["stale_reads"], 12)) " of " (json_plain(&s["reads"], 12)) " " (json_plain(&s["kind"], 20)) " reads)"
+                @if let Some(m) = s.pointer("/missing_updates/max").filter(|m| !m.is_null()) { "; at most " (json_plain(m, 12)) " updates missed by one read" }
+                @if let Some(a) = s.pointer("/age_ms/p99").and_then(Value::as_f64) { "; p99 age " (html::ms(Some(a))) " ms" }
+                "."
             }
         }
     }

@@ -70,6 +70,10 @@ fn check_unclaimed(exe: &Path, dir: &Path, checks: &[String]) {
     if let Err(e) = super::atomic::write_atomic(&path, &text) {
         eprintln!("faultline suite: {}: {e}", path.display());
     }
+    // The run report shows the unclaimed checks too: write it again now that they exist.
+    if let Err(e) = super::run_report::write_run_report(dir) {
+        eprintln!("faultline suite: {}: rewriting the run report: {e:#}", dir.display());
+    }
 }
 
 /// Reads, checks and plans the suite; a bad file or cell is a usage error naming the file.
@@ -138,6 +142,9 @@ pub fn suite_main(args: SuiteArgs) -> Result<i32, Failure> {
     let exe = std::env::current_exe().map_err(|e| Failure::Internal(e.into()))?;
     let title = suite.name.clone().unwrap_or_else(|| args.suite.display().to_string());
     crate::out!("suite {title}: {} of {total} runs into {}", runs.len(), args.results.display());
+    // The comparison page takes its title from here.
+    let named = serde_json::to_vec_pretty(&json!({"name": title, "file": args.suite.display().to_string()})).unwrap_or_default();
+    super::atomic::write_atomic(&args.results.join("suite.json"), &named).map_err(|e| Failure::Internal(anyhow::anyhow!("{}: {e}", args.results.display())))?;
     let mut codes = Vec::new();
     let interrupted = super::subprocess::interrupt_children();
     for (k, r) in runs.iter().enumerate() {

@@ -26,6 +26,7 @@
 //! nemeses = ["partition"]
 //! node_args = ["--some-flag"]
 //! unclaimed = ["register:linearizable"]  # extra checks: "check" or "workload:check"
+//! request_timeout_ms = 1000      # replaces the suite's for this protocol
 //! ```
 
 use crate::protocols::Description;
@@ -80,6 +81,9 @@ pub struct ProtocolOptions {
     /// Checkers for guarantees the protocol does not claim: `check` or `workload:check`.
     #[serde(default)]
     pub unclaimed: Vec<String>,
+    /// The client timeout for this protocol's runs, replacing the suite's (a protocol that
+    /// needs more round trips per operation, such as two-phase commit, may need a longer one).
+    pub request_timeout_ms: Option<i64>,
 }
 
 /// A validated suite: what every run of it gets.
@@ -309,6 +313,8 @@ pub struct PlannedRun {
     pub seed: u64,
     pub node_args: Vec<String>,
     pub unclaimed: Vec<String>,
+    /// `faultline test` flags of this protocol that replace the suite's.
+    pub flags: Vec<(String, String)>,
 }
 
 impl PlannedRun {
@@ -434,6 +440,7 @@ fn unclaimed_for(opts: &ProtocolOptions, p: &str, workload: &str, errs: &Errs) -
 
 fn plan_protocol(s: &SuiteFile, settings: &Suite, p: &str, desc: &Description, errs: &Errs, faketime: bool) -> Result<Vec<PlannedRun>, String> {
     let opts = s.protocol.get(p).cloned().unwrap_or_default();
+    int_in(opts.request_timeout_ms, &format!("protocol.{p}.request_timeout_ms"), 1, 1_000_000_000, errs)?;
     let workloads = workloads_of(s, p, desc, errs)?;
     let (nem_field, nemeses) = match &opts.nemeses {
         Some(n) => (format!("protocol.{p}.nemeses"), n.clone()),
@@ -463,6 +470,7 @@ fn plan_protocol(s: &SuiteFile, settings: &Suite, p: &str, desc: &Description, e
                     seed: 0,
                     node_args: settings.node_args.iter().chain(&opts.node_args).cloned().collect(),
                     unclaimed: unclaimed.clone(),
+                    flags: opts.request_timeout_ms.map(|t| ("--request-timeout-ms".to_string(), t.to_string())).into_iter().collect(),
                 };
                 run.seed = derive_seed(settings.seed, &run.seed_cell(), rep);
                 out.push(run);
@@ -494,7 +502,7 @@ pub fn test_args(s: &Suite, r: &PlannedRun, results: &Path, node_bin: Option<&Pa
     a.extend(["--workload".into(), r.resolved_workload.clone()]);
     a.extend(["--nemesis".into(), r.nemesis.clone(), "--seed".into(), r.seed.to_string()]);
     a.extend(["--results".into(), results.display().to_string()]);
-    for (flag, v) in &s.test_flags {
+    for (flag, v) in s.test_flags.iter().filter(|(f, _)| !r.flags.iter().any(|(g, _)| g == f)).chain(&r.flags) {
         a.extend([flag.clone(), v.clone()]);
     }
     if let Some(p) = node_bin {
@@ -523,7 +531,7 @@ mod tests {
                 _ => (&["strong-eventual-consistency"], &["counter", "set", "register"]),
             };
             let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect();
-            Ok(Description { protocol: p.into(), claims: v(claims), workloads: v(workloads), weak_modes: vec![], bugs: vec![] })
+            Ok(Description { protocol: p.into(), claims: v(claims), workloads: v(workloads), weak_modes: vec![], bugs: vec![], unsupported: Default::default() })
         }
         fn has_faketime(&self) -> bool {
             false
@@ -568,6 +576,23 @@ unclaimed = ["register:linearizable", "convergence"]
         assert_eq!((p[0].workload.as_deref(), p[0].resolved_workload.as_str()), (None, "register"));
         assert_eq!(p[0].seed, derive_seed(5, "none", 0));
         assert_eq!(p[2].name(), "raft/register/partition,kill#0");
+    }
+
+    #[test]
+    fn a_protocol_may_replace_the_request_timeout() {
+        let mut s = parse(&format!("request_timeout_ms = 300\n{}", SUITE.trim_start()), "s.toml").unwrap();
+        s.protocol.entry("crdt-state".into()).or_default().request_timeout_ms = Some(900);
+        let runs = plan(&s, "s.toml", &Table).map_err(|e| e.message().to_string()).unwrap();
+        let settings = settings(&s);
+        for r in &runs {
+            let args = test_args(&settings, r, Path::new("res"), None);
+            let timeouts: Vec<&String> = args.iter().zip(args.iter().skip(1)).filter(|(f, _)| *f == "--request-timeout-ms").map(|(_, v)| v).collect();
+            let want = if r.protocol == "crdt-state" { "900" } else { "300" };
+            assert_eq!(timeouts, vec![want], "{args:?}");
+        }
+        s.protocol.entry("crdt-state".into()).or_default().request_timeout_ms = Some(0);
+        let e = plan(&s, "s.toml", &Table).map_err(|e| e.message().to_string()).unwrap_err();
+        assert!(e.contains("protocol.crdt-state.request_timeout_ms"), "{e}");
     }
 
     #[test]

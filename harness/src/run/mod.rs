@@ -32,6 +32,8 @@ pub mod progress;
 pub mod record;
 pub mod schedule;
 pub mod settings;
+pub mod sides;
+pub mod staleness;
 pub mod stats;
 pub mod store;
 
@@ -228,7 +230,8 @@ async fn execute(s: &Settings, run_dir: &Path, stop_rx: watch::Receiver<bool>) -
         addrs.insert(id.clone(), cluster::free_port().context("finding a free port")?);
     }
     let links = Links::start(&ids, &addrs, s.seed).await.context("starting the proxy network")?;
-    let mut wopts = WorkloadOptions { concurrency: s.concurrency, ..WorkloadOptions::default() };
+    let unsupported = s.description.unsupported.get(&s.workload).cloned().unwrap_or_default();
+    let mut wopts = WorkloadOptions { concurrency: s.concurrency, unsupported, ..WorkloadOptions::default() };
     apply_node_args(&mut wopts, &s.node_args);
     let workload = faultline_workloads::by_name(&s.workload, s.seed, &wopts).map_err(|e| anyhow::anyhow!("--workload: {e}"));
     let cluster = match &workload {
@@ -256,6 +259,8 @@ async fn execute(s: &Settings, run_dir: &Path, stop_rx: watch::Receiver<bool>) -
     let stop_rx = stop_tx.subscribe();
     let checker_params = workload.checker_params();
     let node_list: Vec<(String, SocketAddr)> = addrs.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    let probe = workload.final_reads().into_iter().find(|r| !r.local);
+    let warm_up_ms = warm_up(&node_list, probe.as_ref(), s.request_timeout, stop_rx.clone()).await;
     let shared = Arc::new(clients::Shared::new(workload, node_list.clone(), rec.clone(), s.rate, s.request_timeout, s.concurrency));
     let workers: Vec<_> = (0..s.concurrency).map(|slot| tokio::spawn(clients::worker(shared.clone(), slot, stop_rx.clone()))).collect();
     let nemesis = nemesis::Nemesis::new(cluster, links, rec.clone(), ChaCha8Rng::seed_from_u64(s.seed ^ 0x6e656d65), s.request_timeout);
@@ -295,13 +300,15 @@ async fn execute(s: &Settings, run_dir: &Path, stop_rx: watch::Receiver<bool>) -
     facts.down_at_end = nemesis.cluster.down();
     crate::out!("final reads of every node ...");
     tokio::time::sleep(phase_delay()).await;
-    let converge = s.checkers.iter().any(|c| c.name == "convergence");
-    let finals = finals::final_reads(&rec, &node_list, &reads, s.request_timeout, last_process + 1, converge).await;
+    // Every protocol's final reads repeat until the nodes agree (or the budget passes): the time
+    // to converge after the heal is measured for CP protocols too, not only where it is judged.
+    let finals = finals::final_reads(&rec, &node_list, &reads, s.request_timeout, last_process + 1, true).await;
     facts.final_reads_missing = finals.missing();
     let mut extra = Map::new();
     extra.insert("final_reads".into(), final_reads_json(&finals, &reads));
     extra.insert("final_read_rounds".into(), json!(finals.rounds));
     extra.insert("time_to_converge_ms".into(), json!(finals.time_to_converge_ms));
+    extra.insert("warm_up_ms".into(), json!(warm_up_ms));
     extra.insert("links".into(), nemesis.links.stats_json());
     extra.insert("checker_params".into(), Value::Object(checker_params));
     let data_dirs = nemesis.cluster.data_dirs();
@@ -314,6 +321,36 @@ async fn execute(s: &Settings, run_dir: &Path, stop_rx: watch::Receiver<bool>) -
         teardown_errors.push(format!("writing history.jsonl: {e}"));
     }
     Ok(Outcome { history: History::from_ops(recorded.ops), started, workload_s, extra_stats: extra, teardown_errors, facts, data_dirs, fatal: None })
+}
+
+/// How long the cluster may take to serve its first requests (elect a leader) before the
+/// workload starts anyway.
+const WARM_UP: Duration = Duration::from_secs(10);
+
+/// Waits until every node answers `probe` (a read, not recorded) with a value or a semantic
+/// refusal, so the initial election is not counted as unavailability; returns the milliseconds
+/// it took, or `None` when some node was still not serving after [`WARM_UP`] (the workload
+/// then starts regardless, and the health judgment sees whatever follows).
+async fn warm_up(nodes: &[(String, SocketAddr)], probe: Option<&faultline_workloads::OpSpec>, timeout: Duration, stop_rx: watch::Receiver<bool>) -> Option<u64> {
+    let probe = probe?;
+    let started = Instant::now();
+    let timeout = timeout.min(Duration::from_millis(500));
+    for (_, addr) in nodes {
+        loop {
+            if *stop_rx.borrow() || started.elapsed() > WARM_UP {
+                return None;
+            }
+            if let Ok(mut c) = faultline_workloads::Client::connect(*addr, timeout).await {
+                match c.invoke(probe, timeout).await {
+                    faultline_workloads::Completion::Ok(_) => break,
+                    faultline_workloads::Completion::Fail(e) if stats::is_semantic_refusal(Some(&e)) => break,
+                    _ => {}
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Some(started.elapsed().as_millis() as u64)
 }
 
 /// Bank options the nodes were given are also the workload's (`--accounts`, `--initial-balance`).
@@ -380,6 +417,7 @@ fn finish(s: &Settings, run_dir: &Path, mut outcome: Outcome) -> Result<i32, Fai
         _ => Validity::Unknown,
     };
     let mut stats = stats::stats_json(&outcome.history.ops, outcome.workload_s);
+    stats.extend(stats::cap_measures(&outcome.history.ops, s.nodes));
     stats.insert("run_s".into(), json!((outcome.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0));
     stats.insert("check_s".into(), json!((check_s * 1000.0).round() / 1000.0));
     for (k, v) in std::mem::take(&mut outcome.extra_stats) {

@@ -111,6 +111,21 @@ pub fn faults(ops: &[Op]) -> Vec<Value> {
         .collect()
 }
 
+/// What the CAP comparison measures of a run of an `nodes`-node cluster: availability per side
+/// of each partition ([`super::sides`]), the staleness of reads ([`super::staleness`]), and for
+/// the bank how transfers fared while a node was down.
+pub fn cap_measures(ops: &[Op], nodes: usize) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("sides".into(), super::sides::attribute(ops, nodes).to_json());
+    if let Some(s) = super::staleness::measure(ops) {
+        m.insert("staleness".into(), s.to_json());
+    }
+    if let Some(b) = super::staleness::bank(ops) {
+        m.insert("bank_blocking".into(), b);
+    }
+    m
+}
+
 /// The `stats` object, without the parts the run adds (final reads, convergence, links).
 pub fn stats_json(ops: &[Op], duration_s: f64) -> Map<String, Value> {
     let s = op_stats(ops);

@@ -31,6 +31,7 @@ pub fn describe() -> Describe {
         workloads: vec!["counter".into(), "set".into(), "set-remove".into()],
         weak_modes: vec![],
         bugs: Bugs::describe(),
+        unsupported: Default::default(),
     }
 }
 

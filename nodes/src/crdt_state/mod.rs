@@ -31,6 +31,8 @@ pub fn describe() -> Describe {
         workloads: vec!["counter".into(), "set".into(), "register".into(), "set-remove".into()],
         weak_modes: vec![],
         bugs: Bugs::describe(),
+        // A last-write-wins register has no compare-and-set.
+        unsupported: [("register".to_string(), vec!["cas".to_string()])].into_iter().collect(),
     }
 }
 

@@ -41,6 +41,7 @@ pub fn describe() -> Describe {
         workloads: vec!["register".into(), "counter".into(), "set".into(), "append".into()],
         weak_modes: Vec::new(),
         bugs: Bugs::describe(),
+        unsupported: Default::default(),
     }
 }
 

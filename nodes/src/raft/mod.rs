@@ -51,6 +51,7 @@ pub fn describe() -> Describe {
                 .into(),
         ],
         bugs: Bugs::describe(),
+        unsupported: Default::default(),
     }
 }
 

@@ -44,6 +44,7 @@ pub fn describe() -> Describe {
                 .into(),
         ],
         bugs: Bugs::describe(),
+        unsupported: Default::default(),
     }
 }
 
