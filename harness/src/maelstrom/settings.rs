@@ -79,6 +79,7 @@ pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
         workloads: workloads::NAMES.iter().map(|s| s.to_string()).collect(),
         weak_modes: Vec::new(),
         bugs: Vec::new(),
+        unsupported: Default::default(),
     };
     Ok(Settings {
         name,
