@@ -18,7 +18,7 @@ impl Protocols for Table {
     }
     fn describe(&self, p: &str) -> Result<Description, String> {
         let workloads = if p == "raft" { vec!["register".into(), "set".into()] } else { vec!["counter".into(), "register".into()] };
-        Ok(Description { protocol: p.into(), claims: vec!["linearizable".into()], workloads, weak_modes: vec![], bugs: vec![] })
+        Ok(Description { protocol: p.into(), claims: vec!["linearizable".into()], workloads, weak_modes: vec![], bugs: vec![], unsupported: Default::default() })
     }
     fn has_faketime(&self) -> bool {
         true

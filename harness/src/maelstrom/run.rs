@@ -9,8 +9,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use faultline_checkers::history::{History, OpType};
 use faultline_workloads::{Completion, OpSpec, Workload};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 use tokio::time::{Interval, MissedTickBehavior};
@@ -23,7 +21,7 @@ use crate::run::cluster::{self, Cluster, NodeSpec, StdioHook};
 use crate::run::links::Links;
 use crate::run::record::Recorder;
 use crate::run::settings::{FaultKind, Settings};
-use crate::run::{clients, faketime, health, nemesis, progress, record, schedule, Outcome};
+use crate::run::{clients, drive, faketime, health, record, Outcome, Phase, Stop};
 
 /// How long the cluster gets to settle after healing, before the final reads.
 const QUIET: Duration = Duration::from_secs(2);
@@ -102,15 +100,8 @@ pub(crate) async fn execute(s: &Settings, run_dir: &Path, stop_rx: watch::Receiv
             return Ok(Outcome::failed(History::from_ops(ops), started, e));
         }
     };
-    let stop_tx = watch::Sender::new(false);
-    let relay_tx = stop_tx.clone();
-    let mut signal_rx = stop_rx;
-    let relay = tokio::spawn(async move {
-        if signal_rx.wait_for(|v| *v).await.is_ok() {
-            let _ = relay_tx.send(true);
-        }
-    });
-    let stop_rx = stop_tx.subscribe();
+    let stop = Stop::relay(stop_rx);
+    let stop_rx = stop.rx.clone();
     let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / s.rate));
     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let ctx = Arc::new(Ctx {
@@ -124,29 +115,9 @@ pub(crate) async fn execute(s: &Settings, run_dir: &Path, stop_rx: watch::Receiv
         concurrency: s.concurrency as u64,
     });
     let workers: Vec<_> = (0..s.concurrency).map(|slot| tokio::spawn(worker(ctx.clone(), slot, stop_rx.clone()))).collect();
-    let nemesis = nemesis::Nemesis::new(cluster, links, rec.clone(), ChaCha8Rng::seed_from_u64(s.seed ^ 0x6e656d65), s.request_timeout);
-    let sched = tokio::spawn(schedule::run(nemesis, s.faults.clone(), s.nemesis_interval, ChaCha8Rng::seed_from_u64(s.seed ^ 0x7363), stop_rx.clone()));
-    let progress = tokio::spawn(progress::show(rec.counters.clone(), s.time_limit, stop_rx.clone()));
-    let mut limit_rx = stop_rx.clone();
-    tokio::select! {
-        _ = tokio::time::sleep(s.time_limit) => {}
-        _ = limit_rx.wait_for(|v| *v) => {}
-    }
-    let _ = stop_tx.send(true);
-    let mut last_process = 0;
-    for w in workers {
-        last_process = last_process.max(w.await.unwrap_or(0));
-    }
-    let workload_s = started.elapsed().as_secs_f64();
-    let _ = progress.await;
-    relay.abort();
-    let (mut nemesis, mut teardown_errors) = sched.await.map_err(|e| anyhow::anyhow!("the nemesis failed: {e}"))?;
+    let Phase { mut nemesis, mut teardown_errors, last_process, workload_s, heal_error } = drive(s, cluster, links, &rec, workers, stop, started).await?;
     let mut facts = health::Facts { allow_crashes: s.allow_crashes, no_reads: !workloads::has_reads(&s.workload), ..health::Facts::default() };
-    crate::out!("healing every fault ...");
-    if let Err(e) = nemesis.heal_all().await {
-        teardown_errors.push(format!("healing: {e:#}"));
-        facts.heal_errors.push(format!("{e:#}"));
-    }
+    facts.note_heal(heal_error, &mut teardown_errors);
     router.services.settle();
     tokio::time::sleep(QUIET).await;
     nemesis.supervise().await;

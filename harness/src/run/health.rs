@@ -42,6 +42,16 @@ pub struct Facts {
     pub no_reads: bool,
 }
 
+impl Facts {
+    /// Records a fault that could not be healed, as a teardown error and a health fact.
+    pub fn note_heal(&mut self, heal_error: Option<String>, teardown_errors: &mut Vec<String>) {
+        if let Some(e) = heal_error {
+            teardown_errors.push(format!("healing: {e}"));
+            self.heal_errors.push(e);
+        }
+    }
+}
+
 /// The judgment: `ok`, or the reasons it is not.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Health {

@@ -247,46 +247,17 @@ async fn execute(s: &Settings, run_dir: &Path, stop_rx: watch::Receiver<bool>) -
             return Ok(Outcome::failed(History::from_ops(ops), started, e));
         }
     };
-    // The signal handler's channel stops the run; so does the time limit, through `stop_tx`.
-    let stop_tx = watch::Sender::new(false);
-    let relay_tx = stop_tx.clone();
-    let mut signal_rx = stop_rx;
-    let relay = tokio::spawn(async move {
-        if signal_rx.wait_for(|v| *v).await.is_ok() {
-            let _ = relay_tx.send(true);
-        }
-    });
-    let stop_rx = stop_tx.subscribe();
+    let stop = Stop::relay(stop_rx);
+    let stop_rx = stop.rx.clone();
     let checker_params = workload.checker_params();
     let node_list: Vec<(String, SocketAddr)> = addrs.iter().map(|(k, v)| (k.clone(), *v)).collect();
     let probe = workload.final_reads().into_iter().find(|r| !r.local);
     let warm_up_ms = warm_up(&node_list, probe.as_ref(), s.request_timeout, stop_rx.clone()).await;
     let shared = Arc::new(clients::Shared::new(workload, node_list.clone(), rec.clone(), s.rate, s.request_timeout, s.concurrency));
     let workers: Vec<_> = (0..s.concurrency).map(|slot| tokio::spawn(clients::worker(shared.clone(), slot, stop_rx.clone()))).collect();
-    let nemesis = nemesis::Nemesis::new(cluster, links, rec.clone(), ChaCha8Rng::seed_from_u64(s.seed ^ 0x6e656d65), s.request_timeout);
-    let sched = tokio::spawn(schedule::run(nemesis, s.faults.clone(), s.nemesis_interval, ChaCha8Rng::seed_from_u64(s.seed ^ 0x7363), stop_rx.clone()));
-    let progress = tokio::spawn(progress::show(rec.counters.clone(), s.time_limit, stop_rx.clone()));
-    let mut limit_rx = stop_rx.clone();
-    tokio::select! {
-        _ = tokio::time::sleep(s.time_limit) => {}
-        _ = limit_rx.wait_for(|v| *v) => {}
-    }
-    let _ = stop_tx.send(true);
-    let mut last_process = 0;
-    for w in workers {
-        last_process = last_process.max(w.await.unwrap_or(0));
-    }
-    let workload_s = started.elapsed().as_secs_f64();
-    let _ = progress.await;
-    relay.abort();
-    let (mut nemesis, mut teardown_errors) = sched.await.map_err(|e| anyhow::anyhow!("the nemesis failed: {e}"))?;
+    let Phase { mut nemesis, mut teardown_errors, last_process, workload_s, heal_error } = drive(s, cluster, links, &rec, workers, stop, started).await?;
     let mut facts = health::Facts { allow_crashes: s.allow_crashes, ..health::Facts::default() };
-    crate::out!("healing every fault ...");
-    tokio::time::sleep(phase_delay()).await;
-    if let Err(e) = nemesis.heal_all().await {
-        teardown_errors.push(format!("healing: {e:#}"));
-        facts.heal_errors.push(format!("{e:#}"));
-    }
+    facts.note_heal(heal_error, &mut teardown_errors);
     let reads = shared.workload.lock().map(|w| w.final_reads()).unwrap_or_default();
     tokio::time::sleep(QUIET).await;
     nemesis.supervise().await;
@@ -351,6 +322,64 @@ async fn warm_up(nodes: &[(String, SocketAddr)], probe: Option<&faultline_worklo
         }
     }
     Some(started.elapsed().as_millis() as u64)
+}
+
+/// The stop signal of a run: the signal handler's channel, relayed into one that the time
+/// limit can set too.
+pub(crate) struct Stop {
+    pub tx: watch::Sender<bool>,
+    pub rx: watch::Receiver<bool>,
+    relay: tokio::task::JoinHandle<()>,
+}
+
+impl Stop {
+    pub(crate) fn relay(mut signal_rx: watch::Receiver<bool>) -> Stop {
+        let tx = watch::Sender::new(false);
+        let relay_tx = tx.clone();
+        let relay = tokio::spawn(async move {
+            if signal_rx.wait_for(|v| *v).await.is_ok() {
+                let _ = relay_tx.send(true);
+            }
+        });
+        let rx = tx.subscribe();
+        Stop { tx, rx, relay }
+    }
+}
+
+/// What the workload phase hands back.
+pub(crate) struct Phase {
+    pub nemesis: nemesis::Nemesis,
+    pub teardown_errors: Vec<String>,
+    /// The highest client process number used.
+    pub last_process: u64,
+    pub workload_s: f64,
+    pub heal_error: Option<String>,
+}
+
+/// The workload phase, the same for every node protocol: the nemesis on its schedule and the
+/// progress line while `workers` run, until the time limit or a stop; then every fault healed.
+pub(crate) async fn drive(s: &Settings, cluster: Cluster, links: Links, rec: &record::Recorder, workers: Vec<tokio::task::JoinHandle<u64>>, stop: Stop, started: Instant) -> Result<Phase, Failure> {
+    let nemesis = nemesis::Nemesis::new(cluster, links, rec.clone(), ChaCha8Rng::seed_from_u64(s.seed ^ 0x6e656d65), s.request_timeout);
+    let sched = tokio::spawn(schedule::run(nemesis, s.faults.clone(), s.nemesis_interval, ChaCha8Rng::seed_from_u64(s.seed ^ 0x7363), stop.rx.clone()));
+    let progress = tokio::spawn(progress::show(rec.counters.clone(), s.time_limit, stop.rx.clone()));
+    let mut limit_rx = stop.rx.clone();
+    tokio::select! {
+        _ = tokio::time::sleep(s.time_limit) => {}
+        _ = limit_rx.wait_for(|v| *v) => {}
+    }
+    let _ = stop.tx.send(true);
+    let mut last_process = 0;
+    for w in workers {
+        last_process = last_process.max(w.await.unwrap_or(0));
+    }
+    let workload_s = started.elapsed().as_secs_f64();
+    let _ = progress.await;
+    stop.relay.abort();
+    let (mut nemesis, teardown_errors) = sched.await.map_err(|e| anyhow::anyhow!("the nemesis failed: {e}"))?;
+    crate::out!("healing every fault ...");
+    tokio::time::sleep(phase_delay()).await;
+    let heal_error = nemesis.heal_all().await.err().map(|e| format!("{e:#}"));
+    Ok(Phase { nemesis, teardown_errors, last_process, workload_s, heal_error })
 }
 
 /// Bank options the nodes were given are also the workload's (`--accounts`, `--initial-balance`).
