@@ -70,7 +70,7 @@ fn sides_of_one_isolated_node_and_the_comparison_of_two_protocols() {
     for (name, run) in [("raft", &raft), ("crdt", &crdt)] {
         copy_dir(run.run_dir.as_ref().unwrap(), &d.path().join(name).join("run"));
     }
-    std::fs::write(d.path().join("suite.json"), r#"{"name": "cap test"}"#).unwrap();
+    std::fs::write(d.path().join("suite-name.json"), r#"{"name": "cap test"}"#).unwrap();
     let cmp = write_comparison(d.path()).unwrap();
     assert_eq!(cmp.cards.len(), 2);
     let json = read(&d.path().join("comparison.json"));

@@ -9,12 +9,11 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::report::html::escape as esc;
+
 /// At most this many messages are drawn.
 pub const MAX_MESSAGES: usize = 200;
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
 
 /// Participants in display order: nodes, services, then clients.
 fn order(names: &BTreeSet<String>) -> Vec<String> {

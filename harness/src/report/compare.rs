@@ -567,9 +567,9 @@ pub fn to_json(cmp: &Comparison, title: &str) -> Value {
     json!({"title": title, "runs": cmp.runs.len(), "protocols": protocols, "cells": cells})
 }
 
-/// The title of the comparison: the suite's name when a suite wrote `suite.json` there.
+/// The title of the comparison: the suite's name when a suite wrote `suite-name.json` there.
 fn title_of(results_dir: &Path) -> String {
-    let name = read_json(&results_dir.join("suite.json")).and_then(|v| v.get("name").and_then(Value::as_str).map(str::to_string));
+    let name = read_json(&results_dir.join("suite-name.json")).and_then(|v| v.get("name").and_then(Value::as_str).map(str::to_string));
     let name = name.unwrap_or_else(|| results_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
     format!("faultline comparison: {name}")
 }

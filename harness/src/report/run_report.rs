@@ -581,7 +581,7 @@ fn write_checker_page(data: &RunData, name: &str, r: &Value) -> Option<String> {
 }
 
 fn files(data: &RunData) -> Markup {
-    let present: Vec<&str> = ["timeline.html", "history.jsonl", "results.json", "test.json"].into_iter().filter(|f| data.dir.join(f).exists()).collect();
+    let present: Vec<&str> = ["timeline.html", "history.jsonl", "messages.jsonl", "results.json", "test.json"].into_iter().filter(|f| data.dir.join(f).exists()).collect();
     let mut logs: Vec<String> = std::fs::read_dir(data.dir.join("nodes"))
         .into_iter()
         .flatten()
@@ -591,6 +591,15 @@ fn files(data: &RunData) -> Markup {
         .collect();
     super::text::sort_natural(&mut logs);
     markup! {
+        @if data.dir.join("messages.svg").exists() {
+            h2 id="messages" { "Messages" }
+            p class="explain" {
+                "The first messages the router carried (Maelstrom nodes): one vertical line per node, service and client, time flowing down, "
+                "an arrow per message from its sending to its delivery; a dropped message is red and ends in a cross. Every message is in "
+                a href="messages.jsonl" { "messages.jsonl" } "."
+            }
+            img class="lamport" src="messages.svg" alt="Lamport diagram of the first messages" style="max-width:100%";
+        }
         h2 id="files" { "Files" }
         ul { @for f in &present { li { a href=(f) { (f) } } } }
         @if !logs.is_empty() {

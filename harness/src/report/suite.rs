@@ -144,7 +144,7 @@ pub fn suite_main(args: SuiteArgs) -> Result<i32, Failure> {
     crate::out!("suite {title}: {} of {total} runs into {}", runs.len(), args.results.display());
     // The comparison page takes its title from here.
     let named = serde_json::to_vec_pretty(&json!({"name": title, "file": args.suite.display().to_string()})).unwrap_or_default();
-    super::atomic::write_atomic(&args.results.join("suite.json"), &named).map_err(|e| Failure::Internal(anyhow::anyhow!("{}: {e}", args.results.display())))?;
+    super::atomic::write_atomic(&args.results.join("suite-name.json"), &named).map_err(|e| Failure::Internal(anyhow::anyhow!("{}: {e}", args.results.display())))?;
     let mut codes = Vec::new();
     let interrupted = super::subprocess::interrupt_children();
     for (k, r) in runs.iter().enumerate() {

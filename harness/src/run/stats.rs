@@ -26,9 +26,11 @@ pub struct Counts {
 /// mean the system served the request.
 pub const SEMANTIC_REFUSALS: &[&str] = &["precondition-failed", "key-does-not-exist", "key-already-exists", "txn-conflict", "abort"];
 
-/// Whether a `fail` was a semantic answer rather than unavailability.
+/// Whether a `fail` was a semantic answer rather than unavailability. A refusal that gives a
+/// timeout as its reason (two-phase commit's "abort: timed out waiting for votes") is the
+/// system failing to decide, not a decision, so it is not one.
 pub fn is_semantic_refusal(error: Option<&str>) -> bool {
-    error.is_some_and(|e| SEMANTIC_REFUSALS.iter().any(|r| e == *r || e.starts_with(&format!("{r}:"))))
+    error.is_some_and(|e| SEMANTIC_REFUSALS.iter().any(|r| e == *r || e.starts_with(&format!("{r}:"))) && !e.contains("timed out") && !e.contains("timeout"))
 }
 
 /// What the history says about the client operations (final reads excluded).
@@ -186,7 +188,7 @@ mod tests {
     #[test]
     fn semantic_refusals_are_served_and_unavailability_is_not() {
         let mut ops = Vec::new();
-        for (i, err) in ["precondition-failed: from 3", "temporarily-unavailable: no leader", "connect: refused", "key-does-not-exist"].iter().enumerate() {
+        for (i, err) in ["precondition-failed: from 3", "temporarily-unavailable: no leader", "connect: refused", "key-does-not-exist", "abort: timed out waiting for votes"].iter().enumerate() {
             ops.push(op(i as u64, OpType::Invoke, "cas", 0));
             let mut f = op(i as u64, OpType::Fail, "cas", 1);
             f.error = Some(err.to_string());
@@ -195,9 +197,9 @@ mod tests {
         ops.push(op(9, OpType::Invoke, "read", 0));
         ops.push(op(9, OpType::Ok, "read", 1));
         let s = op_stats(&ops);
-        assert_eq!(s.total().refused, 2);
-        assert_eq!(s.availability(), Some(0.6));
-        assert_eq!(s.ok_ratio(), Some(0.2));
+        assert_eq!(s.total().refused, 2, "an abort for a timeout is not a decision");
+        assert_eq!(s.availability(), Some(0.5));
+        assert_eq!(s.ok_ratio(), Some(1.0 / 6.0));
     }
 
     #[test]
