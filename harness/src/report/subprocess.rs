@@ -132,7 +132,9 @@ fn reader<R: Read + Send + 'static>(
             if let Some((prefix, f)) = &echo {
                 f(prefix, &line);
             }
-            let line: String = line.chars().take(LINE_MAX_CHARS).collect();
+            // Only a tail is capped: stdout is kept whole, lines included (a check's JSON verdict
+            // is one long line).
+            let line: String = if keep == usize::MAX { line } else { line.chars().take(LINE_MAX_CHARS).collect() };
             let mut b = shared.lock().unwrap_or_else(|e| e.into_inner());
             if b.len() == keep {
                 b.pop_front();
@@ -224,6 +226,14 @@ mod tests {
     fn sh(script: &str, timeout_ms: u64, grace_ms: u64) -> Finished {
         let limits = Limits { timeout: Duration::from_millis(timeout_ms), grace: Duration::from_millis(grace_ms) };
         run(Path::new("/bin/sh"), &["-c".to_string(), script.to_string()], limits, None)
+    }
+
+    #[test]
+    fn long_stdout_lines_are_kept_whole_and_long_stderr_lines_capped() {
+        let f = sh("head -c 30000 /dev/zero | tr '\\0' a; echo; head -c 30000 /dev/zero | tr '\\0' b >&2; echo >&2", 10_000, 10_000);
+        assert_eq!(f.stdout.len(), 1);
+        assert_eq!(f.stdout[0].len(), 30_000, "a JSON verdict on one line must survive");
+        assert_eq!(f.stderr_tail[0].len(), LINE_MAX_CHARS);
     }
 
     #[test]
