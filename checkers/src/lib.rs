@@ -14,6 +14,7 @@ pub mod agreement;
 pub mod bank;
 pub mod convergence;
 pub mod counter;
+pub mod durable;
 pub mod edn;
 pub mod history;
 pub mod linear;

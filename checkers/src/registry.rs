@@ -10,7 +10,8 @@
 //! - `linearizable`: none; `model` names the model (`register`, `cas-register`, `kv`, `counter`,
 //!   `set`), guessed from the operations when absent.
 //! - `counter`, `set`, `orset`, `agreement`, `unique-ids` (no id acknowledged twice), `echo`
-//!   (every echo returned what it sent): none.
+//!   (every echo returned what it sent), `durable-state` (what nodes reported of their durable
+//!   state survived their restarts, [`crate::durable`]): none.
 //! - `lww`: `slack_ms` (number, default 2): how far apart an acknowledgement and the next
 //!   write's invocation must be for the order to count.
 //! - `convergence`: `kind` = `counter` | `set` | `register`, guessed from the final reads when absent.
@@ -27,10 +28,10 @@ use std::time::{Duration, Instant};
 
 use crate::history::History;
 use crate::verdict::{compose, CheckOptions, CheckResult, Validity};
-use crate::{agreement, bank, convergence, counter, linear, lww, model, orset, set, unique};
+use crate::{agreement, bank, convergence, counter, durable, linear, lww, model, orset, set, unique};
 
 /// Every checker name [`run_all`] knows.
-pub const NAMES: &[&str] = &["linearizable", "counter", "set", "convergence", "bank", "orset", "agreement", "lww", "unique-ids", "echo"];
+pub const NAMES: &[&str] = &["linearizable", "counter", "set", "convergence", "bank", "orset", "agreement", "lww", "unique-ids", "echo", "durable-state"];
 
 /// One checker to run: its name, the model (for `linearizable`), and its parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -159,6 +160,7 @@ fn dispatch(spec: &CheckerSpec, history: &History, opts: &CheckOptions) -> Check
         },
         "unique-ids" => unique::check_unique_ids(history),
         "echo" => unique::check_echo(history),
+        "durable-state" => durable::check(history),
         "bank" => match bank::Params::from_json(&spec.params) {
             Ok(p) => bank::check(history, &p),
             Err(e) => CheckResult::unknown(e),

@@ -23,15 +23,7 @@ fn register_under_slow(bug: bool, seed: &str) -> Run {
 #[test]
 fn lww_by_arrival_is_caught_by_lww_where_convergence_is_not() {
     let _g = serial();
-    let mut tried = Vec::new();
-    let run = ["1", "2", "3"]
-        .into_iter()
-        .map(|seed| register_under_slow(true, seed))
-        .find(|run| {
-            tried.push(run.code);
-            run.code == 1
-        })
-        .unwrap_or_else(|| panic!("lww-by-arrival not caught on 3 seeds (exit codes {tried:?})"));
+    let run = first_invalid("lww-by-arrival", &["1", "2", "3"], |seed| register_under_slow(true, seed));
     let checkers = &run.results.as_ref().expect("results.json")["checkers"];
     assert_eq!(checkers["lww"]["valid"], false, "{}", run.explain());
     assert!(checkers["lww"]["overwritten"].as_array().is_some_and(|a| !a.is_empty()), "{}", run.explain());

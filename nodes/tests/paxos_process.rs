@@ -100,11 +100,11 @@ fn counter_workload_counts_every_acknowledged_add() {
 }
 
 #[test]
-fn describe_claims_linearizable() {
+fn describe_claims_linearizable_and_durable_state() {
     let out = std::process::Command::new(BIN).args(["paxos", "--describe"]).output().expect("run");
     assert!(out.status.success());
     let d: Value = serde_json::from_slice(&out.stdout).expect("describe is JSON");
     assert_eq!(d["protocol"], "paxos");
-    assert_eq!(d["claims"], json!(["linearizable"]));
+    assert_eq!(d["claims"], json!(["linearizable", "durable-state"]));
     assert_eq!(d["workloads"], json!(["register", "counter", "set", "append"]));
 }

@@ -75,6 +75,9 @@ fn acknowledged_writes_survive_leader_sigkill_and_restart() {
     let new_leader = cluster.wait_leader(Duration::from_secs(5)).expect("a leader");
     let status = cluster.status(&new_leader).unwrap();
     assert!(status["term"].as_u64().unwrap() >= 2, "{status}");
+    // The durable state it reports: its term, and its vote, for itself as the leader.
+    assert_eq!(status["durable"]["epoch"], status["term"], "{status}");
+    assert_eq!(status["durable"]["choice"], json!(new_leader), "{status}");
 }
 
 #[test]
@@ -107,7 +110,7 @@ fn usage_errors_exit_254() {
     assert_eq!(run(&["raft", "--id", "n1", "--listen", "127.0.0.1:5", "--data-dir", "/tmp/x", "--workload", "bank"]).status.code(), Some(254));
     let out = run(&["raft", "--describe"]);
     let d: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(d["claims"], json!(["linearizable"]));
+    assert_eq!(d["claims"], json!(["linearizable", "durable-state"]));
     let list = String::from_utf8(run(&["--list"]).stdout).unwrap();
     assert!(list.lines().any(|l| l == "raft"), "{list}");
 }

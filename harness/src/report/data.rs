@@ -129,7 +129,7 @@ impl RunData {
                 Vec::new()
             }
         };
-        let nemesis: Vec<Op> = history.ops.iter().filter(|o| o.is_nemesis()).cloned().collect();
+        let nemesis: Vec<Op> = history.ops.iter().filter(|o| o.is_nemesis() && !faultline_checkers::durable::is_observation(o)).cloned().collect();
         let end_s = history.ops.iter().map(|o| secs(o.time)).fold(0.0, f64::max);
         let faults = fault_periods(&nemesis, end_s);
         Ok(RunData { dir: dir.to_path_buf(), test, results, history, history_error, calls, nemesis, faults, end_s })

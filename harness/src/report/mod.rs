@@ -28,6 +28,7 @@ pub mod bank;
 pub mod cap_plot;
 pub mod compare;
 pub mod data;
+pub mod durable;
 pub mod elements;
 pub mod html;
 pub mod index;

@@ -243,6 +243,11 @@ fn drawn(data: &RunData, name: &str, r: &Value) -> Option<(f64, String)> {
         let at = b.first_bad.map_or(0.0, |i| secs(data.calls[b.reads[i].call].invoke_time));
         return Some((at, bank::section(data, &b)));
     }
+    if name == "durable-state" {
+        let sentence = super::text::capitalize(&super::durable::sentence(r)?);
+        let at = r.pointer("/regressions/0/after/time_s").and_then(Value::as_f64).unwrap_or(0.0);
+        return Some((at, markup! { p class="sentence" id="durable-sentence" { (sentence) "." } (super::durable::section(r)) }.into_string()));
+    }
     let body = elements::section(data, r);
     let sentence = super::text::capitalize(&elements::headline(data, r)?);
     Some((0.0, markup! { p class="sentence" id="elements-sentence" { (sentence) "." } (built(body)) }.into_string()))

@@ -289,6 +289,7 @@ fn checker_headline(data: &RunData, name: &str, r: &Value) -> Option<String> {
     }
     match name {
         "bank" => bank::BankStory::new(data, r).map(|b| b.sentence(data)),
+        "durable-state" => super::durable::sentence(r),
         _ => elements::headline(data, r),
     }
 }

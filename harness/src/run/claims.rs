@@ -57,6 +57,8 @@ pub fn from_claims(claims: &[String], workload: &str) -> Vec<CheckerSpec> {
             ("atomic-commitment" | "bank-invariant", "bank") => add(spec("bank", None)),
             // Stamps from one clock: an acknowledged write followed by another cannot win.
             ("last-writer-wins", "register") => add(spec("lww", None)),
+            // Whatever the workload: the nodes' own reports of their durable state.
+            ("durable-state", _) => add(spec("durable-state", None)),
             ("strong-eventual-consistency", "counter" | "set" | "register") => add(kinded(spec("convergence", None), workload)),
             // Removes: convergence (agreement, nothing invented) and the observed-remove rules.
             ("strong-eventual-consistency", "set-remove") => {

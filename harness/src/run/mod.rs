@@ -28,6 +28,7 @@ pub mod finals;
 pub mod health;
 pub mod links;
 pub mod nemesis;
+pub mod observe;
 pub mod progress;
 pub mod record;
 pub mod schedule;
@@ -253,6 +254,7 @@ async fn execute(s: &Settings, run_dir: &Path, stop_rx: watch::Receiver<bool>) -
     let node_list: Vec<(String, SocketAddr)> = addrs.iter().map(|(k, v)| (k.clone(), *v)).collect();
     let probe = workload.final_reads().into_iter().find(|r| !r.local);
     let warm_up_ms = warm_up(&node_list, probe.as_ref(), s.request_timeout, stop_rx.clone()).await;
+    let monitor = s.checkers.iter().any(|c| c.name == "durable-state").then(|| observe::start(&node_list, &rec));
     let shared = Arc::new(clients::Shared::new(workload, node_list.clone(), rec.clone(), s.rate, s.request_timeout, s.concurrency));
     let workers: Vec<_> = (0..s.concurrency).map(|slot| tokio::spawn(clients::worker(shared.clone(), slot, stop_rx.clone()))).collect();
     let Phase { mut nemesis, mut teardown_errors, last_process, workload_s, heal_error } = drive(s, cluster, links, &rec, workers, stop, started).await?;
@@ -282,6 +284,9 @@ async fn execute(s: &Settings, run_dir: &Path, stop_rx: watch::Receiver<bool>) -
     extra.insert("warm_up_ms".into(), json!(warm_up_ms));
     extra.insert("links".into(), nemesis.links.stats_json());
     extra.insert("checker_params".into(), Value::Object(checker_params));
+    if let Some(m) = monitor {
+        m.stop().await;
+    }
     let data_dirs = nemesis.cluster.data_dirs();
     let (mut cluster, links) = nemesis.into_parts();
     cluster.stop_all();

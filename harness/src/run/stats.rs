@@ -105,10 +105,11 @@ pub fn op_stats(ops: &[Op]) -> OpStats {
     s
 }
 
-/// The nemesis events, as `results.json` lists them.
+/// The nemesis events, as `results.json` lists them (the durable-state monitor's observations
+/// are not faults: they stay in the history only).
 pub fn faults(ops: &[Op]) -> Vec<Value> {
     ops.iter()
-        .filter(|o| o.process == Process::Nemesis)
+        .filter(|o| o.process == Process::Nemesis && !faultline_checkers::durable::is_observation(o))
         .map(|o| json!({"time_s": o.time as f64 / 1e9, "f": o.f.as_ref(), "value": o.value}))
         .collect()
 }

@@ -182,3 +182,18 @@ pub fn assert_valid_with_faults(run: &Run, expect_faults: &[&str]) {
 pub fn history(run_dir: &Path) -> PathBuf {
     run_dir.join("history.jsonl")
 }
+
+/// The first of `seeds` whose run is invalid (exit 1); panics naming `what` and every exit code
+/// when none is. Timing-dependent bugs get a few seeds, and an invalid verdict is never retried
+/// away.
+pub fn first_invalid(what: &str, seeds: &[&str], mut run: impl FnMut(&str) -> Run) -> Run {
+    let mut tried = Vec::new();
+    for seed in seeds {
+        let r = run(seed);
+        if r.code == 1 {
+            return r;
+        }
+        tried.push(r.code);
+    }
+    panic!("{what} not caught on {} seeds (exit codes {tried:?})", seeds.len())
+}

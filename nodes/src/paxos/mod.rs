@@ -37,7 +37,7 @@ pub use types::{Ballot, Batch, Cmd, CmdId, Msg, Slot, Snapshot};
 pub fn describe() -> Describe {
     Describe {
         protocol: "paxos".into(),
-        claims: vec!["linearizable".into()],
+        claims: vec!["linearizable".into(), "durable-state".into()],
         workloads: vec!["register".into(), "counter".into(), "set".into(), "append".into()],
         weak_modes: Vec::new(),
         bugs: Bugs::describe(),
@@ -418,6 +418,8 @@ impl Core for Paxos {
             "in_flight": in_flight,
             "queued": self.queue.len(),
             "pending": self.pending.len(),
+            // The acceptor's promise, persisted before it is revealed (the `durable-state` claim).
+            "durable": {"epoch": [self.acceptor.promised.round, self.acceptor.promised.node]},
         })
     }
 }

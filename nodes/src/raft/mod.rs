@@ -43,7 +43,7 @@ const LEADERS_REMEMBERED: usize = 64;
 pub fn describe() -> Describe {
     Describe {
         protocol: "raft".into(),
-        claims: vec!["linearizable".into()],
+        claims: vec!["linearizable".into(), "durable-state".into()],
         workloads: vec!["register".into(), "counter".into(), "set".into(), "append".into()],
         weak_modes: vec![
             "--read-mode local: every node answers reads from its own applied state without confirming leadership; \
@@ -392,6 +392,9 @@ impl Core for Raft {
             "leader": self.leader,
             "commit_index": self.commit,
             "last_index": self.log.last_index(),
+            // What this node persisted before acting on it (the `durable-state` claim): the
+            // runtime makes every save durable before any reply leaves, this one included.
+            "durable": {"epoch": self.term, "choice": self.voted_for},
         })
     }
 }
