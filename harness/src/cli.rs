@@ -41,6 +41,10 @@ pub struct HuntArgs {
     /// Replays of the same seed per shrink candidate (timing varies between replays).
     #[arg(long, default_value_t = 2)]
     pub replays: u32,
+    /// Runs at a time (consecutive seeds side by side, each its own cluster). Default: the
+    /// number of cores.
+    #[arg(long)]
+    pub jobs: Option<usize>,
 }
 
 #[derive(Args, Debug, Clone)]

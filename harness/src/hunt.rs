@@ -1,4 +1,5 @@
-//! `faultline hunt`: runs one test configuration with seed after seed until a finding — a
+//! `faultline hunt`: runs one test configuration with seed after seed (`--jobs` of them side by
+//! side, one wave of consecutive seeds at a time) until a finding — a
 //! guarantee violated, or a node that exited on its own (a safety assertion; unless
 //! `--allow-crashes`) — or until the time budget is spent, then shrinks the failing run. The
 //! exit code is the failing run's (1 for a violation, 2 for a crash), or the worst of the runs.
@@ -182,27 +183,42 @@ pub fn main(args: HuntArgs) -> Result<i32, Failure> {
     let interrupted = subprocess::interrupt_children();
     let started = Instant::now();
     let left = || budget.saturating_sub(started.elapsed());
+    let jobs = match args.jobs {
+        Some(0) | Some(65..) => return Err(usage(format!("--jobs: must be 1 to 64, got {}", args.jobs.unwrap_or(0)))),
+        Some(j) => j,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()).min(64),
+    };
     let mut seed = checked.seed;
     let mut tried: Vec<Tried> = Vec::new();
     let mut found: Option<Tried> = None;
-    crate::out!("hunting {} / {} / {} for {:?}, from seed {seed}", checked.protocol, checked.workload, checked.nemesis_names.join(","), budget);
+    crate::out!("hunting {} / {} / {} for {:?}, from seed {seed}, {jobs} at a time", checked.protocol, checked.workload, checked.nemesis_names.join(","), budget);
     while found.is_none() && !interrupted.load(Ordering::SeqCst) && left() >= checked.time_limit {
-        let t = run_once(&exe, &args.test, seed);
-        let crashed = if t.crashes > 0 { format!(", {} node crash(es)", t.crashes) } else { String::new() };
-        crate::out!("  seed {seed}: {}{crashed} ({:.1} s of test){}", verdict_word(t.code), t.test_s, t.run_dir.as_ref().map(|d| format!(" {}", d.display())).unwrap_or_default());
-        if t.code == exit::USAGE {
-            return Err(usage(format!("faultline test refused seed {seed}: see its output")));
+        // One wave: `jobs` consecutive seeds side by side. The wave's lowest finding wins, so
+        // the result does not depend on which run happened to finish first.
+        let wave: Vec<Tried> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..jobs as u64).map(|i| {
+                let (exe, test) = (&exe, &args.test);
+                s.spawn(move || run_once(exe, test, seed.wrapping_add(i)))
+            }).collect();
+            handles.into_iter().map(|h| h.join().expect("a hunt run panicked")).collect()
+        });
+        for t in wave {
+            let crashed = if t.crashes > 0 { format!(", {} node crash(es)", t.crashes) } else { String::new() };
+            crate::out!("  seed {}: {}{crashed} ({:.1} s of test){}", t.seed, verdict_word(t.code), t.test_s, t.run_dir.as_ref().map(|d| format!(" {}", d.display())).unwrap_or_default());
+            if t.code == exit::USAGE {
+                return Err(usage(format!("faultline test refused seed {}: see its output", t.seed)));
+            }
+            if found.is_none() && t.is_finding(!args.test.allow_crashes) {
+                found = Some(t.clone());
+            }
+            tried.push(t);
         }
-        if t.is_finding(!args.test.allow_crashes) {
-            found = Some(t.clone());
-        }
-        tried.push(t);
-        seed = seed.wrapping_add(1);
+        seed = seed.wrapping_add(jobs as u64);
     }
     let test_s: f64 = tried.iter().map(|t| t.test_s).sum();
     let mut report = json!({
         "protocol": checked.protocol, "workload": checked.workload, "nemesis": checked.nemesis_names,
-        "budget_s": budget.as_secs_f64(), "seeds_tried": tried.len(), "test_s_total": test_s,
+        "budget_s": budget.as_secs_f64(), "jobs": jobs, "seeds_tried": tried.len(), "test_s_total": test_s,
         "tried": tried.iter().map(Tried::json).collect::<Vec<_>>(), "interrupted": interrupted.load(Ordering::SeqCst),
     });
     let code = match &found {

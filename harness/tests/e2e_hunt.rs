@@ -28,7 +28,7 @@ fn hunt(results: &std::path::Path, extra: &[&str]) -> (i32, Value, String) {
 fn a_hunt_stops_at_the_first_violation_and_its_shrunk_run_still_fails() {
     let _g = serial();
     let results = tempfile::tempdir().unwrap();
-    let (code, report, stdout) = hunt(results.path(), &["--budget", "150s", "--node-arg=--read-mode", "--node-arg=local"]);
+    let (code, report, stdout) = hunt(results.path(), &["--budget", "150s", "--jobs", "1", "--node-arg=--read-mode", "--node-arg=local"]);
     assert_eq!(code, 1, "{stdout}");
     let tried = report["tried"].as_array().expect("tried");
     let first = tried.iter().position(|t| t["exit"] == 1).expect("an invalid seed");
@@ -46,8 +46,10 @@ fn a_hunt_of_a_correct_protocol_finds_nothing_within_its_budget() {
     let results = tempfile::tempdir().unwrap();
     node_bin(); // built before the clock starts
     let started = Instant::now();
-    let (code, report, stdout) = hunt(results.path(), &["--budget", "12s"]);
+    let (code, report, stdout) = hunt(results.path(), &["--budget", "12s", "--jobs", "2"]);
     assert_eq!(code, 0, "{stdout}");
+    assert_eq!(report["jobs"], 2, "{report}");
+    assert_eq!(report["seeds_tried"].as_u64().unwrap() % 2, 0, "whole waves of two: {report}");
     assert!(report["seeds_tried"].as_u64().unwrap() >= 1, "{report}");
     assert!(report.get("first_violation").is_none(), "{report}");
     // Each run may overrun its time limit by its start-up, heal and checking, never by a run more.

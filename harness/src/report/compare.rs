@@ -268,7 +268,7 @@ pub fn cells(runs: &[RunEntry]) -> Vec<Cell> {
     let mut groups: BTreeMap<(String, String, String), Vec<&RunEntry>> = BTreeMap::new();
     for r in runs {
         let s = &r.summary;
-        groups.entry((s.protocol.clone(), s.workload.clone(), s.nemesis_label())).or_default().push(r);
+        groups.entry((s.protocol_label(), s.workload.clone(), s.nemesis_label())).or_default().push(r);
     }
     groups.into_iter().map(|((protocol, workload, nemesis), rs)| cell(protocol, workload, nemesis, &rs)).collect()
 }

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// Bumped when the summary's fields change, so old caches are rebuilt.
-const SUMMARY_VERSION: u32 = 3;
+const SUMMARY_VERSION: u32 = 4;
 /// How deep below a results directory run directories are looked for
 /// (`<test-name>/<run>` is depth 2; suites may nest one more level).
 const MAX_DEPTH: usize = 4;
@@ -40,6 +40,9 @@ pub struct RunSummary {
     pub path: String,
     pub name: String,
     pub protocol: String,
+    /// The arguments the nodes were given (`test.json`'s `node_args`): a protocol variant.
+    #[serde(default)]
+    pub node_args: Vec<String>,
     pub workload: String,
     pub nemesis: Vec<String>,
     pub seed: Value,
@@ -81,6 +84,12 @@ pub struct RunSummary {
 impl RunSummary {
     pub fn verdict(&self) -> Option<Validity> {
         Validity::from_json(&self.valid)
+    }
+
+    /// The protocol as comparisons name it: with its node arguments when it has any
+    /// (`twopc --tree`), so variants of one protocol stay apart.
+    pub fn protocol_label(&self) -> String {
+        super::suite_file::label(&self.protocol, &self.node_args)
     }
 
     /// The nemeses as one cell name: `partition,kill`, or `none`.
@@ -148,6 +157,7 @@ pub fn summarize(test: &Value, results: &Value) -> RunSummary {
         path: String::new(),
         name: str_of(test, "name"),
         protocol: str_of(test, "protocol"),
+        node_args: strings(test.get("node_args")),
         workload: str_of(test, "workload"),
         nemesis: nemeses_of(test),
         seed: test.get("seed").cloned().unwrap_or(Value::Null),
@@ -175,7 +185,7 @@ pub fn summarize(test: &Value, results: &Value) -> RunSummary {
 pub fn orphan_summary(r: &CellRecord) -> RunSummary {
     let test = serde_json::json!({
         "name": r.name(), "protocol": r.protocol, "workload": r.workload, "nemesis": r.nemesis,
-        "seed": r.seed, "started_at": r.started_at,
+        "seed": r.seed, "started_at": r.started_at, "node_args": r.node_args,
     });
     let mut s = summarize(&test, &Value::Null);
     s.suite = Some(r.clone());

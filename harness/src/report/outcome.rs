@@ -45,6 +45,9 @@ pub struct CellRecord {
     pub stderr_tail: Vec<String>,
     /// When the suite started it (RFC 3339, as `test.json`'s `started_at`).
     pub started_at: String,
+    /// The node arguments of its protocol variant (empty for the plain protocol).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_args: Vec<String>,
 }
 
 impl CellRecord {
@@ -66,12 +69,14 @@ impl CellRecord {
             spawn_error: f.spawn_error.clone(),
             stderr_tail: f.stderr_tail.clone(),
             started_at,
+            node_args: Vec::new(),
         }
     }
 
-    /// The stable JUnit name: `protocol/workload/nemeses#repetition`.
+    /// The stable JUnit name: `protocol/workload/nemeses#repetition` (the protocol with its
+    /// variant's node arguments, when it has any).
     pub fn name(&self) -> String {
-        format!("{}/{}/{}#{}", self.protocol, self.workload, self.nemesis, self.rep)
+        format!("{}/{}/{}#{}", super::suite_file::label(&self.protocol, &self.node_args), self.workload, self.nemesis, self.rep)
     }
 
     /// Where the record of a run without a directory is kept.

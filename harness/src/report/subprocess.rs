@@ -32,16 +32,19 @@ const DRAIN_WAIT: Duration = Duration::from_secs(5);
 /// How often the child is polled.
 const POLL: Duration = Duration::from_millis(50);
 
-/// The process group of the child now running (0: none), so a signal handler of the parent
-/// can pass an interruption on to it (see [`forward_interrupt`]).
-static CURRENT_CHILD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+/// The children now running (a hunt runs several side by side), so the parent's signal thread
+/// can pass an interruption on to them (see [`forward_interrupt`]).
+static RUNNING: std::sync::Mutex<Vec<libc::pid_t>> = std::sync::Mutex::new(Vec::new());
 
-/// Sends SIGTERM to the child now running, which it treats like Ctrl-C: it stops in order and
-/// writes results marked interrupted.
+fn running() -> std::sync::MutexGuard<'static, Vec<libc::pid_t>> {
+    RUNNING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Sends SIGTERM to every child now running, which each treats like Ctrl-C: it stops in order
+/// and writes results marked interrupted.
 pub fn forward_interrupt() {
-    let pid = CURRENT_CHILD.load(std::sync::atomic::Ordering::SeqCst);
-    if pid > 0 {
-        // SAFETY: a plain kill(2); the pid is our child while CURRENT_CHILD names it.
+    for &pid in running().iter() {
+        // SAFETY: a plain kill(2); the pid is our unreaped child while RUNNING lists it.
         unsafe { libc::kill(pid, libc::SIGTERM) };
     }
 }
@@ -180,7 +183,7 @@ pub fn run(exe: &Path, args: &[String], limits: Limits, prefix: Option<&str>) ->
     let (out_buf, out_thread) = reader(child.stdout.take(), usize::MAX, echo(echo_out));
     let (err_buf, err_thread) = reader(child.stderr.take(), STDERR_TAIL_LINES, echo(echo_err));
     let pid = child.id() as libc::pid_t;
-    CURRENT_CHILD.store(pid, std::sync::atomic::Ordering::SeqCst);
+    running().push(pid);
     let mut stopped = None;
     let mut termed_at = None;
     let status = loop {
@@ -206,7 +209,7 @@ pub fn run(exe: &Path, args: &[String], limits: Limits, prefix: Option<&str>) ->
         }
         std::thread::sleep(POLL);
     };
-    CURRENT_CHILD.store(0, std::sync::atomic::Ordering::SeqCst);
+    running().retain(|&p| p != pid);
     let deadline = Instant::now() + DRAIN_WAIT;
     Finished {
         code: status.and_then(|s| s.code()),

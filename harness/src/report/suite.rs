@@ -109,7 +109,8 @@ fn run_cell(exe: &Path, suite: &Suite, r: &PlannedRun, args: &SuiteArgs) -> i32 
     let limits = Limits { timeout: suite.run_timeout, grace: suite.grace };
     let f = subprocess::run(exe, &targs, limits, Some("    "));
     let dir = find_run_dir(&f.stdout, &args.results, r);
-    let record = CellRecord::new((&r.protocol, &r.resolved_workload, &r.nemesis), r.rep, r.seed, &f, suite.run_timeout, started_at);
+    let mut record = CellRecord::new((&r.protocol, &r.resolved_workload, &r.nemesis), r.rep, r.seed, &f, suite.run_timeout, started_at);
+    record.node_args = r.node_args.clone();
     if let Err(e) = record.store(&args.results, dir.as_deref()) {
         eprintln!("faultline suite: {}: storing the record of the run: {e}", r.name());
     }

@@ -25,6 +25,7 @@
 //! workloads = ["counter", "register"]
 //! nemeses = ["partition"]
 //! node_args = ["--some-flag"]
+//! variants = [[], ["--tree"]]    # or: one set of cells per variant (its node args)
 //! unclaimed = ["register:linearizable"]  # extra checks: "check" or "workload:check"
 //! request_timeout_ms = 1000      # replaces the suite's for this protocol
 //! ```
@@ -78,6 +79,9 @@ pub struct ProtocolOptions {
     pub nemeses: Option<Vec<String>>,
     #[serde(default)]
     pub node_args: Vec<String>,
+    /// Variants of the protocol, each a list of node arguments added to `node_args`: every
+    /// cell runs once per variant, and comparisons keep the variants apart (`twopc --tree`).
+    pub variants: Option<Vec<Vec<String>>>,
     /// Checkers for guarantees the protocol does not claim: `check` or `workload:check`.
     #[serde(default)]
     pub unclaimed: Vec<String>,
@@ -325,9 +329,10 @@ impl PlannedRun {
         self.nemesis.clone()
     }
 
-    /// The cell as reports name it: `protocol/workload/nemeses`.
+    /// The cell as reports name it: `protocol/workload/nemeses`, the protocol with its node
+    /// arguments when it has any (`twopc --tree/bank/kill`), as comparisons label it.
     pub fn cell(&self) -> String {
-        format!("{}/{}/{}", self.protocol, self.resolved_workload, self.nemesis)
+        format!("{}/{}/{}", label(&self.protocol, &self.node_args), self.resolved_workload, self.nemesis)
     }
 
     /// The stable test name of JUnit: `protocol/workload/nemeses#repetition`.
@@ -456,28 +461,57 @@ fn plan_protocol(s: &SuiteFile, settings: &Suite, p: &str, desc: &Description, e
             }
         }
     }
+    let variants = variants_of(&opts, p, errs)?;
     let mut out = Vec::new();
-    for (named, resolved) in &workloads {
-        let unclaimed = unclaimed_for(&opts, p, resolved, errs)?;
-        for n in &nemeses {
-            for rep in 0..settings.repetitions {
-                let mut run = PlannedRun {
-                    protocol: p.to_string(),
-                    workload: named.clone(),
-                    resolved_workload: resolved.clone(),
-                    nemesis: normalize(n),
-                    rep,
-                    seed: 0,
-                    node_args: settings.node_args.iter().chain(&opts.node_args).cloned().collect(),
-                    unclaimed: unclaimed.clone(),
-                    flags: opts.request_timeout_ms.map(|t| ("--request-timeout-ms".to_string(), t.to_string())).into_iter().collect(),
-                };
-                run.seed = derive_seed(settings.seed, &run.seed_cell(), rep);
-                out.push(run);
+    for variant in &variants {
+        for (named, resolved) in &workloads {
+            let unclaimed = unclaimed_for(&opts, p, resolved, errs)?;
+            for n in &nemeses {
+                for rep in 0..settings.repetitions {
+                    let mut run = PlannedRun {
+                        protocol: p.to_string(),
+                        workload: named.clone(),
+                        resolved_workload: resolved.clone(),
+                        nemesis: normalize(n),
+                        rep,
+                        seed: 0,
+                        node_args: settings.node_args.iter().chain(&opts.node_args).chain(variant).cloned().collect(),
+                        unclaimed: unclaimed.clone(),
+                        flags: opts.request_timeout_ms.map(|t| ("--request-timeout-ms".to_string(), t.to_string())).into_iter().collect(),
+                    };
+                    // Variants share the schedule: the seed hashes the nemeses only.
+                    run.seed = derive_seed(settings.seed, &run.seed_cell(), rep);
+                    out.push(run);
+                }
             }
         }
     }
     Ok(out)
+}
+
+/// The protocol's variants: `[[]]` (the protocol as it is) unless `variants` lists some; an
+/// empty or repeated variant list is an error naming the field.
+fn variants_of(opts: &ProtocolOptions, p: &str, errs: &Errs) -> Result<Vec<Vec<String>>, String> {
+    let Some(v) = &opts.variants else { return Ok(vec![Vec::new()]) };
+    let field = format!("protocol.{p}.variants");
+    if v.is_empty() {
+        return Err(errs.at(&field, "must list at least one variant (`[]` is the protocol as it is)"));
+    }
+    for (i, a) in v.iter().enumerate() {
+        if v[..i].contains(a) {
+            return Err(errs.at(&field, format!("variant {a:?} is listed twice")));
+        }
+    }
+    Ok(v.clone())
+}
+
+/// A protocol with its node arguments, when it has any: `twopc --tree`.
+pub fn label(protocol: &str, node_args: &[String]) -> String {
+    if node_args.is_empty() {
+        protocol.to_string()
+    } else {
+        format!("{protocol} {}", node_args.join(" "))
+    }
 }
 
 /// Parses `I/N` (1-based).
@@ -593,6 +627,27 @@ unclaimed = ["register:linearizable", "convergence"]
         s.protocol.entry("crdt-state".into()).or_default().request_timeout_ms = Some(0);
         let e = plan(&s, "s.toml", &Table).map_err(|e| e.message().to_string()).unwrap_err();
         assert!(e.contains("protocol.crdt-state.request_timeout_ms"), "{e}");
+    }
+
+    #[test]
+    fn variants_repeat_every_cell_with_the_same_schedule() {
+        let text = format!("{}node_args = [\"--a\"]\nvariants = [[], [\"--tree\"]]\n", SUITE.trim_start());
+        let p = planned(&text).unwrap();
+        let plain = planned(SUITE).unwrap();
+        let crdt = |v: &[PlannedRun]| v.iter().filter(|r| r.protocol == "crdt-state").cloned().collect::<Vec<_>>();
+        assert_eq!(crdt(&p).len(), 2 * crdt(&plain).len());
+        let tree: Vec<&PlannedRun> = p.iter().filter(|r| r.node_args == ["--a", "--tree"]).collect();
+        let base: Vec<&PlannedRun> = p.iter().filter(|r| r.protocol == "crdt-state" && r.node_args == ["--a"]).collect();
+        assert_eq!(tree.len(), base.len());
+        for (t, b) in tree.iter().zip(&base) {
+            assert_eq!((t.seed, &t.nemesis, t.rep), (b.seed, &b.nemesis, b.rep), "variants share the schedule");
+        }
+        assert_eq!(tree[0].name(), "crdt-state --a --tree/counter/none#0");
+        assert!(p.iter().filter(|r| r.protocol == "raft").all(|r| r.node_args.is_empty()));
+        for (bad, why) in [("variants = []", "at least one"), ("variants = [[\"--x\"], [\"--x\"]]", "twice")] {
+            let e = planned(&format!("{}{bad}\n", SUITE.trim_start())).unwrap_err();
+            assert!(e.contains("protocol.crdt-state.variants") && e.contains(why), "{e}");
+        }
     }
 
     #[test]
