@@ -47,6 +47,13 @@ pub struct HuntArgs {
     pub jobs: Option<usize>,
 }
 
+/// The faults of a `faultline test` that names none: random partitions and kills, plus the
+/// faults aimed at the leader (or coordinator) — killed right after an acknowledgement, cut off
+/// with a minority, restarted in storms within an election timeout — which find the most bugs
+/// (docs/detection.md). Nothing that needs an install (clock: libfaketime) or a preloadable
+/// node (power-loss).
+pub const DEFAULT_NEMESIS: &str = "partition,kill,kill-leader,partition-leader,restart-storm";
+
 #[derive(Args, Debug, Clone)]
 pub struct TestArgs {
     /// Protocol to test (see `faultline protocols`).
@@ -58,8 +65,9 @@ pub struct TestArgs {
     pub workload: Option<String>,
     /// Faults, comma separated: none, partition, partition-halves, partition-one, partition-ring,
     /// partition-bridge, partition-leader, kill, kill-leader, restart-storm, partition-kill,
-    /// kill-participant, power-loss, pause, clock, slow, all.
-    #[arg(long, default_value = "partition,kill", value_delimiter = ',')]
+    /// kill-participant, power-loss, pause, clock, slow, all. Default: partitions, kills, and the
+    /// faults aimed at the leader (see DEFAULT_NEMESIS).
+    #[arg(long, default_value = DEFAULT_NEMESIS, value_delimiter = ',')]
     pub nemesis: Vec<String>,
     /// Cluster size (3 to 7).
     #[arg(long, default_value_t = 5)]

@@ -82,7 +82,10 @@ fn main() {
     let workload = args.workload.clone().unwrap_or_else(|| {
         let out = std::process::Command::new(&bin).args([&args.protocol, "--describe"]).output().expect("describe");
         let d: Value = serde_json::from_slice(&out.stdout).expect("describe prints JSON");
-        d["workloads"][0].as_str().unwrap_or("register").to_string()
+        // Register writes where the protocol serves them (the figures in docs/nodes.md), else its
+        // default workload.
+        let served: Vec<&str> = d["workloads"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        if served.contains(&"register") { "register" } else { served.first().copied().unwrap_or("register") }.to_string()
     });
     let cluster = Cluster::start(&bin, &args.protocol, args.nodes, &["--workload", &workload]);
     let leader = cluster.wait_leader(Duration::from_secs(5));

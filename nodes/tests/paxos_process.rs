@@ -106,5 +106,5 @@ fn describe_claims_linearizable_and_durable_state() {
     let d: Value = serde_json::from_slice(&out.stdout).expect("describe is JSON");
     assert_eq!(d["protocol"], "paxos");
     assert_eq!(d["claims"], json!(["linearizable", "durable-state"]));
-    assert_eq!(d["workloads"], json!(["register", "counter", "set", "append"]));
+    assert_eq!(d["workloads"], json!(["append", "register", "counter", "set"]));
 }

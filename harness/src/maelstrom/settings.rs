@@ -24,7 +24,7 @@ const MAELSTROM_FAULTS: &[FaultKind] = &[FaultKind::Kill, FaultKind::Pause, Faul
 
 /// Whether `--nemesis` was given on the command line (clap fills in its default otherwise).
 fn nemesis_given(args: &TestArgs) -> bool {
-    let default = args.nemesis == ["partition", "kill"];
+    let default = args.nemesis.join(",") == crate::cli::DEFAULT_NEMESIS;
     !default || std::env::args().any(|a| a == "--nemesis" || a.starts_with("--nemesis="))
 }
 
