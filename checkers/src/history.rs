@@ -244,6 +244,20 @@ pub struct JsonlReader<R: BufRead> {
     last_time: u64,
     interner: Interner,
     buf: String,
+    tail: Tail,
+    /// Set when [`Tail::DropUnfinished`] dropped the last line.
+    dropped_tail: bool,
+}
+
+/// What a reader does with a last line that has no newline and is not JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tail {
+    /// It is bad input, like any other malformed line (a history file someone wrote).
+    Strict,
+    /// It is dropped: a harness that crashed while writing `history.jsonl` leaves half a line,
+    /// and the contract promises a checkable prefix. A last line that is JSON but not a valid
+    /// event is still bad input.
+    DropUnfinished,
 }
 
 impl JsonlReader<BufReader<std::fs::File>> {
@@ -331,7 +345,20 @@ impl<R: BufRead> JsonlReader<R> {
             last_time: 0,
             interner: Interner::default(),
             buf: String::new(),
+            tail: Tail::Strict,
+            dropped_tail: false,
         }
+    }
+
+    /// Sets what to do with an unfinished last line (default [`Tail::Strict`]).
+    pub fn with_tail(mut self, tail: Tail) -> Self {
+        self.tail = tail;
+        self
+    }
+
+    /// Whether an unfinished last line was dropped ([`Tail::DropUnfinished`]).
+    pub fn dropped_tail(&self) -> bool {
+        self.dropped_tail
     }
 
     fn err(&self, message: impl Into<String>) -> HistoryError {
@@ -432,6 +459,10 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
             }
             self.line_no += 1;
             let line = std::mem::take(&mut self.buf);
+            if self.tail == Tail::DropUnfinished && !line.ends_with('\n') && serde_json::from_str::<Value>(&line).is_err() {
+                self.dropped_tail = true;
+                return None;
+            }
             let trimmed = line.trim();
             if trimmed.is_empty() {
                 self.buf = line;
@@ -700,17 +731,39 @@ impl Pairer {
 /// (what [`read_jsonl`] then [`History::calls`] give) and the number of events read. The peak
 /// memory is that of the calls alone, not of the calls plus the whole history.
 pub fn read_jsonl_calls(path: &Path) -> Result<(Vec<Call>, usize), HistoryError> {
+    let s = stream_jsonl_calls(path, Tail::Strict, |_| {})?;
+    Ok((s.calls, s.events))
+}
+
+/// What [`stream_jsonl_calls`] read.
+#[derive(Debug)]
+pub struct CallStream {
+    /// The calls, in invoke order.
+    pub calls: Vec<Call>,
+    /// Events read (every line that is not blank).
+    pub events: usize,
+    /// Whether an unfinished last line was dropped ([`Tail::DropUnfinished`]).
+    pub dropped_tail: bool,
+}
+
+/// [`read_jsonl_calls`] with a choice of what to do with an unfinished last line, showing each
+/// event to `observe` before pairing takes it (to count events or guess the model without
+/// holding the history). Errors name the file and the line.
+pub fn stream_jsonl_calls(path: &Path, tail: Tail, mut observe: impl FnMut(&Op)) -> Result<CallStream, HistoryError> {
     let name = path.display().to_string();
     let mut pairer = Pairer::new();
     let mut events = 0;
-    for op in JsonlReader::open(path)? {
-        pairer.push(op?).map_err(|mut e| {
+    let mut reader = JsonlReader::open(path)?.with_tail(tail);
+    for op in reader.by_ref() {
+        let op = op?;
+        observe(&op);
+        pairer.push(op).map_err(|mut e| {
             e.file = name.clone();
             e
         })?;
         events += 1;
     }
-    Ok((pairer.finish(), events))
+    Ok(CallStream { calls: pairer.finish(), events, dropped_tail: reader.dropped_tail() })
 }
 
 /// Like [`pair`], but names `file` in the error.
