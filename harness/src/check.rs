@@ -30,10 +30,12 @@ pub enum Format {
     Edn,
 }
 
-/// Validated settings of one `check` invocation.
+/// Validated settings of one `check` invocation; `path` is the history being checked, one of
+/// `paths`.
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub path: PathBuf,
+    pub paths: Vec<PathBuf>,
     pub format: Option<Format>,
     pub model: Option<String>,
     pub checks: Vec<String>,
@@ -49,6 +51,9 @@ pub fn settings(args: CheckArgs) -> Result<Settings, Failure> {
     }
     if args.memory_mb == 0 {
         return Err(usage("--memory-mb must be at least 1"));
+    }
+    if args.paths.len() > 1 && args.html.is_some() {
+        return Err(usage("--html draws one history; give one file or run directory"));
     }
     let format = match args.format.as_deref() {
         None => None,
@@ -75,13 +80,25 @@ pub fn settings(args: CheckArgs) -> Result<Settings, Failure> {
         memory_limit_bytes: args.memory_mb.saturating_mul(1 << 20),
         threads: 0,
     };
-    Ok(Settings { path: args.path, format, model: args.model, checks: args.check, json: args.json, html: args.html, opts })
+    let path = args.paths.first().cloned().unwrap_or_default();
+    Ok(Settings { path, paths: args.paths, format, model: args.model, checks: args.check, json: args.json, html: args.html, opts })
 }
 
-/// Entry point of `faultline check`.
+/// Entry point of `faultline check`: each history in turn, in one process (start-up paid once);
+/// the exit code is the worst verdict. Bad input stops at that history (exit 254), after the
+/// verdicts of those before it were printed.
 pub fn main(args: CheckArgs) -> Result<i32, Failure> {
     let s = settings(args)?;
-    let checked = run(&s)?;
+    let mut codes = Vec::with_capacity(s.paths.len());
+    for path in &s.paths {
+        codes.push(check_one(&Settings { path: path.clone(), ..s.clone() })?);
+    }
+    Ok(crate::exit::worst(codes))
+}
+
+/// Checks the history `s.path` and prints its verdict; the verdict's exit code.
+fn check_one(s: &Settings) -> Result<i32, Failure> {
+    let checked = run(s)?;
     let file = s.path.display().to_string();
     let health = stored_health(&s.path);
     let report = &checked.report;

@@ -301,3 +301,27 @@ fn a_linearizable_run_directory_streams_and_drops_an_unfinished_line() {
     assert_eq!(o.code, 254, "{}{}", o.stdout, o.stderr);
     assert!(o.stderr.contains("history.jsonl:8:"), "{}", o.stderr);
 }
+
+/// Several histories in one process: each verdict printed in turn (one JSON object per line
+/// with `--json`), the exit code the worst of them; `--html` takes one history.
+#[test]
+fn several_histories_in_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = file(dir.path(), "ok.jsonl", &jsonl(&write_read(2)));
+    let stale = file(dir.path(), "stale.jsonl", &jsonl(&write_read(1)));
+    let o = faultline(&["check", &ok, &ok]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert_eq!(o.stdout.matches("verdict: valid").count(), 2, "{}", o.stdout);
+    let o = faultline(&["check", "--json", &ok, &stale, &ok]);
+    assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+    let lines: Vec<Value> = o.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let verdicts: Vec<(Value, Value)> = lines.iter().map(|v| (v["file"].clone(), v["valid"].clone())).collect();
+    assert_eq!(verdicts, vec![(json!(ok), json!(true)), (json!(stale), json!(false)), (json!(ok), json!(true))]);
+    // One file alone prints exactly what it did before: one object.
+    let o = faultline(&["check", "--json", &stale]);
+    assert_eq!(o.stdout.trim().lines().count(), 1);
+    let html = dir.path().join("x.html");
+    let o = faultline(&["check", "--html", html.to_str().unwrap(), &ok, &stale]);
+    assert_eq!(o.code, 254, "{}", o.stderr);
+    assert!(o.stderr.contains("--html"), "{}", o.stderr);
+}
