@@ -10,14 +10,17 @@
 //! `-- <name-filter>...` runs only matching cases; `-- --engine auto|search` only one engine.
 //! `-- --files [<name-filter>...]` runs the file classes instead ([`FILE_CASES`]): the history
 //! written as JSONL, then read, paired and checked whole (as `faultline check` does) and paired
-//! while reading (`linear::check_jsonl`), each in its own process.
+//! while reading (`linear::check_jsonl`), each in its own process. `--write NAME --path P`
+//! writes one case's history as JSONL; `--check-file NAME --path P --mode whole|stream|search`
+//! checks such a file in this process (`search`: streamed, then the search alone);
+//! `scripts/bench-check` uses both to time the whole `faultline check` process per class.
 
 #[path = "support/gen.rs"]
 mod gen;
 
 use faultline_checkers::linear::{self, Engine};
 use faultline_checkers::{CheckOptions, Validity};
-use faultline_checkers::history::{read_jsonl, write_jsonl};
+use faultline_checkers::history::{read_jsonl, read_jsonl_calls, write_jsonl};
 use gen::{generate, inject_double_acquire, inject_double_dequeue, inject_lost_element, inject_stale_read, Spec};
 use std::time::{Duration, Instant};
 
@@ -178,6 +181,9 @@ fn check_file(name: &str, model: &str, path: &str, mode: &str) {
     let p = std::path::Path::new(path);
     let result = match mode {
         "whole" => linear::check(&read_jsonl(p).expect("read"), model, &opts),
+        // The search alone on the streamed calls: what `faultline check` would take without
+        // the fast path (`scripts/bench-check` prints it next to the whole process).
+        "search" => linear::check_calls_named(&read_jsonl_calls(p).expect("read").0, model, &opts, Engine::Search),
         _ => linear::check_jsonl(p, model, &opts),
     };
     let secs = started.elapsed().as_secs_f64();

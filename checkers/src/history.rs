@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{BufRead, BufReader, Write};
@@ -240,10 +241,23 @@ pub struct JsonlReader<R: BufRead> {
     input: R,
     file: String,
     line_no: usize,
-    next_index: u64,
-    last_time: u64,
-    interner: Interner,
+    numbering: Numbering,
+    parser: LineParser,
     buf: String,
+    tail: Tail,
+    /// Set when [`Tail::DropUnfinished`] dropped the last line.
+    dropped_tail: bool,
+}
+
+/// What a reader does with a last line that has no newline and is not JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tail {
+    /// It is bad input, like any other malformed line (a history file someone wrote).
+    Strict,
+    /// It is dropped: a harness that crashed while writing `history.jsonl` leaves half a line,
+    /// and the contract promises a checkable prefix. A last line that is JSON but not a valid
+    /// event is still bad input.
+    DropUnfinished,
 }
 
 impl JsonlReader<BufReader<std::fs::File>> {
@@ -321,17 +335,108 @@ impl Fields {
     }
 }
 
+
+/// The fields of an event line read straight into their types, for [`JsonlReader`]'s typed
+/// path. A field of any other type fails the whole line, which then takes the general path.
+#[derive(Deserialize)]
+struct Typed<'a> {
+    #[serde(default)]
+    process: Option<TypedProcess>,
+    #[serde(rename = "type", borrow, default)]
+    op_type: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    f: Option<Cow<'a, str>>,
+    #[serde(default)]
+    key: Option<TypedKey>,
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(default)]
+    time: Option<u64>,
+    #[serde(borrow, default)]
+    node: Option<Cow<'a, str>>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(rename = "final", default)]
+    final_read: Option<bool>,
+    #[serde(default)]
+    local: Option<bool>,
+    #[serde(default)]
+    value: Option<Value>,
+}
+
+/// `process`: a non-negative integer or `"nemesis"`.
+struct TypedProcess(Process);
+
+impl<'de> Deserialize<'de> for TypedProcess {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = TypedProcess;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a non-negative integer or \"nemesis\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, p: u64) -> Result<TypedProcess, E> {
+                Ok(TypedProcess(Process::Client(p)))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<TypedProcess, E> {
+                match s {
+                    "nemesis" => Ok(TypedProcess(Process::Nemesis)),
+                    _ => Err(E::custom("not a process")),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `key`: a string or an integer that fits an `i64`, as [`Key::from_json`] takes it.
+struct TypedKey(Key);
+
+impl<'de> Deserialize<'de> for TypedKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = TypedKey;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or an integer")
+            }
+            fn visit_u64<E: serde::de::Error>(self, k: u64) -> Result<TypedKey, E> {
+                i64::try_from(k).map(|k| TypedKey(Key::Int(k))).map_err(|_| E::custom("key beyond i64"))
+            }
+            fn visit_i64<E: serde::de::Error>(self, k: i64) -> Result<TypedKey, E> {
+                Ok(TypedKey(Key::Int(k)))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<TypedKey, E> {
+                Ok(TypedKey(Key::Str(Arc::from(s))))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 impl<R: BufRead> JsonlReader<R> {
     pub fn new(input: R, file: impl Into<String>) -> Self {
         JsonlReader {
             input,
             file: file.into(),
             line_no: 0,
-            next_index: 0,
-            last_time: 0,
-            interner: Interner::default(),
+            numbering: Numbering::default(),
+            parser: LineParser::default(),
             buf: String::new(),
+            tail: Tail::Strict,
+            dropped_tail: false,
         }
+    }
+
+    /// Sets what to do with an unfinished last line (default [`Tail::Strict`]).
+    pub fn with_tail(mut self, tail: Tail) -> Self {
+        self.tail = tail;
+        self
+    }
+
+    /// Whether an unfinished last line was dropped ([`Tail::DropUnfinished`]).
+    pub fn dropped_tail(&self) -> bool {
+        self.dropped_tail
     }
 
     fn err(&self, message: impl Into<String>) -> HistoryError {
@@ -339,16 +444,95 @@ impl<R: BufRead> JsonlReader<R> {
     }
 
     fn parse_line(&mut self, line: &str) -> Result<Op, HistoryError> {
-        // Only the fields an event has are parsed (others are skipped without building them);
-        // anything unusual (not an object, a repeated field, invalid JSON) takes the general
-        // path, whose answers (the last of repeated fields wins, the error messages) stay as
-        // they were.
+        let parsed = self.parser.parse(line).map_err(|m| self.err(m))?;
+        self.numbering.number(parsed).map_err(|m| self.err(m))
+    }
+}
+
+/// An event as its line alone tells it: `index` and `time` as written (`None` when absent),
+/// numbered later, in order, by [`Numbering`]. Parsing a line needs nothing of the lines before
+/// it, so lines can be parsed on several threads ([`crate::stream`]).
+pub(crate) struct Parsed {
+    op: Op,
+    index: Option<u64>,
+    time: Option<u64>,
+}
+
+/// Numbers parsed events in file order: a missing `index` is the position, a missing `time`
+/// the previous event's; an explicit `index` must be the position.
+#[derive(Default)]
+pub(crate) struct Numbering {
+    next_index: u64,
+    last_time: u64,
+}
+
+impl Numbering {
+    pub(crate) fn number(&mut self, p: Parsed) -> Result<Op, String> {
+        let index = p.index.unwrap_or(self.next_index);
+        // The position in the file is what orders events; an explicit `index` is accepted but
+        // must agree, since a history whose indices disagree with its lines is ambiguous.
+        if index != self.next_index {
+            return Err(format!("`index` {index} does not match the position {} of this event", self.next_index));
+        }
+        let time = p.time.unwrap_or(self.last_time);
+        self.last_time = time;
+        self.next_index += 1;
+        Ok(Op { index, time, ..p.op })
+    }
+}
+
+/// Parses one line into an event; the error is the message (the caller adds file and line).
+#[derive(Default)]
+pub(crate) struct LineParser {
+    interner: Interner,
+}
+
+impl LineParser {
+    pub(crate) fn parse(&mut self, line: &str) -> Result<Parsed, String> {
+        // The usual line takes the typed path: every field read straight into its type, names
+        // borrowed from the line, nothing else built. Anything unusual (a field of another
+        // type, one missing or repeated, invalid JSON, not an object) takes the general path,
+        // whose answers (the last of repeated fields wins, the error messages) stay as they were.
+        let typed = serde_json::from_str::<Typed>(line).ok().and_then(|t| self.from_typed(t));
+        match typed {
+            Some(p) => Ok(p),
+            None => self.parse_general(line),
+        }
+    }
+
+    /// An event from the typed fields; `None` when a required field is missing or a value is
+    /// not one the contract allows (the general path then says which).
+    fn from_typed(&mut self, t: Typed) -> Option<Parsed> {
+        let op_type = match &*t.op_type? {
+            "invoke" => OpType::Invoke,
+            "ok" => OpType::Ok,
+            "fail" => OpType::Fail,
+            "info" => OpType::Info,
+            _ => return None,
+        };
+        let op = Op {
+            index: 0,
+            time: 0,
+            process: t.process?.0,
+            op_type,
+            f: self.interner.intern(&t.f?),
+            key: t.key.map(|k| k.0),
+            value: t.value.unwrap_or(Value::Null),
+            node: t.node.map(|n| self.interner.intern(&n)),
+            error: t.error,
+            final_read: t.final_read == Some(true),
+            local: t.local == Some(true),
+        };
+        Some(Parsed { op, index: t.index, time: t.time })
+    }
+
+    fn parse_general(&mut self, line: &str) -> Result<Parsed, String> {
         let m = match serde_json::from_str::<Fields>(line) {
             Ok(f) => f,
             Err(_) => {
-                let v: Value = serde_json::from_str(line).map_err(|e| self.err(format!("invalid JSON: {e}")))?;
+                let v: Value = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
                 let Value::Object(m) = v else {
-                    return Err(self.err("expected a JSON object"));
+                    return Err(String::from("expected a JSON object"));
                 };
                 Fields::from_map(m)
             }
@@ -356,11 +540,11 @@ impl<R: BufRead> JsonlReader<R> {
         let process = match m.get("process") {
             Some(Value::Number(n)) => match n.as_u64() {
                 Some(p) => Process::Client(p),
-                None => return Err(self.err(format!("`process` must be a non-negative integer or \"nemesis\", got {n}"))),
+                None => return Err(format!("`process` must be a non-negative integer or \"nemesis\", got {n}")),
             },
             Some(Value::String(s)) if s == "nemesis" => Process::Nemesis,
-            Some(other) => return Err(self.err(format!("`process` must be a non-negative integer or \"nemesis\", got {other}"))),
-            None => return Err(self.err("missing field `process`")),
+            Some(other) => return Err(format!("`process` must be a non-negative integer or \"nemesis\", got {other}")),
+            None => return Err(String::from("missing field `process`")),
         };
         let op_type = match m.get("type") {
             Some(Value::String(s)) => match s.as_str() {
@@ -368,29 +552,29 @@ impl<R: BufRead> JsonlReader<R> {
                 "ok" => OpType::Ok,
                 "fail" => OpType::Fail,
                 "info" => OpType::Info,
-                other => return Err(self.err(format!("`type` must be invoke, ok, fail or info, got {other:?}"))),
+                other => return Err(format!("`type` must be invoke, ok, fail or info, got {other:?}")),
             },
-            Some(other) => return Err(self.err(format!("`type` must be a string, got {other}"))),
-            None => return Err(self.err("missing field `type`")),
+            Some(other) => return Err(format!("`type` must be a string, got {other}")),
+            None => return Err(String::from("missing field `type`")),
         };
         let f = match m.get("f") {
             Some(Value::String(s)) => self.interner.intern(s),
-            Some(other) => return Err(self.err(format!("`f` must be a string, got {other}"))),
-            None => return Err(self.err("missing field `f`")),
+            Some(other) => return Err(format!("`f` must be a string, got {other}")),
+            None => return Err(String::from("missing field `f`")),
         };
         let key = match m.get("key") {
             None | Some(Value::Null) => None,
-            Some(k) => Some(Key::from_json(k).ok_or_else(|| self.err(format!("`key` must be a string or an integer, got {k}")))?),
+            Some(k) => Some(Key::from_json(k).ok_or_else(|| format!("`key` must be a string or an integer, got {k}"))?),
         };
         let index = match m.get("index") {
-            None | Some(Value::Null) => self.next_index,
-            Some(Value::Number(n)) => n.as_u64().ok_or_else(|| self.err("`index` must be a non-negative integer"))?,
-            Some(_) => return Err(self.err("`index` must be a non-negative integer")),
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => Some(n.as_u64().ok_or_else(|| String::from("`index` must be a non-negative integer"))?),
+            Some(_) => return Err(String::from("`index` must be a non-negative integer")),
         };
         let time = match m.get("time") {
-            None | Some(Value::Null) => self.last_time,
-            Some(Value::Number(n)) => n.as_u64().ok_or_else(|| self.err("`time` must be a non-negative integer"))?,
-            Some(_) => return Err(self.err("`time` must be a non-negative integer")),
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => Some(n.as_u64().ok_or_else(|| String::from("`time` must be a non-negative integer"))?),
+            Some(_) => return Err(String::from("`time` must be a non-negative integer")),
         };
         let node = match m.get("node") {
             None | Some(Value::Null) => None,
@@ -405,14 +589,7 @@ impl<R: BufRead> JsonlReader<R> {
         let final_read = matches!(m.get("final"), Some(Value::Bool(true)));
         let local = matches!(m.get("local"), Some(Value::Bool(true)));
         let value = m.value.unwrap_or(Value::Null);
-        self.last_time = time;
-        // The position in the file is what orders events; an explicit `index` is accepted but
-        // must agree, since a history whose indices disagree with its lines is ambiguous.
-        if index != self.next_index {
-            return Err(self.err(format!("`index` {index} does not match the position {} of this event", self.next_index)));
-        }
-        self.next_index += 1;
-        Ok(Op { index, time, process, op_type, f, key, value, node, error, final_read, local })
+        Ok(Parsed { op: Op { index: 0, time: 0, process, op_type, f, key, value, node, error, final_read, local }, index, time })
     }
 }
 
@@ -432,6 +609,10 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
             }
             self.line_no += 1;
             let line = std::mem::take(&mut self.buf);
+            if self.tail == Tail::DropUnfinished && !line.ends_with('\n') && serde_json::from_str::<Value>(&line).is_err() {
+                self.dropped_tail = true;
+                return None;
+            }
             let trimmed = line.trim();
             if trimmed.is_empty() {
                 self.buf = line;
@@ -700,17 +881,39 @@ impl Pairer {
 /// (what [`read_jsonl`] then [`History::calls`] give) and the number of events read. The peak
 /// memory is that of the calls alone, not of the calls plus the whole history.
 pub fn read_jsonl_calls(path: &Path) -> Result<(Vec<Call>, usize), HistoryError> {
+    let s = stream_jsonl_calls(path, Tail::Strict, |_| {})?;
+    Ok((s.calls, s.events))
+}
+
+/// What [`stream_jsonl_calls`] read.
+#[derive(Debug)]
+pub struct CallStream {
+    /// The calls, in invoke order.
+    pub calls: Vec<Call>,
+    /// Events read (every line that is not blank).
+    pub events: usize,
+    /// Whether an unfinished last line was dropped ([`Tail::DropUnfinished`]).
+    pub dropped_tail: bool,
+}
+
+/// [`read_jsonl_calls`] with a choice of what to do with an unfinished last line, showing each
+/// event to `observe` before pairing takes it (to count events or guess the model without
+/// holding the history). Errors name the file and the line.
+pub fn stream_jsonl_calls(path: &Path, tail: Tail, mut observe: impl FnMut(&Op)) -> Result<CallStream, HistoryError> {
     let name = path.display().to_string();
     let mut pairer = Pairer::new();
     let mut events = 0;
-    for op in JsonlReader::open(path)? {
-        pairer.push(op?).map_err(|mut e| {
+    let mut reader = JsonlReader::open(path)?.with_tail(tail);
+    for op in reader.by_ref() {
+        let op = op?;
+        observe(&op);
+        pairer.push(op).map_err(|mut e| {
             e.file = name.clone();
             e
         })?;
         events += 1;
     }
-    Ok((pairer.finish(), events))
+    Ok(CallStream { calls: pairer.finish(), events, dropped_tail: reader.dropped_tail() })
 }
 
 /// Like [`pair`], but names `file` in the error.

@@ -51,7 +51,7 @@ use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::history::{Call, History, Key, Outcome};
+use crate::history::{Call, History, Key, Op, Outcome};
 use crate::value::{big, canonical, canonical_text, exact_int};
 
 /// The model names [`by_name`] knows, in the order the documentation lists them.
@@ -133,30 +133,57 @@ pub fn by_name(name: &str) -> Option<Kind> {
 /// `kv`, `cas` means `cas-register`, `add` means `counter` (or `set` when reads answer lists),
 /// else `register`.
 pub fn guess(history: &History) -> &'static str {
-    let (mut append, mut keyed, mut cas, mut add, mut list_reads) = (false, false, false, false, false);
-    for op in history.ops.iter().filter(|op| !op.is_nemesis()) {
-        keyed |= op.key.is_some();
+    let mut g = Guesser::default();
+    history.ops.iter().for_each(|op| g.observe(op));
+    g.model()
+}
+
+/// [`guess`] one event at a time, for a history that is read as a stream and never held.
+#[derive(Clone, Debug, Default)]
+pub struct Guesser {
+    /// A model decided by one operation alone (`txn`, a lock, a queue).
+    decided: Option<&'static str>,
+    append: bool,
+    keyed: bool,
+    cas: bool,
+    add: bool,
+    list_reads: bool,
+}
+
+impl Guesser {
+    /// Takes the next event into account (nemesis events count for nothing).
+    pub fn observe(&mut self, op: &Op) {
+        if op.is_nemesis() || self.decided.is_some() {
+            return;
+        }
+        self.keyed |= op.key.is_some();
         match &*op.f {
-            "txn" => return "multi-register",
-            "acquire" | "release" => return "mutex",
-            "enqueue" | "dequeue" => return "fifo-queue",
-            "append" => append = true,
-            "cas" => cas = true,
-            "add" => add = true,
-            "read" => list_reads |= op.value.is_array(),
+            "txn" => self.decided = Some("multi-register"),
+            "acquire" | "release" => self.decided = Some("mutex"),
+            "enqueue" | "dequeue" => self.decided = Some("fifo-queue"),
+            "append" => self.append = true,
+            "cas" => self.cas = true,
+            "add" => self.add = true,
+            "read" => self.list_reads |= op.value.is_array(),
             _ => {}
         }
     }
-    if append || (keyed && !add) {
-        "kv"
-    } else if cas {
-        "cas-register"
-    } else if add && list_reads {
-        "set"
-    } else if add {
-        "counter"
-    } else {
-        "register"
+
+    /// The model the events seen so far suggest.
+    pub fn model(&self) -> &'static str {
+        if let Some(m) = self.decided {
+            m
+        } else if self.append || (self.keyed && !self.add) {
+            "kv"
+        } else if self.cas {
+            "cas-register"
+        } else if self.add && self.list_reads {
+            "set"
+        } else if self.add {
+            "counter"
+        } else {
+            "register"
+        }
     }
 }
 

@@ -26,7 +26,8 @@ use serde_json::{Map, Value};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use crate::history::History;
+use crate::history::{Call, History};
+use crate::linear::Engine;
 use crate::verdict::{compose, CheckOptions, CheckResult, Validity};
 use crate::{agreement, bank, convergence, counter, durable, linear, lww, model, orset, set, unique};
 
@@ -101,12 +102,40 @@ pub fn validate(spec: &CheckerSpec) -> Result<(), String> {
 /// specs is unknown: nothing was checked. So is a history with no client operation: every
 /// checker answers unknown with [`crate::history::NO_CLIENT_OPERATIONS`] as its reason.
 pub fn run_all(specs: &[CheckerSpec], history: &History, opts: &CheckOptions) -> Report {
+    run_each(specs, opts, |spec, one| run_one(spec, history, one))
+}
+
+/// [`run_all`] on calls paired while the history was read ([`crate::history::stream_jsonl_calls`]),
+/// when every spec is `linearizable` (the only checker that needs nothing but the calls);
+/// `None` when some spec needs the whole history. `guess` is the model guessed from the events
+/// ([`model::Guesser`]), used by a spec that names none. Gives exactly what [`run_all`] gives.
+pub fn run_all_on_calls(specs: &[CheckerSpec], calls: &[Call], guess: &str, opts: &CheckOptions) -> Option<Report> {
+    if !only_linearizable(specs) {
+        return None;
+    }
+    Some(run_each(specs, opts, |spec, one| {
+        if let Err(e) = validate(spec) {
+            return CheckResult::unknown(e);
+        }
+        let m = spec.model.as_deref().unwrap_or(guess);
+        contain(&spec.name, || linear::check_calls_named(calls, m, one, Engine::Auto).with("model", Value::String(m.to_string())))
+    }))
+}
+
+/// Whether every spec can be run on paired calls alone ([`run_all_on_calls`]).
+pub fn only_linearizable(specs: &[CheckerSpec]) -> bool {
+    !specs.is_empty() && specs.iter().all(|s| s.name == "linearizable")
+}
+
+/// Runs `one` on every spec, one after the other, each with what is left of the budget, and
+/// composes the results.
+fn run_each(specs: &[CheckerSpec], opts: &CheckOptions, one: impl Fn(&CheckerSpec, &CheckOptions) -> CheckResult) -> Report {
     let started = Instant::now();
     let mut results: Vec<(String, CheckResult)> = Vec::with_capacity(specs.len());
     for spec in specs {
         let left = opts.budget.saturating_sub(started.elapsed());
-        let one = CheckOptions { budget: left.max(Duration::from_millis(1)), ..opts.clone() };
-        let result = run_one(spec, history, &one);
+        let budget = CheckOptions { budget: left.max(Duration::from_millis(1)), ..opts.clone() };
+        let result = one(spec, &budget);
         results.push((unique_name(&results, spec), result));
     }
     let (valid, _) = compose(&results);

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use faultline_checkers::edn::{self, Tuples};
-use faultline_checkers::history::{self, pair_in, History, HistoryError};
+use faultline_checkers::history::{self, pair_in, History, HistoryError, JsonlReader, Op, Tail};
 use faultline_checkers::registry::{self, CheckerSpec, Report};
 use faultline_checkers::{linear, model, CheckOptions, CheckResult, Validity};
 
@@ -30,10 +30,12 @@ pub enum Format {
     Edn,
 }
 
-/// Validated settings of one `check` invocation.
+/// Validated settings of one `check` invocation; `path` is the history being checked, one of
+/// `paths`.
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub path: PathBuf,
+    pub paths: Vec<PathBuf>,
     pub format: Option<Format>,
     pub model: Option<String>,
     pub checks: Vec<String>,
@@ -49,6 +51,9 @@ pub fn settings(args: CheckArgs) -> Result<Settings, Failure> {
     }
     if args.memory_mb == 0 {
         return Err(usage("--memory-mb must be at least 1"));
+    }
+    if args.paths.len() > 1 && args.html.is_some() {
+        return Err(usage("--html draws one history; give one file or run directory"));
     }
     let format = match args.format.as_deref() {
         None => None,
@@ -75,17 +80,28 @@ pub fn settings(args: CheckArgs) -> Result<Settings, Failure> {
         memory_limit_bytes: args.memory_mb.saturating_mul(1 << 20),
         threads: 0,
     };
-    Ok(Settings { path: args.path, format, model: args.model, checks: args.check, json: args.json, html: args.html, opts })
+    let path = args.paths.first().cloned().unwrap_or_default();
+    Ok(Settings { path, paths: args.paths, format, model: args.model, checks: args.check, json: args.json, html: args.html, opts })
 }
 
-/// Entry point of `faultline check`.
+/// Entry point of `faultline check`: each history in turn, in one process (start-up paid once);
+/// the exit code is the worst verdict. Bad input stops at that history (exit 254), after the
+/// verdicts of those before it were printed.
 pub fn main(args: CheckArgs) -> Result<i32, Failure> {
     let s = settings(args)?;
-    let (history, stored_specs) = load(&s)?;
-    let specs = choose_specs(&s, stored_specs, &history)?;
-    let report = registry::run_all(&specs, &history, &s.opts);
+    let mut codes = Vec::with_capacity(s.paths.len());
+    for path in &s.paths {
+        codes.push(check_one(&Settings { path: path.clone(), ..s.clone() })?);
+    }
+    Ok(crate::exit::worst(codes))
+}
+
+/// Checks the history `s.path` and prints its verdict; the verdict's exit code.
+fn check_one(s: &Settings) -> Result<i32, Failure> {
+    let checked = run(s)?;
     let file = s.path.display().to_string();
     let health = stored_health(&s.path);
+    let report = &checked.report;
     // A run that could not vouch for the system stays unknown on a re-check, unless a guarantee
     // is shown violated: the same rule `faultline test` applies.
     let valid = match (&report.valid, health.is_empty()) {
@@ -96,16 +112,77 @@ pub fn main(args: CheckArgs) -> Result<i32, Failure> {
         let out = json!({"valid": valid, "checkers": report.checkers_json(), "file": file, "health": {"ok": health.is_empty(), "reasons": health}});
         crate::out!("{out}");
     } else {
-        crate::out!("{}", summary(&file, &history, &report).trim_end());
+        crate::out!("{}", summary(&file, checked.events, checked.clients, report).trim_end());
         for r in &health {
             crate::out!("the run could not vouch for the system: {r}");
         }
     }
-    if let Some(path) = &s.html {
-        let page = html_page(&file, &history, &report);
+    if let (Some(path), Some(history)) = (&s.html, &checked.history) {
+        let page = html_page(&file, history, report);
         std::fs::write(path, page).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(valid.exit_code())
+}
+
+/// What one check found: the counts the summary prints, the report, and the history when it
+/// was held whole (only then is there an `--html` page to draw).
+struct Checked {
+    events: usize,
+    clients: usize,
+    report: Report,
+    history: Option<History>,
+}
+
+/// Reads and checks the history. A JSONL history whose checkers are all `linearizable` (the
+/// default) is paired while it is read and never held whole ([`stream`]); anything else (EDN,
+/// other checkers, `--html`, which draws the events) is read whole first.
+fn run(s: &Settings) -> Result<Checked, Failure> {
+    let stored = if s.path.is_dir() { stored_specs(&s.path.join("test.json"))? } else { None };
+    let specs = base_specs(s, stored);
+    if s.html.is_none() && registry::only_linearizable(&specs) {
+        if let Some((file, tail)) = jsonl_source(s)? {
+            return stream(s, &file, tail, specs);
+        }
+    }
+    let history = load(s)?;
+    let specs = fill_models(s, specs, || model::guess(&history))?;
+    let report = registry::run_all(&specs, &history, &s.opts);
+    let clients = history.ops.iter().filter(|o| !o.is_nemesis()).count();
+    Ok(Checked { events: history.len(), clients, report, history: Some(history) })
+}
+
+/// The JSONL file to stream, with what to do with an unfinished last line; `None` for EDN.
+fn jsonl_source(s: &Settings) -> Result<Option<(PathBuf, Tail)>, Failure> {
+    if s.path.is_dir() {
+        return Ok(Some((s.path.join("history.jsonl"), Tail::DropUnfinished)));
+    }
+    let format = match s.format {
+        Some(f) => f,
+        None => sniff(&s.path)?,
+    };
+    Ok((format == Format::Jsonl).then(|| (s.path.clone(), Tail::Strict)))
+}
+
+/// Checks a JSONL history paired while it is read: the peak memory is that of the calls, not
+/// of every event as well. Verdict, details and errors are those of the whole path.
+fn stream(s: &Settings, file: &Path, tail: Tail, specs: Vec<CheckerSpec>) -> Result<Checked, Failure> {
+    let (mut guesser, mut clients) = (model::Guesser::default(), 0usize);
+    let read = history::stream_jsonl_calls(file, tail, |op| {
+        guesser.observe(op);
+        clients += usize::from(!op.is_nemesis());
+    })
+    .map_err(bad_input)?;
+    if read.dropped_tail {
+        warn_unfinished(file);
+    }
+    let specs = fill_models(s, specs, || guesser.model())?;
+    let report = registry::run_all_on_calls(&specs, &read.calls, guesser.model(), &s.opts)
+        .ok_or_else(|| Failure::Internal(anyhow::anyhow!("a checker other than linearizable reached the streaming path")))?;
+    Ok(Checked { events: read.events, clients, report, history: None })
+}
+
+fn warn_unfinished(file: &Path) {
+    eprintln!("faultline: {}: ignoring the unfinished last line (the run was interrupted)", file.display());
 }
 
 /// The health reasons stored in a run directory's results.json (empty for a file, or a
@@ -116,12 +193,12 @@ fn stored_health(path: &Path) -> Vec<String> {
     v["health"]["reasons"].as_array().map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect()).unwrap_or_default()
 }
 
-/// Reads the history (and, for a run directory, its stored checkers) and pairs it.
-fn load(s: &Settings) -> Result<(History, Option<Vec<CheckerSpec>>), Failure> {
-    let (history, specs, name) = if s.path.is_dir() {
-        let specs = stored_specs(&s.path.join("test.json"))?;
+/// Reads the whole history (of a file, or of a run directory) and pairs it, so that a
+/// malformed one is bad input.
+fn load(s: &Settings) -> Result<History, Failure> {
+    let (history, name) = if s.path.is_dir() {
         let file = s.path.join("history.jsonl");
-        (read_run_history(&file)?, specs, file.display().to_string())
+        (read_run_history(&file)?, file.display().to_string())
     } else {
         let format = match s.format {
             Some(f) => f,
@@ -131,10 +208,10 @@ fn load(s: &Settings) -> Result<(History, Option<Vec<CheckerSpec>>), Failure> {
             Format::Jsonl => history::read_jsonl(&s.path),
             Format::Edn => edn::read_edn_with(&s.path, Tuples::Auto),
         };
-        (h.map_err(bad_input)?, None, s.path.display().to_string())
+        (h.map_err(bad_input)?, s.path.display().to_string())
     };
     pair_in(&history.ops, &name).map_err(bad_input)?;
-    Ok((history, specs))
+    Ok(history)
 }
 
 fn bad_input(e: HistoryError) -> Failure {
@@ -152,8 +229,10 @@ pub fn sniff(path: &Path) -> Result<Format, Failure> {
         Some("edn") => return Ok(Format::Edn),
         _ => {}
     }
-    let text = std::fs::read(path).map_err(|e| usage(format!("{}: cannot open: {e}", path.display())))?;
-    sniff_text(&String::from_utf8_lossy(&text[..text.len().min(4096)]))
+    let mut head = Vec::with_capacity(4096);
+    let opened = std::fs::File::open(path).and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 4096), &mut head));
+    opened.map_err(|e| usage(format!("{}: cannot open: {e}", path.display())))?;
+    sniff_text(&String::from_utf8_lossy(&head))
         .ok_or_else(|| usage(format!("{}: cannot tell the format (neither a JSON object nor EDN); use --format", path.display())))
 }
 
@@ -186,37 +265,37 @@ fn stored_specs(path: &Path) -> Result<Option<Vec<CheckerSpec>>, Failure> {
     Ok(if specs.is_empty() { None } else { Some(specs) })
 }
 
-/// A run's history. A harness that crashed may have left half a line at the end: that tail is
-/// dropped (with a warning) since the contract promises a checkable prefix; a bad line anywhere
-/// else is bad input.
+/// A run's history, whole. A harness that crashed may have left half a line at the end: that
+/// tail is dropped (with a warning) since the contract promises a checkable prefix; a bad line
+/// anywhere else is bad input.
 fn read_run_history(path: &Path) -> Result<History, Failure> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| usage(format!("{name}: cannot read: {e}")))?;
-    let mut body = text.as_str();
-    if !body.is_empty() && !body.ends_with('\n') {
-        let cut = body.rfind('\n').map_or(0, |i| i + 1);
-        if serde_json::from_str::<Value>(&body[cut..]).is_err() {
-            eprintln!("faultline: {name}: ignoring the unfinished last line (the run was interrupted)");
-            body = &body[..cut];
-        }
+    let mut reader = JsonlReader::open(path).map_err(bad_input)?.with_tail(Tail::DropUnfinished);
+    let ops: Vec<Op> = reader.by_ref().collect::<Result<_, _>>().map_err(bad_input)?;
+    if reader.dropped_tail() {
+        warn_unfinished(path);
     }
-    history::parse_jsonl(body, &name).map_err(bad_input)
+    Ok(History { ops })
 }
 
-/// The checkers to run: `--check`, else the run's stored ones, else linearizability; `--model`
-/// overrides the model of every linearizability check.
-fn choose_specs(s: &Settings, stored: Option<Vec<CheckerSpec>>, h: &History) -> Result<Vec<CheckerSpec>, Failure> {
-    let mut specs = if !s.checks.is_empty() {
+/// The checkers to run, models not yet filled in: `--check`, else the run's stored ones, else
+/// linearizability.
+fn base_specs(s: &Settings, stored: Option<Vec<CheckerSpec>>) -> Vec<CheckerSpec> {
+    if !s.checks.is_empty() {
         s.checks.iter().map(|c| CheckerSpec::named(c)).collect()
     } else {
         stored.unwrap_or_else(|| vec![CheckerSpec::named("linearizable")])
-    };
+    }
+}
+
+/// `--model` overrides the model of every linearizability check; one that names none gets the
+/// model guessed from the operations. Every spec is validated (a bad one is a usage error).
+fn fill_models(s: &Settings, mut specs: Vec<CheckerSpec>, guess: impl Fn() -> &'static str) -> Result<Vec<CheckerSpec>, Failure> {
     for spec in &mut specs {
         if spec.name == "linearizable" {
             if let Some(m) = &s.model {
                 spec.model = Some(m.clone());
             } else if spec.model.is_none() {
-                spec.model = Some(model::guess(h).to_string());
+                spec.model = Some(guess().to_string());
             }
         }
         registry::validate(spec).map_err(usage)?;
@@ -232,10 +311,10 @@ fn verdict_word(v: Validity) -> &'static str {
     }
 }
 
-/// A few lines per checker for a person at a terminal.
-pub fn summary(file: &str, h: &History, report: &Report) -> String {
-    let clients = h.ops.iter().filter(|o| !o.is_nemesis()).count();
-    let mut out = format!("{file}: {} events ({clients} client, {} nemesis)\n", h.len(), h.len() - clients);
+/// A few lines per checker for a person at a terminal: `events` read, `clients` of them client
+/// events (the others nemesis events).
+pub fn summary(file: &str, events: usize, clients: usize, report: &Report) -> String {
+    let mut out = format!("{file}: {events} events ({clients} client, {} nemesis)\n", events - clients);
     for (name, r) in &report.results {
         let model = r.details.get("model").and_then(Value::as_str).map(|m| format!(" ({m})")).unwrap_or_default();
         out.push_str(&format!("  {name}{model}: {}\n", verdict_word(r.valid)));

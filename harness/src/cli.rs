@@ -125,8 +125,10 @@ pub struct TestArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct CheckArgs {
-    /// A history file (`.jsonl` or `.edn`) or a run directory.
-    pub path: PathBuf,
+    /// History files (`.jsonl` or `.edn`) or run directories, checked one after the other in
+    /// this process; the exit code is the worst verdict (1 over 2 over 0).
+    #[arg(required = true, num_args = 1..)]
+    pub paths: Vec<PathBuf>,
     /// Model: register, cas-register, kv, counter, set. Default: guessed from the operations.
     #[arg(long)]
     pub model: Option<String>,

@@ -238,3 +238,90 @@ fn run_directory_reruns_its_checkers_and_changes_nothing() {
     let names: Vec<_> = std::fs::read_dir(run).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 2, "no file added: {names:?}");
 }
+
+/// The verdict object of `check --json`, without the timing that differs run to run.
+fn verdict_json(args: &[&str]) -> (i32, Value) {
+    let o = faultline(args);
+    let mut v: Value = serde_json::from_str(o.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}{}", o.stdout, o.stderr));
+    for (_, c) in v["checkers"].as_object_mut().unwrap() {
+        c.as_object_mut().unwrap().remove("elapsed_ms");
+    }
+    (o.code, v)
+}
+
+/// A JSONL history checked for linearizability is streamed (paired while read, model guessed
+/// while read); with `--html` it is read whole. Both must give the same exit code and the same
+/// verdict object, for every model the guess can land on.
+#[test]
+fn streamed_and_whole_reads_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let counter = vec![
+        json!({"process": 0, "type": "invoke", "f": "add", "value": 2}),
+        json!({"process": 0, "type": "ok", "f": "add", "value": 2}),
+        json!({"process": "nemesis", "type": "info", "f": "kill", "value": null}),
+        json!({"process": 1, "type": "invoke", "f": "read", "value": null}),
+        json!({"process": 1, "type": "ok", "f": "read", "value": 3}),
+    ];
+    let mut cases = vec![("stale", write_read(1), 1), ("fresh", write_read(2), 0), ("counter", counter, 1)];
+    let unkeyed: Vec<Value> = write_read(1).into_iter().map(|mut o| {
+        o.as_object_mut().unwrap().remove("key");
+        o
+    }).collect();
+    cases.push(("register", unkeyed, 1));
+    for (name, ops, code) in cases {
+        let p = file(dir.path(), &format!("{name}.jsonl"), &jsonl(&ops));
+        let html = dir.path().join(format!("{name}.html"));
+        let streamed = verdict_json(&["check", "--json", &p]);
+        let whole = verdict_json(&["check", "--json", "--html", html.to_str().unwrap(), &p]);
+        assert_eq!(streamed, whole, "{name}");
+        assert_eq!(streamed.0, code, "{name}: {}", streamed.1);
+    }
+}
+
+/// A run directory whose stored checker is linearizability alone is streamed too, and still
+/// drops the half line an interrupted harness left.
+#[test]
+fn a_linearizable_run_directory_streams_and_drops_an_unfinished_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    std::fs::write(run.join("test.json"), json!({"checkers": [{"name": "linearizable", "model": "kv", "params": {}}]}).to_string()).unwrap();
+    let mut history = jsonl(&write_read(1));
+    history.push_str("{\"process\": 2, \"type\": \"inv");
+    std::fs::write(run.join("history.jsonl"), &history).unwrap();
+    let o = faultline(&["check", run.to_str().unwrap()]);
+    assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+    assert!(o.stdout.contains("7 events (6 client, 1 nemesis)"), "{}", o.stdout);
+    assert!(o.stdout.contains("linearizable (kv): INVALID"), "{}", o.stdout);
+    assert!(o.stderr.contains("unfinished last line"), "{}", o.stderr);
+    // A last line that is JSON but not an event is bad input, named by file and line.
+    history.truncate(history.rfind('\n').unwrap() + 1);
+    history.push_str("{\"process\": 2}");
+    std::fs::write(run.join("history.jsonl"), &history).unwrap();
+    let o = faultline(&["check", run.to_str().unwrap()]);
+    assert_eq!(o.code, 254, "{}{}", o.stdout, o.stderr);
+    assert!(o.stderr.contains("history.jsonl:8:"), "{}", o.stderr);
+}
+
+/// Several histories in one process: each verdict printed in turn (one JSON object per line
+/// with `--json`), the exit code the worst of them; `--html` takes one history.
+#[test]
+fn several_histories_in_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = file(dir.path(), "ok.jsonl", &jsonl(&write_read(2)));
+    let stale = file(dir.path(), "stale.jsonl", &jsonl(&write_read(1)));
+    let o = faultline(&["check", &ok, &ok]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert_eq!(o.stdout.matches("verdict: valid").count(), 2, "{}", o.stdout);
+    let o = faultline(&["check", "--json", &ok, &stale, &ok]);
+    assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+    let lines: Vec<Value> = o.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let verdicts: Vec<(Value, Value)> = lines.iter().map(|v| (v["file"].clone(), v["valid"].clone())).collect();
+    assert_eq!(verdicts, vec![(json!(ok), json!(true)), (json!(stale), json!(false)), (json!(ok), json!(true))]);
+    // One file alone prints exactly what it did before: one object.
+    let o = faultline(&["check", "--json", &stale]);
+    assert_eq!(o.stdout.trim().lines().count(), 1);
+    let html = dir.path().join("x.html");
+    let o = faultline(&["check", "--html", html.to_str().unwrap(), &ok, &stale]);
+    assert_eq!(o.code, 254, "{}", o.stderr);
+    assert!(o.stderr.contains("--html"), "{}", o.stderr);
+}

@@ -87,26 +87,32 @@ pub fn check(history: &History, model: &str, opts: &CheckOptions) -> CheckResult
 
 /// [`check`] with a choice of decision procedures.
 pub fn check_with(history: &History, model: &str, opts: &CheckOptions, engine: Engine) -> CheckResult {
-    let Some(kind) = model::by_name(model) else {
-        return CheckResult::unknown(format!("unknown model `{model}` (known: {})", model::NAMES.join(", ")));
-    };
-    let calls = match history.calls() {
-        Ok(c) => c,
-        Err(e) => return CheckResult::unknown(format!("malformed history: {e}")).with("model", json!(model)),
-    };
-    check_calls_with(&calls, kind, opts, engine).with("model", json!(model))
+    match history.calls() {
+        Ok(calls) => check_calls_named(&calls, model, opts, engine),
+        Err(e) => malformed(model, e),
+    }
 }
 
 /// [`check`] on a JSONL file, paired while it is read ([`crate::history::read_jsonl_calls`]):
 /// the events are never held whole, so the peak memory is that of the calls and the check.
 pub fn check_jsonl(path: &std::path::Path, model: &str, opts: &CheckOptions) -> CheckResult {
+    match crate::history::read_jsonl_calls(path) {
+        Ok((calls, _)) => check_calls_named(&calls, model, opts, Engine::Auto),
+        Err(e) => malformed(model, e),
+    }
+}
+
+/// [`check_calls_with`] against the model named `model`, which the result names; an unknown
+/// name answers unknown.
+pub fn check_calls_named(calls: &[Call], model: &str, opts: &CheckOptions, engine: Engine) -> CheckResult {
     let Some(kind) = model::by_name(model) else {
         return CheckResult::unknown(format!("unknown model `{model}` (known: {})", model::NAMES.join(", ")));
     };
-    match crate::history::read_jsonl_calls(path) {
-        Ok((calls, _)) => check_calls_with(&calls, kind, opts, Engine::Auto).with("model", json!(model)),
-        Err(e) => CheckResult::unknown(format!("malformed history: {e}")).with("model", json!(model)),
-    }
+    check_calls_with(calls, kind, opts, engine).with("model", json!(model))
+}
+
+fn malformed(model: &str, e: crate::history::HistoryError) -> CheckResult {
+    CheckResult::unknown(format!("malformed history: {e}")).with("model", json!(model))
 }
 
 /// Checks `history` against a model defined outside this crate (or a built-in one): `make`
@@ -115,11 +121,10 @@ pub fn check_jsonl(path: &std::path::Path, model: &str, opts: &CheckOptions) -> 
 /// by the search, with the pruning hints they give.
 pub fn check_model<M: Model, F: Fn() -> M + Sync>(history: &History, make: F, opts: &CheckOptions) -> CheckResult {
     let name = make().name().to_string();
-    let calls = match history.calls() {
-        Ok(c) => c,
-        Err(e) => return CheckResult::unknown(format!("malformed history: {e}")).with("model", json!(name)),
-    };
-    check_calls_model(&calls, &make, opts, Engine::Auto).with("model", json!(name))
+    match history.calls() {
+        Ok(calls) => check_calls_model(&calls, &make, opts, Engine::Auto).with("model", json!(name)),
+        Err(e) => malformed(&name, e),
+    }
 }
 
 /// How a violation was found, with what its explanation needs.
