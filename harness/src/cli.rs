@@ -54,10 +54,11 @@ pub struct TestArgs {
     pub workload: Option<String>,
     /// Faults, comma separated: none, partition, partition-halves, partition-one, partition-ring,
     /// partition-bridge, partition-leader, kill, kill-leader, restart-storm, partition-kill,
-    /// kill-participant, power-loss, pause, clock, slow, all.
-    #[arg(long, default_value = "partition,kill", value_delimiter = ',')]
-    pub nemesis: Vec<String>,
-    /// Cluster size (3 to 7).
+    /// kill-participant, power-loss, pause, clock, slow, all. Default: partition,kill (for
+    /// Maelstrom nodes: partition).
+    #[arg(long, value_delimiter = ',')]
+    pub nemesis: Option<Vec<String>>,
+    /// Cluster size (3 to 7; Maelstrom nodes: 1 to 50).
     #[arg(long, default_value_t = 5)]
     pub nodes: usize,
     /// Concurrent client processes.
@@ -109,6 +110,28 @@ pub struct TestArgs {
     /// docs/maelstrom.md).
     #[arg(long, default_value = "tcp")]
     pub node_protocol: String,
+    /// Maelstrom nodes only: every message between nodes, clients and services takes this long
+    /// on its way (Maelstrom's `--latency`), on top of any `slow` fault. Default 0.
+    #[arg(long)]
+    pub latency_ms: Option<u64>,
+}
+
+impl TestArgs {
+    /// The faults of a TCP run that names none.
+    pub const DEFAULT_NEMESES: &'static [&'static str] = &["partition", "kill"];
+
+    /// `--nemesis` as given, or `default` when it was not.
+    pub fn nemesis_or(&self, default: &[&str]) -> Vec<String> {
+        self.nemesis.clone().unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect())
+    }
+
+    /// The faults this run will have: `--nemesis`, or the default of its node protocol.
+    pub fn effective_nemesis(&self) -> Vec<String> {
+        match self.node_protocol.as_str() {
+            "maelstrom" => self.nemesis_or(crate::maelstrom::settings::DEFAULT_NEMESES),
+            _ => self.nemesis_or(TestArgs::DEFAULT_NEMESES),
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
