@@ -47,13 +47,6 @@ pub struct HuntArgs {
     pub jobs: Option<usize>,
 }
 
-/// The faults of a `faultline test` that names none: random partitions and kills, plus the
-/// faults aimed at the leader (or coordinator) — killed right after an acknowledgement, cut off
-/// with a minority, restarted in storms within an election timeout — which find the most bugs
-/// (docs/detection.md). Nothing that needs an install (clock: libfaketime) or a preloadable
-/// node (power-loss).
-pub const DEFAULT_NEMESIS: &str = "partition,kill,kill-leader,partition-leader,restart-storm";
-
 #[derive(Args, Debug, Clone)]
 pub struct TestArgs {
     /// Protocol to test (see `faultline protocols`).
@@ -65,11 +58,11 @@ pub struct TestArgs {
     pub workload: Option<String>,
     /// Faults, comma separated: none, partition, partition-halves, partition-one, partition-ring,
     /// partition-bridge, partition-leader, kill, kill-leader, restart-storm, partition-kill,
-    /// kill-participant, power-loss, pause, clock, slow, all. Default: partitions, kills, and the
-    /// faults aimed at the leader (see DEFAULT_NEMESIS).
-    #[arg(long, default_value = DEFAULT_NEMESIS, value_delimiter = ',')]
-    pub nemesis: Vec<String>,
-    /// Cluster size (3 to 7).
+    /// kill-participant, power-loss, pause, clock, slow, all. Default: partitions, kills and
+    /// the faults aimed at the leader (`TestArgs::DEFAULT_NEMESES`; for Maelstrom nodes: partition).
+    #[arg(long, value_delimiter = ',')]
+    pub nemesis: Option<Vec<String>>,
+    /// Cluster size (3 to 7; Maelstrom nodes: 1 to 50).
     #[arg(long, default_value_t = 5)]
     pub nodes: usize,
     /// Concurrent client processes.
@@ -121,6 +114,32 @@ pub struct TestArgs {
     /// docs/maelstrom.md).
     #[arg(long, default_value = "tcp")]
     pub node_protocol: String,
+    /// Maelstrom nodes only: every message between nodes, clients and services takes this long
+    /// on its way (Maelstrom's `--latency`), on top of any `slow` fault. Default 0.
+    #[arg(long)]
+    pub latency_ms: Option<u64>,
+}
+
+impl TestArgs {
+    /// The faults of a TCP run that names none: random partitions and kills, plus the
+    /// faults aimed at the leader (or coordinator) — killed right after an acknowledgement, cut off
+    /// with a minority, restarted in storms within an election timeout — which find the most bugs
+    /// (docs/detection.md). Nothing that needs an install (clock: libfaketime) or a preloadable
+    /// node (power-loss).
+    pub const DEFAULT_NEMESES: &'static [&'static str] = &["partition", "kill", "kill-leader", "partition-leader", "restart-storm"];
+
+    /// `--nemesis` as given, or `default` when it was not.
+    pub fn nemesis_or(&self, default: &[&str]) -> Vec<String> {
+        self.nemesis.clone().unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect())
+    }
+
+    /// The faults this run will have: `--nemesis`, or the default of its node protocol.
+    pub fn effective_nemesis(&self) -> Vec<String> {
+        match self.node_protocol.as_str() {
+            "maelstrom" => self.nemesis_or(crate::maelstrom::settings::DEFAULT_NEMESES),
+            _ => self.nemesis_or(TestArgs::DEFAULT_NEMESES),
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]

@@ -61,7 +61,9 @@ pub fn test_argv(a: &TestArgs, seed: u64) -> Vec<String> {
     if let Some(w) = &a.workload {
         flag("workload", w.clone());
     }
-    flag("nemesis", a.nemesis.join(","));
+    if let Some(nemesis) = &a.nemesis {
+        flag("nemesis", nemesis.join(","));
+    }
     flag("nodes", a.nodes.to_string());
     flag("concurrency", a.concurrency.to_string());
     flag("rate", a.rate.to_string());
@@ -73,6 +75,9 @@ pub fn test_argv(a: &TestArgs, seed: u64) -> Vec<String> {
     flag("results", a.results.display().to_string());
     if a.node_protocol != "tcp" {
         flag("node-protocol", a.node_protocol.clone());
+    }
+    if let Some(ms) = a.latency_ms {
+        flag("latency-ms", ms.to_string());
     }
     if let Some(b) = &a.node_bin {
         flag("node-bin", b.display().to_string());
@@ -155,11 +160,11 @@ fn candidates(a: &TestArgs) -> Vec<(String, TestArgs)> {
         c.time_limit = half;
         out.push((format!("time limit {half} s"), c));
     }
-    let kinds = settings::parse_nemeses(&a.nemesis).unwrap_or_default();
+    let kinds = settings::parse_nemeses(&a.effective_nemesis()).unwrap_or_default();
     if kinds.len() > 1 {
         for drop in &kinds {
             let mut c = a.clone();
-            c.nemesis = kinds.iter().filter(|k| *k != drop).map(|k: &FaultKind| k.name().to_string()).collect();
+            c.nemesis = Some(kinds.iter().filter(|k| *k != drop).map(|k: &FaultKind| k.name().to_string()).collect());
             out.push((format!("without {}", drop.name()), c));
         }
     }
@@ -306,7 +311,7 @@ mod tests {
         assert_eq!((t.seed, t.node_args.clone(), t.nemesis.clone(), t.time_limit), (Some(5), h.test.node_args.clone(), h.test.nemesis.clone(), 8.0));
         let c = candidates(&h.test);
         assert_eq!(c[0].1.time_limit, 4.0);
-        assert!(c.iter().any(|(_, a)| a.nemesis == vec!["kill".to_string()]));
+        assert!(c.iter().any(|(_, a)| a.nemesis == Some(vec!["kill".to_string()])));
         assert!(c.iter().any(|(_, a)| a.concurrency == 5));
     }
 }

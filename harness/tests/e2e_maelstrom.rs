@@ -124,6 +124,37 @@ fn broadcast_with_gossip_survives_partitions_pauses_and_slow_links() {
     assert!(net["between_nodes"].as_u64().unwrap_or(0) > 0 && net["dropped"].as_u64().unwrap_or(0) > 0, "{net}");
 }
 
+/// Gossip Glomers' largest broadcast: 25 nodes in a grid, every message 100 ms on its way. The
+/// gossiping node must still get every acknowledged message to every node, and the router must
+/// have held each message for the latency.
+#[test]
+fn broadcast_on_25_nodes_with_100_ms_links_converges() {
+    if !python_available() {
+        return;
+    }
+    let _g = serial();
+    let run = maelstrom(
+        "broadcast.py",
+        &["--workload", "broadcast", "--nodes", "25", "--latency-ms", "100", "--nemesis", "none", "--seed", "25", "--time-limit", "4"],
+    );
+    assert_eq!(run.code, 0, "{}", run.explain());
+    assert_eq!(checker(&run, "set")["valid"], true, "{}", run.explain());
+    assert_eq!(checker(&run, "convergence")["valid"], true, "{}", run.explain());
+    let results = run.results.as_ref().unwrap();
+    let finals = results["stats"]["final_reads"].as_object().expect("final reads");
+    assert_eq!(finals.len(), 25, "every node was read at the end");
+    assert_eq!(results["stats"]["network"]["latency_ms"], 100);
+    let messages = lines(&run.run_dir.as_ref().unwrap().join("messages.jsonl"));
+    let gossip: Vec<&Value> = messages.iter().filter(|m| m["type"] == "gossip" && m["delivered_ns"].is_u64()).collect();
+    assert!(!gossip.is_empty(), "the nodes gossiped");
+    for m in gossip {
+        let took_ms = (m["delivered_ns"].as_u64().unwrap() - m["sent_ns"].as_u64().unwrap()) / 1_000_000;
+        assert!(took_ms >= 99, "a gossip message took {took_ms} ms on a 100 ms link: {m}");
+    }
+    let test = std::fs::read_to_string(run.run_dir.as_ref().unwrap().join("test.json")).unwrap();
+    assert!(test.contains("--latency-ms") && test.contains("--nodes"), "the rerun command repeats the latency: {test}");
+}
+
 #[test]
 fn broadcast_with_gossip_survives_clock_faults() {
     if !python_available() {
@@ -268,6 +299,10 @@ fn bad_flags_are_usage_errors_naming_the_flag() {
         (&["--node-protocol", "maelstrom", "--node-bin", echo], "--workload"),
         (&["--node-protocol", "maelstrom", "--workload", "echo", "--node-bin", "/no/such/node"], "--node-bin"),
         (&["--node-protocol", "maelstrom", "--workload", "echo", "--nemesis", "kill-leader", "--node-bin", echo], "--nemesis"),
+        (&["--node-protocol", "maelstrom", "--workload", "echo", "--nodes", "51", "--node-bin", echo], "--nodes"),
+        (&["--node-protocol", "maelstrom", "--workload", "echo", "--nodes", "2", "--nemesis", "partition", "--node-bin", echo], "--nemesis"),
+        (&["--node-protocol", "maelstrom", "--workload", "echo", "--latency-ms", "60001", "--node-bin", echo], "--latency-ms"),
+        (&["--workload", "register", "--latency-ms", "100"], "--latency-ms"),
     ];
     for (args, flag) in cases {
         let results = tempfile::tempdir().unwrap();

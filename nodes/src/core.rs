@@ -29,65 +29,9 @@ pub type ClientId = u64;
 /// A core's own timer name; setting a timer with the same id again replaces it.
 pub type TimerId = u64;
 
-/// A client request, decoded from the Maelstrom-style body by the runtime.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Request {
-    /// `read` with a key (register) or without (counter, set, bank: the whole state).
-    Read { key: Option<Value> },
-    Write { key: Value, value: Value },
-    Cas { key: Value, from: Value, to: Value },
-    /// `add` of a delta to a counter.
-    Add { delta: i64 },
-    /// `add` of an element to a set.
-    AddElement { element: Value },
-    /// `remove` of an element from a set (OR-set: the add-tags this replica has observed).
-    RemoveElement { element: Value },
-    /// `append` of `value` to the list at `key` (created as `[value]` when missing).
-    Append { key: Value, value: Value },
-    Transfer { from: Value, to: Value, amount: i64 },
-}
-
-/// A reply to a client request.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Reply {
-    /// `read_ok` with the value read.
-    ReadOk(Value),
-    WriteOk,
-    CasOk,
-    AddOk,
-    RemoveOk,
-    AppendOk,
-    TransferOk,
-    /// An error with Maelstrom's code: 0 timeout and 13 crash are indefinite; 1, 10, 11, 12, 14,
-    /// 20, 21, 22, 30 are definite (the operation certainly did not happen).
-    Error { code: u32, text: String },
-}
-
-/// Maelstrom's error codes, by name.
-pub mod code {
-    pub const TIMEOUT: u32 = 0;
-    pub const NODE_NOT_FOUND: u32 = 1;
-    pub const NOT_SUPPORTED: u32 = 10;
-    pub const TEMPORARILY_UNAVAILABLE: u32 = 11;
-    pub const MALFORMED_REQUEST: u32 = 12;
-    pub const CRASH: u32 = 13;
-    pub const ABORT: u32 = 14;
-    pub const KEY_DOES_NOT_EXIST: u32 = 20;
-    pub const KEY_ALREADY_EXISTS: u32 = 21;
-    pub const PRECONDITION_FAILED: u32 = 22;
-    pub const TXN_CONFLICT: u32 = 30;
-
-    /// Whether the client may conclude the operation did not take effect.
-    pub fn is_definite(code: u32) -> bool {
-        !matches!(code, TIMEOUT | CRASH)
-    }
-}
-
-impl Reply {
-    pub fn error(code: u32, text: impl Into<String>) -> Reply {
-        Reply::Error { code, text: text.into() }
-    }
-}
+/// Requests, replies and error codes are the client wire protocol's, defined once in
+/// `faultline-wire` for the nodes and the harness alike.
+pub use faultline_wire::{ErrorCode, Reply, Request};
 
 /// What a protocol says about itself (`--describe`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -304,6 +248,6 @@ pub trait Core: Send + 'static {
     /// a definite error 10 (not supported).
     fn local_read(&self, key: Option<&Value>) -> Reply {
         let _ = key;
-        Reply::error(code::NOT_SUPPORTED, "local reads are not supported by this protocol")
+        Reply::error(ErrorCode::NotSupported, "local reads are not supported by this protocol")
     }
 }

@@ -7,7 +7,7 @@
 //! applied too, though the consensus protocols do not offer the `set-remove` workload). Applying a
 //! command is deterministic, so every replica that applies the same log reaches the same state.
 
-use crate::core::{code, Reply, Request};
+use crate::core::{ErrorCode, Reply, Request};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,9 +38,9 @@ impl StateMachine {
                 Reply::WriteOk
             }
             Request::Cas { key, from, to } => match self.kv.get_mut(&key_text(key)) {
-                None => Reply::error(code::KEY_DOES_NOT_EXIST, "key does not exist"),
+                None => Reply::error(ErrorCode::KeyDoesNotExist, "key does not exist"),
                 Some(current) if current != from => {
-                    Reply::error(code::PRECONDITION_FAILED, format!("expected {from}, found {current}"))
+                    Reply::error(ErrorCode::PreconditionFailed, format!("expected {from}, found {current}"))
                 }
                 Some(current) => {
                     *current = to.clone();
@@ -68,9 +68,9 @@ impl StateMachine {
                     list.push(value.clone());
                     Reply::AppendOk
                 }
-                Some(other) => Reply::error(code::PRECONDITION_FAILED, format!("cannot append to {other}: not a list")),
+                Some(other) => Reply::error(ErrorCode::PreconditionFailed, format!("cannot append to {other}: not a list")),
             },
-            Request::Transfer { .. } => Reply::error(code::NOT_SUPPORTED, "transfer is served by twopc"),
+            Request::Transfer { .. } => Reply::error(ErrorCode::NotSupported, "transfer is served by twopc"),
         }
     }
 
@@ -104,7 +104,7 @@ impl StateMachine {
     fn apply_read(&self, key: &Value) -> Reply {
         match self.kv.get(&key_text(key)) {
             Some(v) => Reply::ReadOk(v.clone()),
-            None => Reply::error(code::KEY_DOES_NOT_EXIST, "key does not exist"),
+            None => Reply::error(ErrorCode::KeyDoesNotExist, "key does not exist"),
         }
     }
 

@@ -9,7 +9,7 @@
 #[path = "twopc_simnet.rs"]
 mod simnet;
 
-use faultline_nodes::core::{code, ClientId, Reply, Request};
+use faultline_nodes::core::{ClientId, Reply, Request};
 use faultline_nodes::twopc::{Outcome, TwoPc, TxnId};
 use serde_json::{json, Value};
 use simnet::{Faults, Sim};
@@ -155,7 +155,7 @@ fn check_effects(run: &Run, final_balances: &BTreeMap<u32, i64>) -> Result<(), S
         let Some(d) = delta(request) else { continue };
         match run.sim.replies.get(client) {
             Some(Reply::TransferOk) => d.iter().for_each(|(a, x)| residual[*a as usize] -= x),
-            Some(Reply::Error { code: c, .. }) if code::is_definite(*c) => {}
+            Some(r @ Reply::Error { .. }) if r.outcome() == Some(faultline_wire::Outcome::Fail) => {}
             _ => unknown.push(d),
         }
     }

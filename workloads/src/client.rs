@@ -1,7 +1,8 @@
 //! The client: one TCP connection to one node, one request at a time.
 //!
 //! Requests and replies are Maelstrom message bodies, one JSON object per line (docs/design.md,
-//! "Node wire protocol"). The client's real job is to be honest about what it knows. A reply that
+//! "Node wire protocol"), typed once for the nodes and the harness in `faultline-wire`: this
+//! module maps operations to its requests and its replies and error codes to completions. The client's real job is to be honest about what it knows. A reply that
 //! says the operation happened is `ok`; an error with a *definite* code says it certainly did
 //! not (`fail`); anything else after the request may have reached the node — a timeout, a lost
 //! connection, a garbled reply, the indefinite codes 0 (timeout) and 13 (crash) — leaves the
@@ -14,7 +15,8 @@
 //! async methods only move bytes and keep time.
 
 use crate::{Completion, OpSpec};
-use serde_json::{json, Map, Value};
+use faultline_wire::{ClientMsg, ErrorCode, Outcome, Reply, Request};
+use serde_json::{Map, Value};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -24,13 +26,6 @@ use tokio::time::Instant;
 
 /// A reply line longer than this is treated as garbage rather than buffered without bound.
 const MAX_REPLY_BYTES: usize = 16 << 20;
-
-/// Maelstrom's error codes the client interprets.
-const CODE_TIMEOUT: u64 = 0;
-const CODE_CRASH: u64 = 13;
-const CODE_KEY_DOES_NOT_EXIST: u64 = 20;
-/// The codes that say the operation certainly did not take effect.
-const DEFINITE_CODES: &[u64] = &[1, 10, 11, 12, 14, 20, 21, 22, 30];
 
 /// A connection to one node.
 pub struct Client {
@@ -76,7 +71,7 @@ impl Client {
     pub async fn status(&mut self, timeout: Duration) -> Option<Value> {
         let deadline = Instant::now() + timeout;
         let msg_id = self.take_msg_id();
-        let reply = self.exchange(&json!({"type": "status", "msg_id": msg_id}), msg_id, deadline).await.ok()?;
+        let reply = self.exchange(&ClientMsg::Status.to_body(msg_id), msg_id, deadline).await.ok()?;
         (reply.get("type").and_then(Value::as_str) == Some("status_ok")).then_some(reply)
     }
 
@@ -164,52 +159,57 @@ pub fn connect_failed(error: &std::io::Error) -> Completion {
 
 /// The request body for an operation (without a trailing newline).
 pub fn request_body(op: &OpSpec, msg_id: u64) -> Value {
+    if let Some(msg) = client_msg(op) {
+        return msg.to_body(msg_id);
+    }
+    // An operation the wire protocol has no form for carries its key and value as they are.
     let mut body = Map::new();
     body.insert("type".into(), Value::from(op.f.as_str()));
     body.insert("msg_id".into(), Value::from(msg_id));
-    if let Some(key) = &op.key {
-        body.insert("key".into(), serde_json::to_value(key).unwrap_or(Value::Null));
+    if let Some(key) = op_key(op) {
+        body.insert("key".into(), key);
     }
-    match op.f.as_str() {
-        "read" => {
-            if op.local {
-                body.insert("local".into(), Value::Bool(true));
-            }
-        }
-        "write" => {
-            body.insert("value".into(), op.value.clone());
-        }
-        "cas" => {
-            body.insert("from".into(), op.value.get(0).cloned().unwrap_or(Value::Null));
-            body.insert("to".into(), op.value.get(1).cloned().unwrap_or(Value::Null));
-        }
-        "add" => {
-            let field = if op.add_element { "element" } else { "delta" };
-            body.insert(field.into(), op.value.clone());
-        }
-        "remove" => {
-            body.insert("element".into(), op.value.clone());
-        }
-        "transfer" => {
-            for field in ["from", "to", "amount"] {
-                body.insert(field.into(), op.value.get(field).cloned().unwrap_or(Value::Null));
-            }
-        }
-        // An operation this client has no special form for carries its value as `value`.
-        _ => {
-            if !op.value.is_null() {
-                body.insert("value".into(), op.value.clone());
-            }
-        }
+    if !op.value.is_null() {
+        body.insert("value".into(), op.value.clone());
     }
     Value::Object(body)
+}
+
+fn op_key(op: &OpSpec) -> Option<Value> {
+    op.key.as_ref().map(|k| serde_json::to_value(k).unwrap_or(Value::Null))
+}
+
+/// The typed request of an operation; `None` for an operation the wire protocol has no form for
+/// (or whose value does not fit it, e.g. a delta that is not an integer).
+pub fn client_msg(op: &OpSpec) -> Option<ClientMsg> {
+    let key = op_key(op);
+    let v = &op.value;
+    let part = |i: usize| v.get(i).cloned().unwrap_or(Value::Null);
+    let field = |name: &str| v.get(name).cloned().unwrap_or(Value::Null);
+    let request = match op.f.as_str() {
+        "read" if op.local => return Some(ClientMsg::LocalRead { key }),
+        "read" => Request::Read { key },
+        "write" => Request::Write { key: key?, value: v.clone() },
+        "cas" => Request::Cas { key: key?, from: part(0), to: part(1) },
+        "add" if op.add_element => Request::AddElement { element: v.clone() },
+        "add" => Request::Add { delta: v.as_i64()? },
+        "remove" => Request::RemoveElement { element: v.clone() },
+        "append" => Request::Append { key: key?, value: v.clone() },
+        "transfer" => Request::Transfer { from: field("from"), to: field("to"), amount: v.get("amount")?.as_i64()? },
+        _ => return None,
+    };
+    Some(ClientMsg::Request(request))
 }
 
 /// The completion a reply means for an operation.
 pub fn completion_of(op: &OpSpec, reply: &Value) -> Completion {
     let kind = reply.get("type").and_then(Value::as_str).unwrap_or("");
     if kind == "error" {
-        return completion_of_error(op, reply);
+        return match Reply::from_body(reply) {
+            Ok(Reply::Error { code, text }) => completion_of_error(op, code, &text),
+            // An error without a code might mean anything.
+            Ok(_) | Err(_) => Completion::Info(format!("error without a code: {}", reply.get("text").and_then(Value::as_str).unwrap_or(""))),
+        };
     }
     let expected = format!("{}_ok", op.f);
     if kind != expected {
@@ -223,40 +223,16 @@ pub fn completion_of(op: &OpSpec, reply: &Value) -> Completion {
     }
 }
 
-fn completion_of_error(op: &OpSpec, reply: &Value) -> Completion {
-    let text = reply.get("text").and_then(Value::as_str).unwrap_or("");
-    let Some(code) = reply.get("code").and_then(Value::as_u64) else {
-        return Completion::Info(format!("error without a code: {text}"));
-    };
-    let reason = if text.is_empty() { code_name(code).to_string() } else { format!("{}: {text}", code_name(code)) };
-    if code == CODE_KEY_DOES_NOT_EXIST && op.f == "read" {
+fn completion_of_error(op: &OpSpec, code: u32, text: &str) -> Completion {
+    let reason = Reply::error_reason(code, text);
+    if code == ErrorCode::KeyDoesNotExist.code() && op.f == "read" {
         // A read of a key never written reads null (the contract's value of a missing key).
-        Completion::Ok(Value::Null)
-    } else if code == CODE_TIMEOUT || code == CODE_CRASH {
-        Completion::Info(reason)
-    } else if DEFINITE_CODES.contains(&code) {
-        Completion::Fail(reason)
-    } else {
-        // A code we do not know might mean anything, so we cannot claim it did not happen.
-        Completion::Info(reason)
+        return Completion::Ok(Value::Null);
     }
-}
-
-/// Maelstrom's name of an error code, as recorded in the history's `error` field.
-pub fn code_name(code: u64) -> &'static str {
-    match code {
-        0 => "timeout",
-        1 => "node-not-found",
-        10 => "not-supported",
-        11 => "temporarily-unavailable",
-        12 => "malformed-request",
-        13 => "crash",
-        14 => "abort",
-        20 => "key-does-not-exist",
-        21 => "key-already-exists",
-        22 => "precondition-failed",
-        30 => "txn-conflict",
-        _ => "unknown-error",
+    // Unknown codes are `Info`: a code we do not know cannot tell us nothing happened.
+    match faultline_wire::code::outcome_of(u64::from(code)) {
+        Outcome::Fail => Completion::Fail(reason),
+        Outcome::Info => Completion::Info(reason),
     }
 }
 
@@ -264,6 +240,7 @@ pub fn code_name(code: u64) -> &'static str {
 mod tests {
     use super::*;
     use crate::Key;
+    use serde_json::json;
 
     #[test]
     fn request_bodies() {
@@ -313,5 +290,26 @@ mod tests {
         let local = OpSpec::local_read(Some(Key::Int(3)));
         assert!(matches!(completion_of(&local, &err(10)), Completion::Fail(_)));
         assert_eq!(completion_of(&local, &json!({"type": "read_ok", "value": [1, 2]})), Completion::Ok(json!([1, 2])));
+    }
+
+    /// Every code the contract names is recorded as its classification says, under its name.
+    #[test]
+    fn every_error_code_completes_as_classified() {
+        let write = OpSpec::new("write", Some(Key::Int(1)), json!(2));
+        for code in ErrorCode::ALL {
+            let reply = Reply::error(code, "why").to_body(&json!(1));
+            let reason = format!("{}: why", code.name());
+            let expected = if code.is_definite() { Completion::Fail(reason) } else { Completion::Info(reason) };
+            assert_eq!(completion_of(&write, &reply), expected, "{code:?}");
+        }
+        assert!(matches!(completion_of(&write, &json!({"type": "error", "text": "x"})), Completion::Info(e) if e.contains("without a code")));
+    }
+
+    /// An operation without a typed form still reaches the node, with its key and value.
+    #[test]
+    fn untyped_operations_carry_key_and_value() {
+        let op = OpSpec::new("frob", Some(Key::Int(1)), json!(2));
+        assert_eq!(request_body(&op, 3), json!({"type": "frob", "msg_id": 3, "key": 1, "value": 2}));
+        assert!(client_msg(&op).is_none());
     }
 }

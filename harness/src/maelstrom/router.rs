@@ -1,11 +1,13 @@
 //! The message router: every message between Maelstrom nodes, clients and services passes
 //! through here, under the link rules of the run's [`Links`](crate::run::links::Links).
 //!
-//! Each node process gets two threads: a reader that parses its stdout line by line and routes
-//! each message, and a writer that feeds its stdin. A line that is not a JSON message is kept as
-//! evidence (the run's health then names the node and the line) and skipped. On every (re)start
-//! the node is sent `init` from `c0` (and, for `broadcast`, its `topology`); its readiness is the
-//! answer.
+//! Each node process gets two threads: a reader that parses the head of each line of its stdout
+//! (`src`, `dest`, the body's `type`, `msg_id`, `in_reply_to`; the rest is forwarded as written,
+//! never re-serialised) and routes it, and a feeder for its stdin that writes only what the
+//! routing thread could not write at once (the pipe is non-blocking, see [`Stdin`]). A line that
+//! is not a JSON message is kept as evidence (the run's health then names the node and the line)
+//! and skipped. On every (re)start the node is sent `init` from `c0` (and, for `broadcast`, its
+//! `topology`); its readiness is the answer.
 //!
 //! Rules are looked up for the directed link (origin → destination) when a message is routed:
 //! `Pass` delivers it now; `Reset` (what a partition sets on Maelstrom nodes) drops it, as
@@ -13,21 +15,27 @@
 //! is not kept, as in Maelstrom's network); `Stall` holds it until the link changes, then applies
 //! the new rule. Links without a rule (clients, `c0`) always pass.
 //!
-//! Every message is written to `messages.jsonl` when it is delivered or dropped (see
-//! docs/maelstrom.md), and counted for results.json.
+//! `--latency-ms` delays every message but the harness's own (`c0`) by that much, on top of the
+//! rule. Every message is logged to `messages.jsonl` when it is delivered or dropped (see
+//! docs/maelstrom.md), into a buffer a writer thread takes every [`LOG_FLUSH_EVERY`], and counted
+//! for results.json.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{ChildStdin, ChildStdout};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Map, Value};
+use serde::Deserialize;
+use serde_json::{json, Value};
 use tokio::sync::{oneshot, watch};
 
 use super::services::Services;
@@ -36,30 +44,215 @@ use crate::run::links::{LinkState, Links};
 
 /// How long a node has to answer `init` (and `topology`).
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the `messages.jsonl` writer takes what has been logged (logging never waits for
+/// the disk, and never wakes a thread per message).
+const LOG_FLUSH_EVERY: Duration = Duration::from_millis(20);
+/// The most `messages.jsonl` may hold in memory before lines are counted as lost instead.
+const LOG_BUFFER_MAX_BYTES: usize = 64 << 20;
+/// The read buffer of a node's stdout.
+const READ_BUFFER_BYTES: usize = 1 << 16;
 
-/// The stdin of the current process of a node.
+/// The stdin of the current process of a node. Dropping it (the node exited, or restarted as a
+/// new process) closes the pipe once what is queued has been written.
 struct NodeConn {
     generation: u64,
-    tx: mpsc::Sender<String>,
+    stdin: Arc<Stdin>,
 }
 
-/// A message on its way.
+impl Drop for NodeConn {
+    fn drop(&mut self) {
+        self.stdin.close();
+    }
+}
+
+/// A node's stdin, written without a thread hop when the pipe has room: the routing thread
+/// writes the line itself (the pipe is non-blocking); only what does not fit (a paused or slow
+/// node) is queued for the node's feeder thread, which waits for the pipe to drain. Order is
+/// kept: while anything is queued, new lines queue behind it.
+struct Stdin {
+    pipe: ChildStdin,
+    state: Mutex<Outbox>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Outbox {
+    queued: Vec<u8>,
+    /// The feeder is writing a batch it took from `queued`.
+    busy: bool,
+    closed: bool,
+}
+
+impl Stdin {
+    fn new(pipe: ChildStdin) -> std::io::Result<Stdin> {
+        set_nonblocking(&pipe)?;
+        Ok(Stdin { pipe, state: Mutex::default(), wake: Condvar::new() })
+    }
+
+    /// Hands `line` (and a newline) to the node; `false` if its stdin is closed.
+    fn send(&self, line: &str) -> bool {
+        let mut out = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if out.closed {
+            return false;
+        }
+        let direct = out.queued.is_empty() && !out.busy;
+        out.queued.extend_from_slice(line.as_bytes());
+        out.queued.push(b'\n');
+        if direct {
+            match (&self.pipe).write(&out.queued) {
+                Ok(n) => {
+                    out.queued.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => {
+                    out.closed = true;
+                    return false;
+                }
+            }
+        }
+        if !out.queued.is_empty() {
+            self.wake.notify_one();
+        }
+        true
+    }
+
+    fn close(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
+        self.wake.notify_one();
+    }
+
+    /// The feeder thread: writes what the routing threads could not, waiting for the pipe.
+    fn feed(&self) {
+        loop {
+            let batch = {
+                let guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                let mut out = self.wake.wait_while(guard, |o| o.queued.is_empty() && !o.closed).unwrap_or_else(|e| e.into_inner());
+                if out.queued.is_empty() {
+                    return; // closed, and everything written
+                }
+                out.busy = true;
+                std::mem::take(&mut out.queued)
+            };
+            let written = self.write_all(&batch);
+            let mut out = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            out.busy = false;
+            if !written {
+                out.closed = true;
+                out.queued.clear();
+                return;
+            }
+        }
+    }
+
+    /// Writes all of `bytes`, waiting (in steps of [`FEED_POLL_MS`]) while the pipe is full.
+    fn write_all(&self, mut bytes: &[u8]) -> bool {
+        while !bytes.is_empty() {
+            match (&self.pipe).write(bytes) {
+                Ok(0) => return false,
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let mut fd = libc::pollfd { fd: self.pipe.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+                    // SAFETY: one valid pollfd, for the length of the call.
+                    unsafe { libc::poll(&mut fd, 1, FEED_POLL_MS) };
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+}
+
+/// How long the feeder waits for a full pipe to drain before trying again.
+const FEED_POLL_MS: i32 = 100;
+
+fn set_nonblocking(pipe: &ChildStdin) -> std::io::Result<()> {
+    let fd = pipe.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this process owns; no memory is passed.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// What the router reads of a message: its envelope and the head of its body, borrowed from the
+/// line when nothing in them is escaped. The rest of the line is forwarded untouched.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow, default)]
+    src: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    dest: Cow<'a, str>,
+    #[serde(borrow)]
+    body: BodyHead<'a>,
+}
+
+#[derive(Deserialize)]
+struct BodyHead<'a> {
+    #[serde(rename = "type", borrow, default)]
+    typ: Option<Cow<'a, str>>,
+    #[serde(default)]
+    msg_id: Option<Value>,
+    #[serde(default)]
+    in_reply_to: Option<Value>,
+}
+
+/// The head of a message, owned.
+#[derive(Default)]
+struct Parts {
+    /// The message's own `src`, if it has one.
+    src: Option<String>,
+    dest: String,
+    typ: String,
+    msg_id: Option<Value>,
+    in_reply_to: Option<Value>,
+}
+
+impl From<Head<'_>> for Parts {
+    fn from(head: Head<'_>) -> Parts {
+        Parts {
+            src: head.src.map(Cow::into_owned),
+            dest: head.dest.into_owned(),
+            typ: head.body.typ.map_or_else(|| "?".to_string(), Cow::into_owned),
+            msg_id: head.body.msg_id,
+            in_reply_to: head.body.in_reply_to,
+        }
+    }
+}
+
+/// A message on its way: the line as its sender wrote it, and what routing and the log need.
 struct Msg {
     id: u64,
+    /// The sender the harness knows (whatever `src` says).
     origin: String,
-    dest: String,
+    parts: Parts,
     sent_ns: u64,
-    value: Value,
+    line: String,
+}
+
+impl Msg {
+    /// The body, parsed: for the services and the clients, which read it whole.
+    fn body(&self) -> Value {
+        serde_json::from_str::<Value>(&self.line).ok().and_then(|mut v| v.get_mut("body").map(Value::take)).unwrap_or(Value::Null)
+    }
 }
 
 #[derive(Default)]
 struct Counts {
     total: u64,
-    delivered: u64,
     dropped: u64,
     between_nodes: u64,
-    by_type: BTreeMap<String, u64>,
+    by_type: HashMap<String, u64>,
     dropped_by_reason: BTreeMap<String, u64>,
+}
+
+/// `messages.jsonl` on its way to the disk: lines appended under a lock, written by one thread.
+#[derive(Default)]
+struct LogBuf {
+    bytes: Vec<u8>,
+    closed: bool,
+    lost: u64,
 }
 
 /// Routes the messages of one run.
@@ -69,13 +262,17 @@ pub struct Router {
     node_ids: Vec<String>,
     conns: Mutex<HashMap<String, NodeConn>>,
     generation: AtomicU64,
-    rules: HashMap<(String, String), watch::Receiver<LinkState>>,
+    /// origin → destination → the link's rule.
+    rules: HashMap<String, HashMap<String, watch::Receiver<LinkState>>>,
+    /// `--latency-ms`: added to every message except the harness's own (`c0`).
+    latency_ms: u64,
     pub services: Services,
     pending: Mutex<HashMap<(String, u64), oneshot::Sender<Value>>>,
     next_id: AtomicU64,
     init_msg_id: AtomicU64,
-    log: Mutex<Option<mpsc::Sender<String>>>,
+    log: Arc<(Mutex<LogBuf>, Condvar)>,
     log_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    delivered: AtomicU64,
     counts: Mutex<Counts>,
     rng: Mutex<ChaCha8Rng>,
     bad_output: Mutex<Vec<(String, String)>>,
@@ -83,30 +280,37 @@ pub struct Router {
     topology: Option<BTreeMap<String, Vec<String>>>,
 }
 
+/// What a router needs besides the nodes and their links.
+pub struct RouterSetup {
+    pub seed: u64,
+    /// The run's clock: message times are nanoseconds since it.
+    pub start: Instant,
+    /// `broadcast`: the topology sent after `init`.
+    pub topology: Option<BTreeMap<String, Vec<String>>>,
+    pub latency_ms: u64,
+}
+
 impl Router {
     /// A router for `node_ids`, reading link rules from `links` (which must cover the nodes and
     /// the services), writing `messages.jsonl` at `log_path`.
-    pub fn new(node_ids: &[String], links: &Links, log_path: &Path, seed: u64, start: Instant, topology: Option<BTreeMap<String, Vec<String>>>) -> anyhow::Result<Arc<Router>> {
-        let mut rules = HashMap::new();
+    pub fn new(node_ids: &[String], links: &Links, log_path: &Path, setup: RouterSetup) -> anyhow::Result<Arc<Router>> {
+        let mut rules: HashMap<String, HashMap<String, _>> = HashMap::new();
         let mut everyone: Vec<String> = node_ids.to_vec();
         everyone.extend(super::services::NAMES.iter().map(|s| s.to_string()));
         for a in &everyone {
             for b in everyone.iter().filter(|b| *b != a) {
                 if let Some(rx) = links.subscribe(a, b) {
-                    rules.insert((a.clone(), b.clone()), rx);
+                    rules.entry(a.clone()).or_default().insert(b.clone(), rx);
                 }
             }
         }
         let file = std::fs::File::create(log_path).map_err(|e| anyhow::anyhow!("creating {}: {e}", log_path.display()))?;
-        let (tx, rx) = mpsc::channel::<String>();
-        let writer = std::thread::Builder::new().name("faultline-messages".into()).spawn(move || {
-            let mut w = BufWriter::new(file);
-            for line in rx {
-                let _ = w.write_all(line.as_bytes());
-                let _ = w.write_all(b"\n");
-            }
-            let _ = w.flush();
-        })?;
+        let log: Arc<(Mutex<LogBuf>, Condvar)> = Arc::default();
+        let writer = {
+            let log = log.clone();
+            std::thread::Builder::new().name("faultline-messages".into()).spawn(move || write_log(file, &log))?
+        };
+        let RouterSetup { seed, start, topology, latency_ms } = setup;
         Ok(Arc::new(Router {
             start,
             handle: tokio::runtime::Handle::current(),
@@ -114,12 +318,14 @@ impl Router {
             conns: Mutex::default(),
             generation: AtomicU64::new(0),
             rules,
+            latency_ms,
             services: Services::new(seed),
             pending: Mutex::default(),
             next_id: AtomicU64::new(0),
             init_msg_id: AtomicU64::new(0),
-            log: Mutex::new(Some(tx)),
+            log,
             log_thread: Mutex::new(Some(writer)),
+            delivered: AtomicU64::new(0),
             counts: Mutex::default(),
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0x726f_7574)),
             bad_output: Mutex::default(),
@@ -135,58 +341,20 @@ impl Router {
     /// (and `topology`), and answers when the node is ready.
     pub fn attach(self: &Arc<Self>, id: &str, stdin: ChildStdin, stdout: ChildStdout) -> Readiness {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let (tx, rx) = mpsc::channel::<String>();
-        let _ = std::thread::Builder::new().name(format!("faultline-{id}-in")).spawn(move || {
-            let mut w = BufWriter::new(stdin);
-            while let Ok(line) = rx.recv() {
-                if w.write_all(line.as_bytes()).and_then(|_| w.write_all(b"\n")).is_err() {
-                    break;
-                }
-                // Write everything queued, then flush once.
-                let mut broken = false;
-                while let Ok(more) = rx.try_recv() {
-                    if w.write_all(more.as_bytes()).and_then(|_| w.write_all(b"\n")).is_err() {
-                        broken = true;
-                        break;
-                    }
-                }
-                if broken || w.flush().is_err() {
-                    break;
-                }
+        match Stdin::new(stdin) {
+            Ok(stdin) => {
+                let stdin = Arc::new(stdin);
+                let feeder = stdin.clone();
+                let _ = std::thread::Builder::new().name(format!("faultline-{id}-in")).spawn(move || feeder.feed());
+                self.conns.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), NodeConn { generation, stdin });
             }
-        });
-        self.conns.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), NodeConn { generation, tx });
+            // Without its stdin the node never gets init: its readiness says so.
+            Err(e) => tracing::warn!("{id}: cannot make its stdin non-blocking: {e}"),
+        }
         let me = self.clone();
         let node = id.to_string();
         let _ = std::thread::Builder::new().name(format!("faultline-{id}-out")).spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            loop {
-                line.clear();
-                match reader.read_line(&mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-                let text = line.trim_end_matches(['\n', '\r']);
-                if text.trim().is_empty() {
-                    continue;
-                }
-                let parsed = serde_json::from_str::<Value>(text).ok().filter(|v| v.get("dest").and_then(Value::as_str).is_some() && v.get("body").is_some_and(Value::is_object));
-                // A message that claims another sender is not the node's own (a node that
-                // copies its input to its output would otherwise talk to itself forever).
-                let evidence = match parsed {
-                    Some(v) if v["src"].as_str() == Some(node.as_str()) => {
-                        me.route(&node, v);
-                        continue;
-                    }
-                    Some(v) => format!("{} (its src is {}, not {node})", text, v["src"]),
-                    None => text.to_string(),
-                };
-                let mut bad = me.bad_output.lock().unwrap_or_else(|e| e.into_inner());
-                if bad.len() < 10_000 {
-                    bad.push((node.clone(), evidence.chars().take(500).collect()));
-                }
-            }
+            me.read_stdout(&node, stdout);
             let mut conns = me.conns.lock().unwrap_or_else(|e| e.into_inner());
             if conns.get(&node).is_some_and(|c| c.generation == generation) {
                 conns.remove(&node);
@@ -199,6 +367,39 @@ impl Router {
             let _ = ready_tx.send(me.initialize(&node).await);
         });
         ready_rx
+    }
+
+    /// Routes every message a node writes on stdout until it closes; keeps anything else as
+    /// evidence.
+    fn read_stdout(self: &Arc<Self>, node: &str, stdout: ChildStdout) {
+        let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, stdout);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let text = line.trim_end_matches(['\n', '\r']);
+            if text.trim().is_empty() {
+                continue;
+            }
+            // A message that claims another sender is not the node's own (a node that copies
+            // its input to its output would otherwise talk to itself forever).
+            let evidence = match serde_json::from_str::<Head>(text) {
+                Ok(head) if head.src.as_deref() == Some(node) => {
+                    let msg = self.message(node, Parts::from(head), text.to_string());
+                    self.send(msg);
+                    continue;
+                }
+                Ok(head) => format!("{} (its src is {}, not {node})", text, head.src.map_or("null".into(), |s| json!(s).to_string())),
+                Err(_) => text.to_string(),
+            };
+            let mut bad = self.bad_output.lock().unwrap_or_else(|e| e.into_inner());
+            if bad.len() < 10_000 {
+                bad.push((node.to_string(), evidence.chars().take(500).collect()));
+            }
+        }
     }
 
     /// A fresh message id for requests of the harness itself (client `c0`).
@@ -248,36 +449,53 @@ impl Router {
     }
 
     /// Routes one message sent by `origin` (the sender the harness knows, whatever `src` says).
+    /// A value that is not a message (no `dest`, no body) is dropped as `unknown destination`.
     pub fn route(self: &Arc<Self>, origin: &str, value: Value) {
-        let dest = value["dest"].as_str().unwrap_or("").to_string();
-        let typ = value["body"]["type"].as_str().unwrap_or("?").to_string();
+        let line = value.to_string();
+        let parts = serde_json::from_str::<Head>(&line).map(Parts::from).unwrap_or_default();
+        let msg = self.message(origin, parts, line);
+        self.send(msg);
+    }
+
+    fn message(&self, origin: &str, parts: Parts, line: String) -> Msg {
+        Msg { id: self.next_id.fetch_add(1, Ordering::Relaxed), origin: origin.to_string(), parts, sent_ns: self.now_ns(), line }
+    }
+
+    /// Counts a message as sent, then applies its link's rule.
+    fn send(self: &Arc<Self>, msg: Msg) {
         {
             let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
             c.total += 1;
-            *c.by_type.entry(typ).or_default() += 1;
-            if self.node_ids.iter().any(|n| n == origin) && self.node_ids.contains(&dest) {
+            match c.by_type.get_mut(msg.parts.typ.as_str()) {
+                Some(n) => *n += 1,
+                None => {
+                    c.by_type.insert(msg.parts.typ.clone(), 1);
+                }
+            }
+            if self.is_node(&msg.origin) && self.is_node(&msg.parts.dest) {
                 c.between_nodes += 1;
             }
         }
-        let msg = Msg { id: self.next_id.fetch_add(1, Ordering::Relaxed), origin: origin.to_string(), dest, sent_ns: self.now_ns(), value };
         self.forward(msg);
     }
 
-    /// Applies the link's rule to a message.
+    fn is_node(&self, id: &str) -> bool {
+        self.node_ids.iter().any(|n| n == id)
+    }
+
+    /// Applies the link's rule (and `--latency-ms`) to a message.
     fn forward(self: &Arc<Self>, msg: Msg) {
-        let rule = self.rules.get(&(msg.origin.clone(), msg.dest.clone()));
+        let rule = self.rules.get(&msg.origin).and_then(|to| to.get(&msg.parts.dest));
         let state = rule.map(|r| r.borrow().clone()).unwrap_or(LinkState::Pass);
+        // The harness's own requests (init, convergence probes) are not the network's.
+        let latency_ms = if msg.origin == "c0" || msg.parts.dest == "c0" { 0 } else { self.latency_ms };
         match state {
-            LinkState::Pass => self.deliver(msg),
+            LinkState::Pass if latency_ms == 0 => self.deliver(msg),
+            LinkState::Pass => self.deliver_after(msg, latency_ms),
             LinkState::Reset => self.dropped(msg, "partition"),
             LinkState::Delay { delay_ms, jitter_ms } => {
                 let jitter = if jitter_ms == 0 { 0 } else { self.rng.lock().unwrap_or_else(|e| e.into_inner()).gen_range(0..=2 * jitter_ms) };
-                let ms = (delay_ms + jitter).saturating_sub(jitter_ms);
-                let me = self.clone();
-                self.handle.spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
-                    me.deliver(msg);
-                });
+                self.deliver_after(msg, latency_ms + (delay_ms + jitter).saturating_sub(jitter_ms));
             }
             LinkState::Stall => {
                 let mut rx = rule.expect("a stalled link has a rule").clone();
@@ -290,21 +508,29 @@ impl Router {
         }
     }
 
+    fn deliver_after(self: &Arc<Self>, msg: Msg, ms: u64) {
+        let me = self.clone();
+        self.handle.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            me.deliver(msg);
+        });
+    }
+
     fn deliver(self: &Arc<Self>, msg: Msg) {
-        let dest = msg.dest.as_str();
+        let dest = msg.parts.dest.as_str();
         if Services::is_service(dest) {
-            let src = msg.value["src"].as_str().unwrap_or(&msg.origin).to_string();
-            let reply = self.services.handle(dest, &src, &msg.value["body"]);
+            let src = msg.parts.src.clone().unwrap_or_else(|| msg.origin.clone());
+            let reply = self.services.handle(dest, &src, &msg.body());
             self.delivered(&msg);
             if let Some(body) = reply {
                 self.route(dest, json!({"src": dest, "dest": src, "body": body}));
             }
             return;
         }
-        if self.node_ids.iter().any(|n| n == dest) {
+        if self.is_node(dest) {
             let sent = {
                 let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-                conns.get(dest).map(|c| c.tx.send(msg.value.to_string()).is_ok()).unwrap_or(false)
+                conns.get(dest).is_some_and(|c| c.stdin.send(&msg.line))
             };
             if sent {
                 self.delivered(&msg);
@@ -314,12 +540,12 @@ impl Router {
             return;
         }
         // A client (`c0` for init): the reply to a pending request, or a late one.
-        let key = (dest.to_string(), msg.value["body"]["in_reply_to"].as_u64().unwrap_or(u64::MAX));
+        let key = (msg.parts.dest.clone(), msg.parts.in_reply_to.as_ref().and_then(Value::as_u64).unwrap_or(u64::MAX));
         let waiter = self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
         match waiter {
             Some(tx) => {
                 self.delivered(&msg);
-                let _ = tx.send(msg.value["body"].clone());
+                let _ = tx.send(msg.body());
             }
             None if dest.starts_with('c') => self.dropped(msg, "no client waiting"),
             None => self.dropped(msg, "unknown destination"),
@@ -327,7 +553,7 @@ impl Router {
     }
 
     fn delivered(&self, msg: &Msg) {
-        self.counts.lock().unwrap_or_else(|e| e.into_inner()).delivered += 1;
+        self.delivered.fetch_add(1, Ordering::Relaxed);
         self.log(msg, Some(self.now_ns()), None);
     }
 
@@ -340,31 +566,18 @@ impl Router {
         self.log(&msg, None, Some(why));
     }
 
+    /// Appends the message's line of `messages.jsonl` (docs/maelstrom.md) to the log buffer.
     fn log(&self, msg: &Msg, delivered_ns: Option<u64>, dropped: Option<&str>) {
-        let body = &msg.value["body"];
-        let mut line = Map::new();
-        line.insert("id".into(), json!(msg.id));
-        line.insert("src".into(), msg.value.get("src").cloned().unwrap_or_else(|| json!(msg.origin)));
-        line.insert("dest".into(), json!(msg.dest));
-        line.insert("type".into(), body.get("type").cloned().unwrap_or(Value::Null));
-        for f in ["msg_id", "in_reply_to"] {
-            if let Some(v) = body.get(f) {
-                line.insert(f.into(), v.clone());
-            }
+        let line = log_line(msg, delivered_ns, dropped);
+        let mut log = self.log.0.lock().unwrap_or_else(|e| e.into_inner());
+        if log.closed {
+            return;
         }
-        line.insert("sent_ns".into(), json!(msg.sent_ns));
-        match (delivered_ns, dropped) {
-            (Some(t), _) => {
-                line.insert("delivered_ns".into(), json!(t));
-            }
-            (None, why) => {
-                line.insert("dropped".into(), json!(true));
-                line.insert("reason".into(), json!(why.unwrap_or("")));
-            }
+        if log.bytes.len() + line.len() > LOG_BUFFER_MAX_BYTES {
+            log.lost += 1;
+            return;
         }
-        if let Some(tx) = self.log.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            let _ = tx.send(Value::Object(line).to_string());
-        }
+        log.bytes.extend_from_slice(line.as_bytes());
     }
 
     /// Lines nodes wrote to stdout that are not JSON messages: per node, its first such line
@@ -387,20 +600,69 @@ impl Router {
     pub fn stats_json(&self, client_ops: u64) -> Value {
         let c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         let per_op = if client_ops == 0 { Value::Null } else { json!(((c.between_nodes as f64 / client_ops as f64) * 100.0).round() / 100.0) };
+        let by_type: BTreeMap<&String, &u64> = c.by_type.iter().collect();
+        let lost = self.log.0.lock().unwrap_or_else(|e| e.into_inner()).lost;
         json!({
-            "messages_total": c.total, "delivered": c.delivered, "dropped": c.dropped,
+            "messages_total": c.total, "delivered": self.delivered.load(Ordering::Relaxed), "dropped": c.dropped,
             "dropped_by_reason": c.dropped_by_reason, "between_nodes": c.between_nodes,
-            "between_nodes_per_op": per_op, "by_type": c.by_type,
+            "between_nodes_per_op": per_op, "by_type": by_type, "latency_ms": self.latency_ms,
+            "log_lines_lost": lost,
         })
     }
 
     /// Stops accepting log lines and waits for `messages.jsonl` to be written.
     pub fn close_log(&self) {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.log.0.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
+        self.log.1.notify_all();
         if let Some(t) = self.log_thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = t.join();
         }
     }
+}
+
+/// One line of `messages.jsonl`, with its newline.
+fn log_line(msg: &Msg, delivered_ns: Option<u64>, dropped: Option<&str>) -> String {
+    let quoted = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "null".into());
+    let mut line = String::with_capacity(160);
+    let src = msg.parts.src.as_deref().unwrap_or(&msg.origin);
+    let _ = write!(line, r#"{{"id":{},"src":{},"dest":{},"type":{}"#, msg.id, quoted(src), quoted(&msg.parts.dest), quoted(&msg.parts.typ));
+    for (name, v) in [("msg_id", &msg.parts.msg_id), ("in_reply_to", &msg.parts.in_reply_to)] {
+        if let Some(v) = v {
+            let _ = write!(line, r#","{name}":{v}"#);
+        }
+    }
+    let _ = write!(line, r#","sent_ns":{}"#, msg.sent_ns);
+    match (delivered_ns, dropped) {
+        (Some(t), _) => {
+            let _ = write!(line, r#","delivered_ns":{t}}}"#);
+        }
+        (None, why) => {
+            let _ = write!(line, r#","dropped":true,"reason":{}}}"#, quoted(why.unwrap_or("")));
+        }
+    }
+    line.push('\n');
+    line
+}
+
+/// The `messages.jsonl` writer: takes the buffer every [`LOG_FLUSH_EVERY`] (or when the log
+/// closes) and writes it out.
+fn write_log(file: std::fs::File, log: &(Mutex<LogBuf>, Condvar)) {
+    let mut w = BufWriter::new(file);
+    let mut spare = Vec::new();
+    loop {
+        let closed = {
+            let guard = log.0.lock().unwrap_or_else(|e| e.into_inner());
+            let (mut guard, _) = log.1.wait_timeout_while(guard, LOG_FLUSH_EVERY, |l| !l.closed).unwrap_or_else(|e| e.into_inner());
+            std::mem::swap(&mut guard.bytes, &mut spare);
+            guard.closed
+        };
+        let _ = w.write_all(&spare);
+        spare.clear();
+        if closed {
+            break;
+        }
+    }
+    let _ = w.flush();
 }
 
 /// The `broadcast` topology: a grid of the nodes (each node's neighbours are the nodes beside,
@@ -450,7 +712,8 @@ mod tests {
         let mut everyone = nodes.clone();
         everyone.extend(super::super::services::NAMES.iter().map(|s| s.to_string()));
         let links = Links::rules_only(&everyone, 1).unwrap();
-        let router = Router::new(&nodes, &links, &dir.path().join("messages.jsonl"), 1, Instant::now(), None).unwrap();
+        let setup = RouterSetup { seed: 1, start: Instant::now(), topology: None, latency_ms: 0 };
+        let router = Router::new(&nodes, &links, &dir.path().join("messages.jsonl"), setup).unwrap();
         let ok = via_n1(&router, 1, Duration::from_secs(5)).await;
         assert_eq!(ok.unwrap()["type"], "write_ok");
         // A partition that cuts n1 off from lin-kv drops the request: no reply, ever.

@@ -81,7 +81,8 @@ pub(crate) async fn execute(s: &Settings, run_dir: &Path, stop_rx: watch::Receiv
     everyone.extend(services::NAMES.iter().map(|s| s.to_string()));
     let links = Links::rules_only(&everyone, s.seed).context("setting up the link rules")?;
     let topology = (s.workload == "broadcast").then(|| router::grid(&ids));
-    let router = Router::new(&ids, &links, &run_dir.join("messages.jsonl"), s.seed, started, topology).context("starting the router")?;
+    let setup = router::RouterSetup { seed: s.seed, start: started, topology, latency_ms: s.latency_ms };
+    let router = Router::new(&ids, &links, &run_dir.join("messages.jsonl"), setup).context("starting the router")?;
     let workload = workloads::generator(&s.workload, s.seed, s.concurrency)?;
     if s.faults.contains(&FaultKind::Kill) {
         crate::out!("note: {AMNESIA}");

@@ -4,7 +4,9 @@
 //! Every service speaks the same bodies: `read` {key} → `read_ok` {value}; `write` {key, value} →
 //! `write_ok`; `cas` {key, from, to, create_if_not_exists?} → `cas_ok`. Errors: 20
 //! key-does-not-exist (read or cas of a missing key), 22 precondition-failed (cas whose `from`
-//! is not the current value), 10 not-supported (any other type), 12 malformed-request.
+//! is not the current value), 10 not-supported (any other type), 12 malformed-request (a missing
+//! key or field). Requests are decoded and replies encoded by the wire protocol's own types
+//! (`faultline-wire`), the ones the reference nodes and the TCP client use.
 //!
 //! - `lin-kv` is linearizable: one map behind a mutex, every operation on the latest state.
 //! - `seq-kv` is sequentially consistent, and deliberately shows it: every update creates a new
@@ -27,7 +29,8 @@ use std::sync::Mutex;
 use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Value};
+use faultline_wire::{ClientMsg, ErrorCode, Reply, Request};
+use serde_json::Value;
 
 /// The service names, as node ids.
 pub const NAMES: [&str; 3] = ["lin-kv", "seq-kv", "lww-kv"];
@@ -36,12 +39,33 @@ pub const SEQ_MAX_LAG: usize = 8;
 /// Replicas of `lww-kv`.
 pub const LWW_REPLICAS: usize = 3;
 
-fn key_of(body: &Value) -> Option<String> {
-    body.get("key").map(|k| k.to_string())
+/// A request to a service, decoded by the wire protocol's own decoder ([`ClientMsg`]).
+enum Op {
+    Read,
+    Write(Value),
+    Cas { from: Value, to: Value, create_if_not_exists: bool },
 }
 
-fn error(code: u64, text: &str) -> Value {
-    json!({"type": "error", "code": code, "text": text})
+/// The key (as a map key) and the operation of a request body, or the error to answer with.
+fn decode(body: &Value) -> Result<(String, Op), Reply> {
+    let Some(fields) = body.as_object() else {
+        return Err(Reply::error(ErrorCode::MalformedRequest, "expected a JSON object"));
+    };
+    let msg = ClientMsg::from_body(fields).map_err(|r| Reply::error(r.code, r.text))?;
+    match msg {
+        ClientMsg::Request(Request::Read { key: Some(key) }) => Ok((key.to_string(), Op::Read)),
+        ClientMsg::Request(Request::Write { key, value }) => Ok((key.to_string(), Op::Write(value))),
+        ClientMsg::Request(Request::Cas { key, from, to }) => {
+            let create_if_not_exists = body["create_if_not_exists"] == true;
+            Ok((key.to_string(), Op::Cas { from, to, create_if_not_exists }))
+        }
+        ClientMsg::Request(Request::Read { key: None }) => Err(Reply::error(ErrorCode::MalformedRequest, "read: missing \"key\"")),
+        other => Err(Reply::error(ErrorCode::NotSupported, format!("unsupported request type {:?}", other.type_name()))),
+    }
+}
+
+fn missing() -> Reply {
+    Reply::error(ErrorCode::KeyDoesNotExist, "key does not exist")
 }
 
 /// A linearizable map.
@@ -50,33 +74,25 @@ struct Lin {
     map: HashMap<String, Value>,
 }
 
-fn apply(map: &mut HashMap<String, Value>, key: String, body: &Value) -> Value {
-    match body["type"].as_str().unwrap_or("") {
-        "read" => match map.get(&key) {
-            Some(v) => json!({"type": "read_ok", "value": v}),
-            None => error(20, "key does not exist"),
-        },
-        "write" => {
-            map.insert(key, body.get("value").cloned().unwrap_or(Value::Null));
-            json!({"type": "write_ok"})
+fn apply(map: &mut HashMap<String, Value>, key: String, op: &Op) -> Reply {
+    match op {
+        Op::Read => map.get(&key).map_or_else(missing, |v| Reply::ReadOk(v.clone())),
+        Op::Write(value) => {
+            map.insert(key, value.clone());
+            Reply::WriteOk
         }
-        "cas" => {
-            let from = body.get("from").cloned().unwrap_or(Value::Null);
-            let to = body.get("to").cloned().unwrap_or(Value::Null);
-            match map.get(&key) {
-                None if body["create_if_not_exists"] == true => {
-                    map.insert(key, to);
-                    json!({"type": "cas_ok"})
-                }
-                None => error(20, "key does not exist"),
-                Some(cur) if *cur == from => {
-                    map.insert(key, to);
-                    json!({"type": "cas_ok"})
-                }
-                Some(cur) => error(22, &format!("expected {from}, but had {cur}")),
+        Op::Cas { from, to, create_if_not_exists } => match map.get(&key) {
+            None if *create_if_not_exists => {
+                map.insert(key, to.clone());
+                Reply::CasOk
             }
-        }
-        other => error(10, &format!("unsupported request type {other:?}")),
+            None => missing(),
+            Some(cur) if cur == from => {
+                map.insert(key, to.clone());
+                Reply::CasOk
+            }
+            Some(cur) => Reply::error(ErrorCode::PreconditionFailed, format!("expected {from}, but had {cur}")),
+        },
     }
 }
 
@@ -95,25 +111,22 @@ impl Seq {
         self.versions.get(key)?.iter().rev().find(|(v, _)| *v <= version).map(|(_, val)| val)
     }
 
-    fn handle(&mut self, client: &str, key: String, body: &Value, rng: &mut ChaCha8Rng) -> Value {
+    fn handle(&mut self, client: &str, key: String, op: &Op, rng: &mut ChaCha8Rng) -> Reply {
         let floor = self.floor.get(client).copied().unwrap_or(0).min(self.latest);
-        match body["type"].as_str().unwrap_or("") {
-            "read" => {
+        match op {
+            Op::Read => {
                 let oldest = floor.max(self.latest.saturating_sub(SEQ_MAX_LAG));
                 let version = if rng.gen_bool(0.5) { self.latest } else { rng.gen_range(oldest..=self.latest) };
                 self.floor.insert(client.to_string(), version);
-                match self.at(&key, version) {
-                    Some(v) => json!({"type": "read_ok", "value": v}),
-                    None => error(20, "key does not exist"),
-                }
+                self.at(&key, version).map_or_else(missing, |v| Reply::ReadOk(v.clone()))
             }
-            "write" | "cas" => {
+            Op::Write(_) | Op::Cas { .. } => {
                 let mut current: HashMap<String, Value> = HashMap::new();
                 if let Some(v) = self.at(&key, self.latest) {
                     current.insert(key.clone(), v.clone());
                 }
-                let reply = apply(&mut current, key.clone(), body);
-                if reply["type"] != "error" {
+                let reply = apply(&mut current, key.clone(), op);
+                if !matches!(reply, Reply::Error { .. }) {
                     self.latest += 1;
                     let v = current.remove(&key).unwrap_or(Value::Null);
                     self.versions.entry(key).or_default().push((self.latest, v));
@@ -121,7 +134,6 @@ impl Seq {
                 self.floor.insert(client.to_string(), self.latest);
                 reply
             }
-            other => error(10, &format!("unsupported request type {other:?}")),
         }
     }
 }
@@ -155,7 +167,7 @@ impl Lww {
         }
     }
 
-    fn handle(&mut self, key: String, body: &Value, rng: &mut ChaCha8Rng) -> Value {
+    fn handle(&mut self, key: String, op: &Op, rng: &mut ChaCha8Rng) -> Reply {
         self.tick += 1;
         if rng.gen_bool(0.3) {
             self.merge();
@@ -165,8 +177,8 @@ impl Lww {
         let stamp = (self.tick + self.skew[i]) * LWW_REPLICAS as u64 + i as u64;
         let replica = &mut self.replicas[i];
         let mut map: HashMap<String, Value> = replica.get(&key).map(|(_, v)| (key.clone(), v.clone())).into_iter().collect();
-        let reply = apply(&mut map, key.clone(), body);
-        if reply["type"] != "error" && body["type"] != "read" {
+        let reply = apply(&mut map, key.clone(), op);
+        if !matches!(reply, Reply::Error { .. }) && !matches!(op, Op::Read) {
             let v = map.remove(&key).unwrap_or(Value::Null);
             let newer = replica.get(&key).map_or(true, |(s, _)| stamp > *s);
             if newer {
@@ -199,22 +211,27 @@ impl Services {
     /// Serves one request of `client` to `service`; the reply body, with `in_reply_to` set.
     /// `None` when `service` is not a service.
     pub fn handle(&self, service: &str, client: &str, body: &Value) -> Option<Value> {
-        let mut reply = match key_of(body) {
-            None => error(12, "missing key"),
-            Some(key) => {
+        if !Services::is_service(service) {
+            return None;
+        }
+        let reply = match decode(body) {
+            Err(error) => error,
+            Ok((key, op)) => {
                 let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
                 match service {
-                    "lin-kv" => apply(&mut self.lin.lock().unwrap_or_else(|e| e.into_inner()).map, key, body),
-                    "seq-kv" => self.seq.lock().unwrap_or_else(|e| e.into_inner()).handle(client, key, body, &mut rng),
-                    "lww-kv" => self.lww.lock().unwrap_or_else(|e| e.into_inner()).handle(key, body, &mut rng),
-                    _ => return None,
+                    "lin-kv" => apply(&mut self.lin.lock().unwrap_or_else(|e| e.into_inner()).map, key, &op),
+                    "seq-kv" => self.seq.lock().unwrap_or_else(|e| e.into_inner()).handle(client, key, &op, &mut rng),
+                    _ => self.lww.lock().unwrap_or_else(|e| e.into_inner()).handle(key, &op, &mut rng),
                 }
             }
         };
-        if let Some(id) = body.get("msg_id") {
-            reply["in_reply_to"] = id.clone();
+        let in_reply_to = body.get("msg_id").cloned().unwrap_or(Value::Null);
+        let mut out = reply.to_body(&in_reply_to);
+        if in_reply_to.is_null() {
+            // A request without a msg_id gets a reply without in_reply_to.
+            out.as_object_mut().map(|o| o.remove("in_reply_to"));
         }
-        Some(reply)
+        Some(out)
     }
 
     /// Brings the `lww-kv` replicas together (the run is quiet).
@@ -226,6 +243,7 @@ impl Services {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use std::sync::Arc;
 
     fn req(t: &str, key: i64, extra: Value) -> Value {

@@ -22,17 +22,16 @@ pub const DEFAULT_NEMESES: &[&str] = &["partition"];
 /// The faults that mean something for a Maelstrom node, besides partitions.
 const MAELSTROM_FAULTS: &[FaultKind] = &[FaultKind::Kill, FaultKind::Pause, FaultKind::Clock, FaultKind::Slow];
 
-/// Whether `--nemesis` was given on the command line (clap fills in its default otherwise).
-fn nemesis_given(args: &TestArgs) -> bool {
-    let default = args.nemesis.join(",") == crate::cli::DEFAULT_NEMESIS;
-    !default || std::env::args().any(|a| a == "--nemesis" || a.starts_with("--nemesis="))
-}
-
 pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
     let time_limit = positive_secs("--time-limit", args.time_limit)?;
     let nemesis_interval = positive_secs("--nemesis-interval", args.nemesis_interval)?;
     let check_budget = positive_secs("--check-budget", args.check_budget)?;
-    let nemesis_raw: Vec<String> = if nemesis_given(args) { args.nemesis.clone() } else { DEFAULT_NEMESES.iter().map(|s| s.to_string()).collect() };
+    let nemesis_raw: Vec<String> = match (&args.nemesis, args.nodes) {
+        (Some(given), _) => given.clone(),
+        // One or two nodes cannot be partitioned: such a run has no faults unless asked for.
+        (None, n) if n < 3 => vec!["none".to_string()],
+        (None, _) => args.nemesis_or(DEFAULT_NEMESES),
+    };
     let mut faults = parse_nemeses(&nemesis_raw).map_err(exit::usage)?;
     let applies = |k: &FaultKind| MAELSTROM_FAULTS.contains(k) || matches!(k, FaultKind::Partition(_));
     if nemesis_raw.iter().any(|n| n.trim() == "all") {
@@ -44,6 +43,9 @@ pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
             "--nemesis: {} does not apply to Maelstrom nodes (they apply: partition shapes, kill, pause, clock, slow)",
             k.name()
         )));
+    }
+    if args.nodes < 3 && !faults.is_empty() {
+        return Err(exit::usage(format!("--nemesis: faults need at least 3 nodes (--nodes {}); use --nemesis none", args.nodes)));
     }
     let Some(bin) = args.node_bin.as_deref() else {
         return Err(exit::usage("--node-bin: --node-protocol maelstrom needs the node binary to run (--node-bin PATH)"));
@@ -107,5 +109,35 @@ pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
         faketime_lib,
         powerloss_lib: None,
         node_protocol: "maelstrom".into(),
+        latency_ms: args.latency_ms.unwrap_or(0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn validate_with(extra: &[&str]) -> Result<Settings, Failure> {
+        let results = tempfile::tempdir().unwrap();
+        let mut argv = vec!["faultline", "test", "--node-protocol", "maelstrom", "--workload", "echo", "--node-bin", "/bin/cat"];
+        argv.extend_from_slice(extra);
+        let results_arg = results.path().to_str().unwrap().to_string();
+        argv.extend(["--results", &results_arg]);
+        let Command::Test(args) = Cli::parse_from(argv).command else { unreachable!("a test command") };
+        validate(&args)
+    }
+
+    /// The default is decided by whether `--nemesis` was given at all, not by comparing with a
+    /// default list: asking for exactly `partition,kill` gets the kill.
+    #[test]
+    fn the_default_nemesis_is_partition_and_an_explicit_kill_is_kept() {
+        assert_eq!(validate_with(&[]).unwrap().nemesis_names, ["partition"]);
+        let explicit = validate_with(&["--nemesis", "partition,kill"]).unwrap();
+        assert!(explicit.faults.contains(&FaultKind::Kill), "{:?}", explicit.faults);
+        assert_eq!(validate_with(&["--nodes", "1"]).unwrap().nemesis_names, ["none"]);
+        assert!(validate_with(&["--nodes", "2", "--nemesis", "kill"]).is_err());
+        assert_eq!(validate_with(&["--nodes", "25", "--latency-ms", "100"]).unwrap().latency_ms, 100);
+    }
 }

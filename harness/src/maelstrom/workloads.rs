@@ -154,8 +154,9 @@ pub fn request(workload: &str, op: &OpSpec, msg_id: u64) -> Value {
     }
 }
 
-/// What a reply means for an operation. Error codes are interpreted by the TCP client's own
-/// mapping ([`completion_of`]): 0 and 13 and unknown codes indefinite, the others definite.
+/// What a reply means for an operation. Error codes are interpreted as for TCP nodes
+/// ([`completion_of`], on `faultline-wire`'s table): 0, 13 and unknown codes indefinite, the
+/// others definite.
 pub fn completion(workload: &str, op: &OpSpec, request: &Value, reply: &Value) -> Completion {
     let wire = OpSpec { f: request["type"].as_str().unwrap_or(&op.f).to_string(), ..op.clone() };
     let mut reply = reply.clone();

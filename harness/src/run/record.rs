@@ -1,8 +1,8 @@
 //! The history of a run, recorded as it happens.
 //!
 //! Clients and the nemesis hand events to a [`Recorder`]; one writer thread numbers them in
-//! the order it receives them and appends each to `history.jsonl`, flushed at once, so a
-//! harness killed mid-run leaves a prefix that `faultline check` accepts. The order of the
+//! the order it receives them and appends each to `history.jsonl`, flushed as soon as nothing
+//! more is queued, so a harness killed mid-run leaves a prefix that `faultline check` accepts. The order of the
 //! channel is the happened-before of the history: a client sends its invoke before it sends
 //! the request, and its completion after the reply arrives, so whenever the file says one
 //! operation completed before another began, it really did.
@@ -92,24 +92,50 @@ pub fn open(path: &Path, start: Instant) -> io::Result<(Recorder, Sink)> {
     Ok((Recorder { tx, start, counters: Arc::new(Counters::default()), acks }, Sink { handle, close }))
 }
 
+/// How long the writer waits, once the queue is empty, before it blocks for the next event: the
+/// longest an event waits to reach the file when the run is busy.
+const IDLE_LOOK_AGAIN: std::time::Duration = std::time::Duration::from_millis(2);
+
 fn write_all(rx: mpsc::Receiver<Option<Op>>, file: File) -> Recorded {
     let mut w = JsonlWriter::new(BufWriter::new(file));
     let mut ops = Vec::new();
     let mut error = None;
     let mut last_time = 0u64;
     // `None` is the close sentinel sent by `Sink::finish`; events sent after it are dropped.
-    while let Ok(Some(mut op)) = rx.recv() {
+    // Everything already queued is written before one flush: a busy run flushes per batch, not
+    // per event, and the file still never lags behind the events by more than the queue.
+    let mut next = rx.recv().ok().flatten();
+    while let Some(mut op) = next {
         op.index = ops.len() as u64;
         // Times are stamped by the senders just before they send; two senders may swap. Time
         // only describes, the index orders, so keeping it monotonic loses nothing.
         op.time = op.time.max(last_time);
         last_time = op.time;
         if error.is_none() {
-            if let Err(e) = w.write(&op).and_then(|_| w.flush()) {
+            if let Err(e) = w.write(&op) {
                 error = Some(e);
             }
         }
         ops.push(op);
+        next = match rx.try_recv() {
+            Ok(more) => more,
+            Err(mpsc::TryRecvError::Disconnected) => None,
+            Err(mpsc::TryRecvError::Empty) => {
+                if error.is_none() {
+                    error = w.flush().err();
+                }
+                // Look again a moment later before blocking: while the writer is not blocked,
+                // a client's send wakes no thread, and a busy run's events come in batches.
+                std::thread::sleep(IDLE_LOOK_AGAIN);
+                match rx.try_recv() {
+                    Ok(more) => more,
+                    Err(_) => rx.recv().ok().flatten(),
+                }
+            }
+        };
+    }
+    if error.is_none() {
+        error = w.flush().err();
     }
     Recorded { ops, error }
 }

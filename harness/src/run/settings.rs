@@ -183,6 +183,8 @@ pub struct Settings {
     pub powerloss_lib: Option<PathBuf>,
     /// `--node-protocol`: `tcp` (the node contract) or `maelstrom` (stdin/stdout, routed).
     pub node_protocol: String,
+    /// `--latency-ms`: the router's delay of every message (Maelstrom nodes only; 0 otherwise).
+    pub latency_ms: u64,
 }
 
 impl Settings {
@@ -202,8 +204,19 @@ pub(crate) fn positive_secs(flag: &str, v: f64) -> Result<Duration, Failure> {
 
 /// Checks the numeric flags (pure: no processes are run).
 fn check_numbers(args: &TestArgs) -> Result<(), Failure> {
-    if !(3..=7).contains(&args.nodes) {
-        return Err(exit::usage(format!("--nodes: a cluster has 3 to 7 nodes, got {}", args.nodes)));
+    // Maelstrom nodes are routed, not proxied: a cluster of them may be as large as Maelstrom's
+    // own challenges (25 nodes for broadcast), or a single node.
+    let (min, max) = if args.node_protocol == "maelstrom" { (1, MAX_MAELSTROM_NODES) } else { (3, 7) };
+    if !(min..=max).contains(&args.nodes) {
+        return Err(exit::usage(format!("--nodes: a cluster has {min} to {max} nodes, got {}", args.nodes)));
+    }
+    if let Some(ms) = args.latency_ms {
+        if args.node_protocol != "maelstrom" {
+            return Err(exit::usage("--latency-ms: only Maelstrom nodes (--node-protocol maelstrom) have routed links; for TCP nodes use --nemesis slow"));
+        }
+        if ms > MAX_LATENCY_MS {
+            return Err(exit::usage(format!("--latency-ms: must be at most {MAX_LATENCY_MS}, got {ms}")));
+        }
     }
     if args.concurrency == 0 || args.concurrency > 1000 {
         return Err(exit::usage(format!("--concurrency: must be 1 to 1000, got {}", args.concurrency)));
@@ -219,6 +232,10 @@ fn check_numbers(args: &TestArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The largest cluster of Maelstrom nodes.
+pub const MAX_MAELSTROM_NODES: usize = 50;
+/// The longest `--latency-ms` accepted (a minute: anything longer outlasts every request).
+pub const MAX_LATENCY_MS: u64 = 60_000;
 /// The slowest and the fastest `--rate` accepted, operations per second.
 pub const MIN_RATE: f64 = 0.01;
 pub const MAX_RATE: f64 = 1_000_000.0;
@@ -284,7 +301,8 @@ pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
     let time_limit = positive_secs("--time-limit", args.time_limit)?;
     let nemesis_interval = positive_secs("--nemesis-interval", args.nemesis_interval)?;
     let check_budget = positive_secs("--check-budget", args.check_budget)?;
-    let faults = parse_nemeses(&args.nemesis).map_err(exit::usage)?;
+    let nemesis_raw = args.nemesis_or(TestArgs::DEFAULT_NEMESES);
+    let faults = parse_nemeses(&nemesis_raw).map_err(exit::usage)?;
     let node_bin = protocols::resolve_node_bin(args.node_bin.as_deref())?;
     let known = protocols::list(&node_bin).map_err(|e| Failure::Internal(anyhow::anyhow!(e)))?;
     if !known.iter().any(|p| p == &args.protocol) {
@@ -325,7 +343,7 @@ pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
     } else {
         None
     };
-    let nemesis_names: Vec<String> = if faults.is_empty() { vec!["none".into()] } else { args.nemesis.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect() };
+    let nemesis_names: Vec<String> = if faults.is_empty() { vec!["none".into()] } else { nemesis_raw.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect() };
     let name = args.name.clone().unwrap_or_else(|| default_name(&args.protocol, &workload, &nemesis_names, &args.node_args));
     check_name(&name)?;
     check_results_dir(&args.results)?;
@@ -358,6 +376,7 @@ pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
         faketime_lib,
         powerloss_lib,
         node_protocol: "tcp".into(),
+        latency_ms: 0,
     })
 }
 

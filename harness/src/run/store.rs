@@ -65,6 +65,9 @@ pub fn rerun_command(s: &Settings) -> String {
     if s.node_protocol != "tcp" {
         flag("node-protocol", s.node_protocol.clone());
     }
+    if s.latency_ms > 0 {
+        flag("latency-ms", s.latency_ms.to_string());
+    }
     if s.node_bin_given {
         flag("node-bin", s.node_bin.display().to_string());
     }
@@ -83,6 +86,7 @@ pub fn test_json(s: &Settings, started: chrono::DateTime<chrono::Utc>) -> Value 
         "name": s.name,
         "protocol": s.protocol,
         "node_protocol": s.node_protocol,
+        "latency_ms": s.latency_ms,
         "workload": s.workload,
         "nemesis": s.nemesis_names,
         "nodes": s.nodes,

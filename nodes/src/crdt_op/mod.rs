@@ -17,7 +17,7 @@
 pub mod bugs;
 pub mod delivered;
 
-use crate::core::{code, ClientId, Core, Ctx, Describe, NodeConfig, NodeId, Reply, Request, Storage, TimerId};
+use crate::core::{ErrorCode, ClientId, Core, Ctx, Describe, NodeConfig, NodeId, Reply, Request, Storage, TimerId};
 pub use bugs::{Bug, Bugs};
 pub use delivered::Delivered;
 use serde::{Deserialize, Serialize};
@@ -186,7 +186,7 @@ impl CrdtOp {
         match (self.workload.as_str(), key) {
             ("counter", None) => Reply::ReadOk(Value::from(self.r.counter)),
             ("set" | "set-remove", None) => Reply::ReadOk(Value::Array(self.r.elements())),
-            _ => Reply::error(code::MALFORMED_REQUEST, "reads take no key here"),
+            _ => Reply::error(ErrorCode::MalformedRequest, "reads take no key here"),
         }
     }
 
@@ -199,7 +199,7 @@ impl CrdtOp {
                 let tags = self.r.set.get(&element).cloned().unwrap_or_default();
                 Ok(Op::RemoveElement { element, tags })
             }
-            (w, r) => Err(Reply::error(code::NOT_SUPPORTED, format!("{r:?} is not served for workload {w}"))),
+            (w, r) => Err(Reply::error(ErrorCode::NotSupported, format!("{r:?} is not served for workload {w}"))),
         }
     }
 

@@ -16,7 +16,7 @@
 pub mod bugs;
 pub mod lattice;
 
-use crate::core::{code, ClientId, Core, Ctx, Describe, NodeConfig, NodeId, Reply, Request, Storage, TimerId};
+use crate::core::{ErrorCode, ClientId, Core, Ctx, Describe, NodeConfig, NodeId, Reply, Request, Storage, TimerId};
 pub use bugs::{Bug, Bugs};
 pub use lattice::{Lww, OrSet, PnCounter, State, Tag};
 use serde::{Deserialize, Serialize};
@@ -140,9 +140,9 @@ impl CrdtState {
                 Reply::WriteOk
             }
             ("register", Request::Cas { .. }) => {
-                Reply::error(code::NOT_SUPPORTED, "crdt-state registers do not support compare-and-set")
+                Reply::error(ErrorCode::NotSupported, "crdt-state registers do not support compare-and-set")
             }
-            (w, r) => Reply::error(code::NOT_SUPPORTED, format!("{r:?} is not served for workload {w}")),
+            (w, r) => Reply::error(ErrorCode::NotSupported, format!("{r:?} is not served for workload {w}")),
         }
     }
 
@@ -150,11 +150,11 @@ impl CrdtState {
         match (self.workload.as_str(), key) {
             ("register", Some(k)) => match self.state.registers.get(&k.to_string()) {
                 Some(w) => Reply::ReadOk(w.value.clone()),
-                None => Reply::error(code::KEY_DOES_NOT_EXIST, "key does not exist"),
+                None => Reply::error(ErrorCode::KeyDoesNotExist, "key does not exist"),
             },
             ("counter", None) => Reply::ReadOk(Value::from(self.state.counter.value())),
             ("set" | "set-remove", None) => Reply::ReadOk(Value::Array(self.state.set.elements())),
-            (w, _) => Reply::error(code::MALFORMED_REQUEST, format!("read needs a key exactly for registers (workload {w})")),
+            (w, _) => Reply::error(ErrorCode::MalformedRequest, format!("read needs a key exactly for registers (workload {w})")),
         }
     }
 }

@@ -23,7 +23,7 @@ mod replica;
 pub mod storage;
 pub mod types;
 
-use crate::core::{code, ClientId, Core, Ctx, Describe, NodeConfig, NodeId, Reply, Request, Storage, TimerId};
+use crate::core::{ErrorCode, ClientId, Core, Ctx, Describe, NodeConfig, NodeId, Reply, Request, Storage, TimerId};
 use acceptor::Acceptor;
 use learner::Learner;
 use proposer::Role;
@@ -228,10 +228,10 @@ impl Paxos {
     /// leader) or refuse it (no leader known).
     fn submit(&mut self, ctx: &mut Ctx<Msg>, client: ClientId, request: Request) {
         if matches!(request, Request::Transfer { .. }) {
-            return ctx.reply(client, Reply::error(code::NOT_SUPPORTED, "paxos does not serve transfers"));
+            return ctx.reply(client, Reply::error(ErrorCode::NotSupported, "paxos does not serve transfers"));
         }
         if self.pending.len() >= self.params.max_queue {
-            return ctx.reply(client, Reply::error(code::TEMPORARILY_UNAVAILABLE, "too many requests in flight"));
+            return ctx.reply(client, Reply::error(ErrorCode::TemporarilyUnavailable, "too many requests in flight"));
         }
         if self.params.bugs.has(Bug::LeaderLocalRead) && self.is_leader() && StateMachine::is_read(&request) {
             // BUG(leader-local-read): believing it leads is taken for leading; the log is skipped.
@@ -240,7 +240,7 @@ impl Paxos {
         let leader = match (&self.role, self.leader) {
             (Role::Follower, Some(b)) if b.node != self.me => self.member(b.node).map(|name| (name.clone(), b)),
             (Role::Follower, _) => {
-                return ctx.reply(client, Reply::error(code::TEMPORARILY_UNAVAILABLE, "no known leader"));
+                return ctx.reply(client, Reply::error(ErrorCode::TemporarilyUnavailable, "no known leader"));
             }
             _ => None,
         };
@@ -277,7 +277,7 @@ impl Paxos {
     fn on_reject(&mut self, ctx: &mut Ctx<Msg>, ids: Vec<CmdId>) {
         for id in ids {
             if let Some(p) = self.pending.remove(&id) {
-                ctx.reply(p.client, Reply::error(code::TEMPORARILY_UNAVAILABLE, "the leader changed; retry"));
+                ctx.reply(p.client, Reply::error(ErrorCode::TemporarilyUnavailable, "the leader changed; retry"));
             }
         }
     }
@@ -289,7 +289,7 @@ impl Paxos {
         let expired: Vec<CmdId> = self.pending.iter().filter(|(_, p)| p.expires_tick <= tick).map(|(id, _)| *id).collect();
         for id in expired {
             if let Some(p) = self.pending.remove(&id) {
-                ctx.reply(p.client, Reply::error(code::TIMEOUT, "not decided in time"));
+                ctx.reply(p.client, Reply::error(ErrorCode::Timeout, "not decided in time"));
             }
         }
     }

@@ -8,7 +8,7 @@
 use super::acceptor::merge_promises;
 use super::types::{AcceptedEntry, Ballot, Batch, CmdId, Msg, Slot};
 use super::{Bug, Paxos};
-use crate::core::{code, Ctx, NodeId, Reply};
+use crate::core::{ErrorCode, Ctx, NodeId, Reply};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// A node's part in leadership.
@@ -223,7 +223,7 @@ impl Paxos {
             if origin == self.me {
                 for id in ids {
                     if let Some(p) = self.pending.remove(&id) {
-                        ctx.reply(p.client, Reply::error(code::TEMPORARILY_UNAVAILABLE, "not the leader any more"));
+                        ctx.reply(p.client, Reply::error(ErrorCode::TemporarilyUnavailable, "not the leader any more"));
                     }
                 }
             } else if let Some(name) = self.member(origin).cloned() {

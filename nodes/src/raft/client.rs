@@ -14,7 +14,7 @@
 //! the read is served from it.
 
 use super::{Bug, Command, Entry, Msg, Origin, PendingRead, Raft, ReadMode};
-use crate::core::{code, ClientId, Ctx, Reply, Request};
+use crate::core::{ErrorCode, ClientId, Ctx, Reply, Request};
 use crate::sm::StateMachine;
 
 impl Raft {
@@ -26,7 +26,7 @@ impl Raft {
             return;
         }
         if let Request::Transfer { .. } = request {
-            ctx.reply(client, Reply::error(code::NOT_SUPPORTED, "raft does not serve transfers"));
+            ctx.reply(client, Reply::error(ErrorCode::NotSupported, "raft does not serve transfers"));
             return;
         }
         self.waiting.insert(client, ctx.now_ms);
@@ -36,7 +36,7 @@ impl Raft {
             ctx.send(leader, Msg::Forward { origin, request });
         } else {
             self.waiting.remove(&client);
-            ctx.reply(client, Reply::error(code::TEMPORARILY_UNAVAILABLE, "no leader known"));
+            ctx.reply(client, Reply::error(ErrorCode::TemporarilyUnavailable, "no leader known"));
         }
     }
 
@@ -65,7 +65,7 @@ impl Raft {
             self.lead_request(ctx, origin, request);
         } else {
             // Not appended anywhere by us: the failure is definite.
-            let reply = Reply::error(code::TEMPORARILY_UNAVAILABLE, "not the leader");
+            let reply = Reply::error(ErrorCode::TemporarilyUnavailable, "not the leader");
             ctx.send(origin.node.clone(), Msg::ForwardReply { origin, reply });
         }
     }
@@ -153,7 +153,7 @@ impl Raft {
             self.waiting.iter().filter(|(_, &since)| now.saturating_sub(since) > limit || since > now + limit).map(|(&id, _)| id).collect();
         for id in expired {
             self.waiting.remove(&id);
-            ctx.reply(id, Reply::error(code::TIMEOUT, "timed out waiting for the cluster"));
+            ctx.reply(id, Reply::error(ErrorCode::Timeout, "timed out waiting for the cluster"));
         }
     }
 }

@@ -6,7 +6,7 @@
 //! depose a healthy leader when it comes back. Nodes refuse pre-votes while they hear a leader.
 
 use super::{Bug, Msg, Progress, Raft, Role, TIMER_ELECTION, TIMER_FLUSH, TIMER_HEARTBEAT};
-use crate::core::{code, Ctx, Reply};
+use crate::core::{ErrorCode, Ctx, Reply};
 
 impl Raft {
     pub(super) fn reset_election_timer(&self, ctx: &mut Ctx<Msg>) {
@@ -67,7 +67,7 @@ impl Raft {
             self.flush_armed = false;
             // A read not yet served had no effect: failing it is definite.
             for read in std::mem::take(&mut self.reads) {
-                self.respond(ctx, &read.origin, Reply::error(code::TEMPORARILY_UNAVAILABLE, "leadership lost"));
+                self.respond(ctx, &read.origin, Reply::error(ErrorCode::TemporarilyUnavailable, "leadership lost"));
             }
             self.reset_election_timer(ctx);
         }

@@ -159,7 +159,7 @@ async fn serve_client<M, R: AsyncBufRead + Unpin>(
             Ok(Some(())) => {}
             Ok(None) => return,
             Err(e) => {
-                let reply = crate::core::Reply::error(crate::core::code::MALFORMED_REQUEST, e.to_string());
+                let reply = crate::core::Reply::error(crate::core::ErrorCode::MalformedRequest, e.to_string());
                 let _ = tx.send(wire::encode(&Value::Null, &reply));
                 return;
             }

@@ -4,7 +4,7 @@
 use super::durable::Rec;
 use super::types::{Msg, Op, Txn, TxnId, Vote};
 use super::{Active, Bug, Origin, Relay, TwoPc, CONFLICT_RETRIES, MAX_ACTIVE, VOTE_TIMEOUT_TICKS};
-use crate::core::{code, Ctx, Reply};
+use crate::core::{ErrorCode, Ctx, Reply};
 use serde_json::{Map, Value};
 
 impl TwoPc {
@@ -28,7 +28,7 @@ impl TwoPc {
 
     pub(super) fn start_txn(&mut self, ctx: &mut Ctx<Msg>, origin: Origin, op: Op, attempt: u32) {
         if self.active.len() >= MAX_ACTIVE {
-            let busy = Reply::error(code::TEMPORARILY_UNAVAILABLE, "too many transactions in flight");
+            let busy = Reply::error(ErrorCode::TemporarilyUnavailable, "too many transactions in flight");
             return self.answer(ctx, &origin, busy);
         }
         let id = TxnId { coord: self.s.id.clone(), epoch: self.epoch, seq: self.next_seq };
@@ -62,7 +62,7 @@ impl TwoPc {
             let rec = Rec::Decided { id: id.clone(), order: a.txn.order.clone(), tree: a.txn.tree };
             self.log(ctx, rec);
         }
-        let retry = matches!(&result, Reply::Error { code, .. } if *code == code::TXN_CONFLICT)
+        let retry = matches!(&result, Reply::Error { code, .. } if *code == ErrorCode::TxnConflict.code())
             && !commit
             && a.attempt < CONFLICT_RETRIES;
         if retry {
@@ -87,7 +87,7 @@ impl TwoPc {
         if self.s.unsafe_commit && transfer && !no_seen {
             self.decide(ctx, id, true, Reply::TransferOk);
         } else {
-            self.decide(ctx, id, false, Reply::error(code::ABORT, "timed out waiting for votes"));
+            self.decide(ctx, id, false, Reply::error(ErrorCode::Abort, "timed out waiting for votes"));
         }
     }
 

@@ -26,7 +26,7 @@ mod durable;
 mod participant;
 pub mod types;
 
-use crate::core::{code, ClientId, Core, Ctx, Describe, NodeConfig, NodeId, Reply, Request, Storage, TimerId};
+use crate::core::{ErrorCode, ClientId, Core, Ctx, Describe, NodeConfig, NodeId, Reply, Request, Storage, TimerId};
 use durable::{Rec, Snapshot, LOG};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -343,7 +343,7 @@ impl TwoPc {
         match request {
             Request::Read { key: None } => Ok(Op::Read),
             Request::Transfer { from, to, amount } => {
-                let bad = |what: &str| Reply::error(code::MALFORMED_REQUEST, what.to_string());
+                let bad = |what: &str| Reply::error(ErrorCode::MalformedRequest, what.to_string());
                 let from = self.parse_account(from).ok_or_else(|| bad("unknown from account"))?;
                 let to = self.parse_account(to).ok_or_else(|| bad("unknown to account"))?;
                 if *amount < 0 {
@@ -351,7 +351,7 @@ impl TwoPc {
                 }
                 Ok(Op::Transfer { from, to, amount: *amount })
             }
-            _ => Err(Reply::error(code::NOT_SUPPORTED, "twopc serves the bank workload: transfer and read")),
+            _ => Err(Reply::error(ErrorCode::NotSupported, "twopc serves the bank workload: transfer and read")),
         }
     }
 
@@ -362,7 +362,7 @@ impl TwoPc {
     fn forward(&mut self, ctx: &mut Ctx<Msg>, client: ClientId, request: Request) {
         let coord = self.s.coordinator.clone().expect("forward only with a fixed coordinator");
         if self.forwards.len() >= MAX_FORWARDS {
-            ctx.reply(client, Reply::error(code::TEMPORARILY_UNAVAILABLE, "too many forwarded requests"));
+            ctx.reply(client, Reply::error(ErrorCode::TemporarilyUnavailable, "too many forwarded requests"));
             return;
         }
         let fwd = FwdId { epoch: self.epoch, n: self.next_fwd };
@@ -386,7 +386,7 @@ impl TwoPc {
         let origin = Origin::Remote { node: from.to_string(), fwd };
         match self.to_op(&request) {
             Ok(op) if self.is_coordinator() => self.start_txn(ctx, origin, op, 0),
-            Ok(_) => self.answer(ctx, &origin, Reply::error(code::TEMPORARILY_UNAVAILABLE, "not the coordinator")),
+            Ok(_) => self.answer(ctx, &origin, Reply::error(ErrorCode::TemporarilyUnavailable, "not the coordinator")),
             Err(reply) => self.answer(ctx, &origin, reply),
         }
     }
@@ -402,7 +402,7 @@ impl TwoPc {
             .collect();
         for id in expired {
             if let Some((client, _)) = self.forwards.remove(&id) {
-                ctx.reply(client, Reply::error(code::TIMEOUT, "the coordinator did not answer"));
+                ctx.reply(client, Reply::error(ErrorCode::Timeout, "the coordinator did not answer"));
             }
         }
     }

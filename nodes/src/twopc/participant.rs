@@ -4,7 +4,7 @@
 use super::durable::Rec;
 use super::types::{Account, Balances, Msg, Op, Outcome, Txn, TxnId, Vote};
 use super::{Bug, Lock, Pending, Relay, TwoPc, QUERY_EVERY_TICKS, RELAY_GIVE_UP_TICKS};
-use crate::core::{code, Ctx, NodeId};
+use crate::core::{ErrorCode, Ctx, NodeId};
 use std::collections::BTreeSet;
 
 /// A yes on this node's part: the locks to take, the writes to apply on commit, what was read.
@@ -98,11 +98,11 @@ impl TwoPc {
     fn local_vote(&self, txn: &Txn) -> Result<LocalYes, Vote> {
         let (locks, writes) = self.local_part(txn);
         if !locks.iter().all(|&(a, x)| self.lock_free(&txn.id, a, x)) {
-            return Err(Vote::No { code: code::TXN_CONFLICT, reason: format!("lock conflict on {}", self.me()) });
+            return Err(Vote::No { code: ErrorCode::TxnConflict, reason: format!("lock conflict on {}", self.me()) });
         }
         for (a, d) in &writes {
             if self.balances.get(a).copied().unwrap_or(0) + d < 0 {
-                return Err(Vote::No { code: code::ABORT, reason: format!("account {a} would go negative") });
+                return Err(Vote::No { code: ErrorCode::Abort, reason: format!("account {a} would go negative") });
             }
         }
         let read = match txn.op {
@@ -203,7 +203,7 @@ impl TwoPc {
         }
         match self.decided.map.get(&txn.id) {
             Some(Outcome::Aborted) => {
-                let no = Vote::No { code: code::ABORT, reason: "already aborted".into() };
+                let no = Vote::No { code: ErrorCode::Abort, reason: "already aborted".into() };
                 ctx.send(from.to_string(), Msg::Vote { id: txn.id, vote: no });
             }
             Some(_) => {} // decided already: the coordinator has moved on

@@ -2,7 +2,7 @@
 //! the peer messages. Kept apart from the handlers so the coordinator, the participant and the
 //! durable log can share it without depending on each other.
 
-use crate::core::{NodeId, Reply, Request};
+use crate::core::{ErrorCode, NodeId, Reply, Request};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -77,7 +77,7 @@ pub fn children_of(order: &[NodeId], tree: bool, node: &str) -> Vec<NodeId> {
 pub enum Vote {
     Yes { balances: Balances },
     /// `code` is the Maelstrom error the client gets: 30 for a lock conflict, 14 otherwise.
-    No { code: u32, reason: String },
+    No { code: ErrorCode, reason: String },
 }
 
 /// How one node ended one transaction; kept (bounded) for duplicate suppression and for the
