@@ -108,7 +108,7 @@ fn schedule(run: &Run) -> Vec<(String, String, f64)> {
         .unwrap_or_default()
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["process"] == "nemesis" && v["f"] != "heal" && v["f"] != "crash")
+        .filter(|v| v["process"] == "nemesis" && !["heal", "crash", "observe"].contains(&v["f"].as_str().unwrap_or("")))
         .map(|v| {
             let detail = v["value"]["shape"].as_str().or(v["value"]["kind"].as_str()).unwrap_or("").to_string();
             (v["f"].as_str().unwrap_or("").to_string(), detail, v["time"].as_f64().unwrap_or(0.0) / 1e9)

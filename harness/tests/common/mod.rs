@@ -98,13 +98,14 @@ pub struct Run {
 }
 
 impl Run {
-    /// The nemesis events of the history, as `f` names.
+    /// The nemesis events of the history, as `f` names (the durable-state monitor's `observe`
+    /// events are observations, not faults, and are left out).
     pub fn nemesis_fs(&self) -> Vec<String> {
         let Some(dir) = &self.run_dir else { return vec![] };
         let text = std::fs::read_to_string(dir.join("history.jsonl")).unwrap_or_default();
         text.lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["process"] == "nemesis")
+            .filter(|v| v["process"] == "nemesis" && v["f"] != "observe")
             .filter_map(|v| v["f"].as_str().map(str::to_string))
             .collect()
     }
