@@ -189,8 +189,8 @@ pub fn main(args: HuntArgs) -> Result<i32, Failure> {
     let started = Instant::now();
     let left = || budget.saturating_sub(started.elapsed());
     let jobs = match args.jobs {
-        Some(0) | Some(65..) => return Err(usage(format!("--jobs: must be 1 to 64, got {}", args.jobs.unwrap_or(0)))),
-        Some(j) => j,
+        Some(j @ 1..=64) => j,
+        Some(j) => return Err(usage(format!("--jobs: must be 1 to 64, got {j}"))),
         None => std::thread::available_parallelism().map_or(1, |n| n.get()).min(64),
     };
     let mut seed = checked.seed;
