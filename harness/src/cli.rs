@@ -118,6 +118,12 @@ pub struct TestArgs {
     /// on its way (Maelstrom's `--latency`), on top of any `slow` fault. Default 0.
     #[arg(long)]
     pub latency_ms: Option<u64>,
+    /// How reports and comparisons name the system under test (1 to 120 of `[A-Za-z0-9._+=-]`),
+    /// when the protocol's name does not: a node binary of your own that implements `raft`
+    /// next to the reference one, or a Maelstrom node. Default: the protocol (`maelstrom` for
+    /// Maelstrom nodes). Node arguments are appended to it in comparisons, as to the protocol.
+    #[arg(long)]
+    pub label: Option<String>,
 }
 
 impl TestArgs {
@@ -181,7 +187,8 @@ pub struct SuiteArgs {
     /// Run only slice I of N of the matrix (1-based), e.g. `--shard 2/4`.
     #[arg(long)]
     pub shard: Option<String>,
-    /// Node binary to launch (default: faultline-node next to this binary).
+    /// Node binary of every protocol that names none of its own in the file (replaces the
+    /// file's top-level `node_bin`; default: faultline-node next to this binary).
     #[arg(long)]
     pub node_bin: Option<PathBuf>,
     /// Print the planned runs (cell, repetition, seed) of this shard and exit.

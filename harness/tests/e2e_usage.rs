@@ -37,6 +37,9 @@ fn bad_flags_exit_254_naming_the_flag() {
         (&["--check", "serializable"], "--check"),
         (&["--node-bin", "/nonexistent/faultline-node"], "--node-bin"),
         (&["--no-such-flag"], "--no-such-flag"),
+        (&["--label", "my raft"], "--label"),
+        (&["--label", "latest"], "--label"),
+        (&["--node-protocol", "maelstrom", "--node-bin", "/bin/cat", "--workload", "echo", "--label", "a/b"], "--label"),
     ];
     for (args, flag) in cases {
         let (code, text) = test_cmd(args);

@@ -7,16 +7,27 @@
 use faultline::protocols::Description;
 use faultline::report::suite_file::{parse, plan, settings, Protocols, SuiteFile, MAX_RATE, MAX_SECONDS};
 use proptest::prelude::*;
+use std::path::{Path, PathBuf};
 
 const FILE: &str = "fuzz.toml";
 
 struct Table;
 
 impl Protocols for Table {
-    fn list(&self) -> Result<Vec<String>, String> {
+    fn default_bin(&self) -> PathBuf {
+        PathBuf::from("faultline-node")
+    }
+    fn locate(&self, path: &Path) -> Result<PathBuf, String> {
+        if path.to_string_lossy().contains("missing") {
+            Err(format!("{} does not exist or is not a file", path.display()))
+        } else {
+            Ok(path.to_path_buf())
+        }
+    }
+    fn list(&self, _bin: &Path) -> Result<Vec<String>, String> {
         Ok(vec!["raft".into(), "crdt-state".into()])
     }
-    fn describe(&self, p: &str) -> Result<Description, String> {
+    fn describe(&self, _bin: &Path, p: &str) -> Result<Description, String> {
         let workloads = if p == "raft" { vec!["register".into(), "set".into()] } else { vec!["counter".into(), "register".into()] };
         Ok(Description { protocol: p.into(), claims: vec!["linearizable".into()], workloads, weak_modes: vec![], bugs: vec![], unsupported: Default::default() })
     }
@@ -56,7 +67,8 @@ fn usable(s: &SuiteFile) -> Result<(), TestCaseError> {
     if let Some(r) = s.rate {
         prop_assert!(r.is_finite() && r > 0.0 && r <= MAX_RATE, "accepted rate {r}");
     }
-    let ints = [(s.repetitions, 1, 1000), (s.seed, 0, i64::MAX), (s.concurrency, 1, 1000), (s.nodes, 3, 7), (s.request_timeout_ms, 1, 1_000_000_000)];
+    let maelstrom = s.node_protocol.as_deref() == Some("maelstrom");
+    let ints = [(s.repetitions, 1, 1000), (s.seed, 0, i64::MAX), (s.concurrency, 1, 1000), (s.nodes, if maelstrom { 1 } else { 3 }, if maelstrom { 50 } else { 7 }), (s.request_timeout_ms, 1, 1_000_000_000)];
     for (v, lo, hi) in ints {
         prop_assert!(!matches!(v, Some(x) if !(lo..=hi).contains(&x)), "accepted {v:?} outside {lo}..={hi}");
     }
@@ -74,7 +86,7 @@ fn check(text: &str) -> Result<(), TestCaseError> {
         }
     };
     usable(&parsed)?;
-    match plan(&parsed, FILE, &Table) {
+    match plan(&parsed, FILE, None, &Table) {
         Ok(runs) => {
             prop_assert!(!runs.is_empty());
             let s = settings(&parsed);
@@ -142,5 +154,5 @@ proptest! {
 #[test]
 fn the_unmutated_suite_plans() {
     let s = parse(VALID, FILE).unwrap();
-    assert_eq!(plan(&s, FILE, &Table).unwrap().len(), 2 * 2 + 2 * 2 * 2);
+    assert_eq!(plan(&s, FILE, None, &Table).unwrap().len(), 2 * 2 + 2 * 2 * 2);
 }

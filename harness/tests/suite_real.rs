@@ -112,3 +112,75 @@ fn suite_shards_are_deterministic_slices() {
     assert_eq!(merged, sorted);
     assert_eq!(list(Some("1/2")), list(Some("1/2")));
 }
+
+/// A suite that mixes systems: the reference raft, the same binary entered under a label of its
+/// own (as a user's own raft would be), and a Maelstrom broadcast node and its never-retrying
+/// variant. Each run gets its binary, node protocol and label; the comparison keeps the four
+/// systems apart; the broken broadcast is caught under the same partitions the good one
+/// survives (seeds are shared, so both meet the same schedule).
+#[test]
+fn a_suite_of_own_binaries_and_maelstrom_nodes() {
+    let d = tempfile::tempdir().unwrap();
+    let bin = d.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let reference = Path::new(env!("CARGO_BIN_EXE_faultline")).with_file_name("faultline-node");
+    std::os::unix::fs::symlink(&reference, bin.join("my-raft")).unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/maelstrom");
+    let suite = d.path().join("mixed.toml");
+    std::fs::write(
+        &suite,
+        format!(
+            r#"
+name = "mixed"
+protocols = ["raft", "my-raft", "gossip", "gossip-noretry"]
+nemeses = ["partition-halves"]
+seed = 4
+time_limit = 4.0
+nemesis_interval = 1.0
+rate = 40.0
+concurrency = 3
+nodes = 3
+run_timeout_s = 90
+[protocol.raft]
+workloads = ["register"]
+[protocol.my-raft]
+protocol = "raft"
+node_bin = "bin/my-raft"
+workloads = ["register"]
+[protocol.gossip]
+node_protocol = "maelstrom"
+node_bin = "{ex}/broadcast.py"
+workloads = ["broadcast"]
+[protocol.gossip-noretry]
+node_protocol = "maelstrom"
+node_bin = "{ex}/broadcast_noretry.py"
+workloads = ["broadcast"]
+"#,
+            ex = examples.display()
+        ),
+    )
+    .unwrap();
+    let results = d.path().join("results");
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline")).arg("suite").arg(&suite).arg("--results").arg(&results).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let cmp = read(&results.join("comparison.json"));
+    let cells = cmp["cells"].as_array().unwrap();
+    let by = |label: &str| cells.iter().find(|c| c["protocol"] == label).unwrap_or_else(|| panic!("no cell {label}: {cmp}"));
+    let test_of = |label: &str| read(&results.join(by(label)["runs"][0].as_str().unwrap()).join("test.json"));
+    assert_eq!(cells.len(), 4, "{cmp}");
+    let mine = test_of("my-raft");
+    assert_eq!((mine["protocol"].as_str(), mine["label"].as_str()), (Some("raft"), Some("my-raft")));
+    assert_eq!(mine["node_bin"].as_str().map(Path::new), Some(std::fs::canonicalize(bin.join("my-raft")).unwrap().as_path()));
+    assert!(test_of("raft")["label"].is_null());
+    let gossip = test_of("gossip");
+    assert_eq!((gossip["node_protocol"].as_str(), gossip["label"].as_str(), gossip["workload"].as_str()), (Some("maelstrom"), Some("gossip"), Some("broadcast")));
+    assert!(gossip["rerun"].as_str().unwrap().contains("--label gossip"), "{gossip}");
+    assert_eq!(test_of("gossip")["seed"], test_of("gossip-noretry")["seed"]);
+    for label in ["raft", "my-raft", "gossip"] {
+        assert_eq!(by(label)["claimed"]["verdict"], "true", "{label} should be valid: {}\n{stdout}", by(label));
+    }
+    assert_eq!(by("gossip-noretry")["claimed"]["verdict"], "false", "the broadcast that never retries loses messages under partitions: {stdout}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let junit = std::fs::read_to_string(results.join("junit.xml")).unwrap();
+    assert!(junit.contains("name=\"gossip-noretry/broadcast/partition-halves#0\"") && junit.contains("name=\"my-raft/register/partition-halves#0\""), "{junit}");
+}

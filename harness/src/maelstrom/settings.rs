@@ -22,6 +22,17 @@ pub const DEFAULT_NEMESES: &[&str] = &["partition"];
 /// The faults that mean something for a Maelstrom node, besides partitions.
 const MAELSTROM_FAULTS: &[FaultKind] = &[FaultKind::Kill, FaultKind::Pause, FaultKind::Clock, FaultKind::Slow];
 
+/// Whether a fault means something for a Maelstrom node (partition shapes, kill, pause, clock,
+/// slow); the others need a node contract a Maelstrom node does not follow.
+pub fn applies(k: &FaultKind) -> bool {
+    MAELSTROM_FAULTS.contains(k) || matches!(k, FaultKind::Partition(_))
+}
+
+/// Why `k` cannot be asked of a Maelstrom node.
+pub fn not_applying(k: &FaultKind) -> String {
+    format!("{} does not apply to Maelstrom nodes (they apply: partition shapes, kill, pause, clock, slow)", k.name())
+}
+
 pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
     let time_limit = positive_secs("--time-limit", args.time_limit)?;
     let nemesis_interval = positive_secs("--nemesis-interval", args.nemesis_interval)?;
@@ -33,16 +44,12 @@ pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
         (None, _) => args.nemesis_or(DEFAULT_NEMESES),
     };
     let mut faults = parse_nemeses(&nemesis_raw).map_err(exit::usage)?;
-    let applies = |k: &FaultKind| MAELSTROM_FAULTS.contains(k) || matches!(k, FaultKind::Partition(_));
     if nemesis_raw.iter().any(|n| n.trim() == "all") {
         // `all` means every fault that applies to a Maelstrom node.
         faults.retain(applies);
     }
     if let Some(k) = faults.iter().find(|k| !applies(k)) {
-        return Err(exit::usage(format!(
-            "--nemesis: {} does not apply to Maelstrom nodes (they apply: partition shapes, kill, pause, clock, slow)",
-            k.name()
-        )));
+        return Err(exit::usage(format!("--nemesis: {}", not_applying(k))));
     }
     if args.nodes < 3 && !faults.is_empty() {
         return Err(exit::usage(format!("--nemesis: faults need at least 3 nodes (--nodes {}); use --nemesis none", args.nodes)));
@@ -69,7 +76,7 @@ pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
         None
     };
     let nemesis_names: Vec<String> = if faults.is_empty() { vec!["none".into()] } else { nemesis_raw.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect() };
-    let name = args.name.clone().unwrap_or_else(|| default_name("maelstrom", &workload, &nemesis_names, &args.node_args));
+    let name = args.name.clone().unwrap_or_else(|| default_name(args.label.as_deref().unwrap_or("maelstrom"), &workload, &nemesis_names, &args.node_args));
     check_name(&name)?;
     check_results_dir(&args.results)?;
     let seed = args.seed.unwrap_or_else(|| {
@@ -110,6 +117,7 @@ pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
         powerloss_lib: None,
         node_protocol: "maelstrom".into(),
         latency_ms: args.latency_ms.unwrap_or(0),
+        label: args.label.clone(),
     })
 }
 

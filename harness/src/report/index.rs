@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// Bumped when the summary's fields change, so old caches are rebuilt.
-const SUMMARY_VERSION: u32 = 4;
+const SUMMARY_VERSION: u32 = 5;
 /// How deep below a results directory run directories are looked for
 /// (`<test-name>/<run>` is depth 2; suites may nest one more level).
 const MAX_DEPTH: usize = 4;
@@ -40,6 +40,10 @@ pub struct RunSummary {
     pub path: String,
     pub name: String,
     pub protocol: String,
+    /// `test.json`'s `label`: the system's name when the protocol's does not tell it (a node
+    /// binary of one's own, a Maelstrom node).
+    #[serde(default)]
+    pub label: Option<String>,
     /// The arguments the nodes were given (`test.json`'s `node_args`): a protocol variant.
     #[serde(default)]
     pub node_args: Vec<String>,
@@ -86,10 +90,15 @@ impl RunSummary {
         Validity::from_json(&self.valid)
     }
 
-    /// The protocol as comparisons name it: with its node arguments when it has any
-    /// (`twopc --tree`), so variants of one protocol stay apart.
+    /// The system as comparisons name it: its label or protocol, with its node arguments when
+    /// it has any (`twopc --tree`), so variants of one protocol stay apart.
     pub fn protocol_label(&self) -> String {
-        super::suite_file::label(&self.protocol, &self.node_args)
+        super::suite_file::label(self.system(), &self.node_args)
+    }
+
+    /// The system under test: the run's label, else its protocol.
+    pub fn system(&self) -> &str {
+        self.label.as_deref().unwrap_or(&self.protocol)
     }
 
     /// The nemeses as one cell name: `partition,kill`, or `none`.
@@ -157,6 +166,7 @@ pub fn summarize(test: &Value, results: &Value) -> RunSummary {
         path: String::new(),
         name: str_of(test, "name"),
         protocol: str_of(test, "protocol"),
+        label: test.get("label").and_then(Value::as_str).map(str::to_string),
         node_args: strings(test.get("node_args")),
         workload: str_of(test, "workload"),
         nemesis: nemeses_of(test),
@@ -317,7 +327,7 @@ pub fn render_index(runs: &[RunSummary], has_comparison: bool) -> String {
                 p { (plural(runs.len() as u64, "run")) ": " (counts[0]) " valid, " (counts[1]) " invalid, " (counts[2]) " unknown, " (counts[3]) " crashed or interrupted."
                     @if has_comparison { " " a href="comparison.html" { "Protocol comparison" } "." } }
                 p class="filters" {
-                    (select("f-protocol", "protocol", &set(&|r| vec![r.protocol.clone()])))
+                    (select("f-protocol", "protocol", &set(&|r| vec![r.system().to_string()])))
                     (select("f-workload", "workload", &set(&|r| vec![r.workload.clone()])))
                     (select("f-nemesis", "nemesis", &set(&|r| if r.nemesis.is_empty() { vec!["none".into()] } else { r.nemesis.clone() })))
                     (select("f-verdict", "verdict", &verdicts))
@@ -357,10 +367,10 @@ fn index_row(r: &RunSummary) -> Markup {
     let text = if r.name.is_empty() { &r.path } else { &r.name };
     let href = (!r.path.is_empty()).then(|| html::href(&format!("{}/report.html", r.path))).flatten();
     markup! {
-        tr class={ "v-" (class) } data-protocol=(r.protocol) data-workload=(r.workload) data-nemesis={ " " (nem.join(" ")) " " } data-verdict=(key) data-name=(format!("{} {}", r.name, r.path).to_lowercase()) {
+        tr class={ "v-" (class) } data-protocol=(r.system()) data-workload=(r.workload) data-nemesis={ " " (nem.join(" ")) " " } data-verdict=(key) data-name=(format!("{} {}", r.name, r.path).to_lowercase()) {
             td class="mono small" { (r.started_at) }
             td { @if let Some(h) = &href { a href=(h) { (text) } } @else { (text) } }
-            td { (r.protocol) } td { (r.workload) } td { (nem.join(", ")) } td class="num" { (seed) }
+            td { (r.system()) } td { (r.workload) } td { (nem.join(", ")) } td class="num" { (seed) }
             td class="verdict" { (verdict_td(r, &o)) }
             td class="small" { @for (i, (k, v)) in r.checkers.iter().enumerate() { @if i > 0 { br; } (k) ": " (html::verdict_word(Validity::from_json(v)).0) } }
             td class="num" { (percent(r.availability)) } td class="num" { (ms(r.p50_ms)) } td class="num" { (ms(r.p99_ms)) }

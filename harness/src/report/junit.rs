@@ -31,8 +31,9 @@ type Key = (String, String, String, u32);
 fn cell_of(r: &RunEntry) -> (String, String, String) {
     let s = &r.summary;
     match &s.suite {
-        Some(rec) => (rec.protocol.clone(), rec.workload.clone(), rec.nemesis.clone()),
-        None => (s.protocol.clone(), s.workload.clone(), s.nemesis_label()),
+        // Variants of one protocol (`twopc --tree`) are cases of their own.
+        Some(rec) => (super::suite_file::label(&rec.protocol, &rec.node_args), rec.workload.clone(), rec.nemesis.clone()),
+        None => (s.protocol_label(), s.workload.clone(), s.nemesis_label()),
     }
 }
 
@@ -126,7 +127,7 @@ fn seconds(s: Option<f64>) -> Option<Duration> {
 fn case(name: String, r: &RunEntry) -> TestCase {
     let o = outcome::classify(&r.summary);
     let mut tc = TestCase::new(name, status(&o));
-    tc.set_classname(r.summary.protocol.as_str());
+    tc.set_classname(r.summary.system());
     if let Some(t) = seconds(r.summary.duration_s) {
         tc.set_time(t);
     }
@@ -214,6 +215,23 @@ mod tests {
         assert_eq!(names, vec![("raft/register/kill#0".to_string(), "x/plain"), ("raft/register/kill#1".to_string(), "x/new")]);
         let xml = render(&runs).unwrap();
         assert!(!xml.contains("seed=") && !xml.contains("2026-01"), "no seed or time in names: {xml}");
+    }
+
+    /// Variants of one protocol and systems under a label are cases of their own, whether a
+    /// suite ran them or not.
+    #[test]
+    fn variants_and_labels_are_cases_of_their_own() {
+        let mut tree = rec("kill", 0, Some(0));
+        tree.node_args = vec!["--tree".into()];
+        let mut with_tree = entry("v/tree", "kill", "2026-01-02T00:00:00Z", json!({"valid": true, "checkers": {}}), Some(tree));
+        with_tree.summary.node_args = vec!["--tree".into()];
+        let plain = entry("v/plain", "kill", "2026-01-01T00:00:00Z", json!({"valid": true, "checkers": {}}), Some(rec("kill", 0, Some(0))));
+        let mut mine = entry("v/mine", "kill", "2026-01-03T00:00:00Z", json!({"valid": true, "checkers": {}}), None);
+        mine.summary.label = Some("my-raft".into());
+        let runs = [with_tree, plain, mine];
+        let names: Vec<String> = named(&runs).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["my-raft/register/kill#0", "raft/register/kill#0", "raft --tree/register/kill#0"]);
+        assert!(render(&runs).unwrap().contains("classname=\"my-raft\""));
     }
 
     #[test]

@@ -40,7 +40,7 @@ fn find_run_dir(lines: &[String], results: &Path, r: &PlannedRun) -> Option<Path
         .into_iter()
         .filter(|d| {
             let t: Value = std::fs::read_to_string(d.join("test.json")).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
-            t.get("seed").and_then(Value::as_u64) == Some(r.seed) && t.get("protocol").and_then(Value::as_str) == Some(&r.protocol)
+            t.get("seed").and_then(Value::as_u64) == Some(r.seed) && t.get("protocol").and_then(Value::as_str) == Some(&r.run_protocol)
         })
         .max()
 }
@@ -82,8 +82,11 @@ fn load(args: &SuiteArgs) -> Result<(Suite, Vec<PlannedRun>, usize), Failure> {
     let text = std::fs::read(&args.suite).map_err(|e| usage(format!("{file}: cannot read: {e}")))?;
     let text = String::from_utf8(text).map_err(|_| usage(format!("{file}: not UTF-8 text")))?;
     let raw = suite_file::parse(&text, &file).map_err(usage)?;
-    let node_bin = crate::protocols::resolve_node_bin(args.node_bin.as_deref())?;
-    let runs = suite_file::plan(&raw, &file, &NodeBinary(node_bin)).map_err(|e| match e {
+    // `--node-bin` serves every entry without a binary of its own; faultline-node is asked
+    // only when some entry needs it.
+    let cli_bin = args.node_bin.as_deref().map(|b| crate::protocols::resolve_node_bin(Some(b))).transpose()?;
+    let default = NodeBinary(crate::protocols::default_node_bin());
+    let runs = suite_file::plan(&raw, &file, cli_bin.as_deref(), &default).map_err(|e| match e {
         suite_file::Invalid::Usage(m) => usage(m),
         suite_file::Invalid::NodeBinary(m) => Failure::Internal(anyhow::anyhow!(m)),
     })?;
@@ -105,7 +108,7 @@ fn load(args: &SuiteArgs) -> Result<(Suite, Vec<PlannedRun>, usize), Failure> {
 /// exited with and what its outcome says).
 fn run_cell(exe: &Path, suite: &Suite, r: &PlannedRun, args: &SuiteArgs) -> i32 {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let targs = suite_file::test_args(suite, r, &args.results, args.node_bin.as_deref());
+    let targs = suite_file::test_args(suite, r, &args.results);
     let limits = Limits { timeout: suite.run_timeout, grace: suite.grace };
     let f = subprocess::run(exe, &targs, limits, Some("    "));
     let dir = find_run_dir(&f.stdout, &args.results, r);

@@ -28,6 +28,24 @@
 //! variants = [[], ["--tree"]]    # or: one set of cells per variant (its node args)
 //! unclaimed = ["register:linearizable"]  # extra checks: "check" or "workload:check"
 //! request_timeout_ms = 1000      # replaces the suite's for this protocol
+//! nodes = 5                      # replaces the suite's for this protocol
+//! ```
+//!
+//! A protocol entry may name its own node binary, so one suite compares systems from several
+//! binaries (a raft of one's own next to the reference one), and Maelstrom nodes run in suites
+//! like any other: the entry's name is then a label, not a protocol the binary knows.
+//!
+//! ```toml
+//! node_bin = "bin/mynode"        # every entry without its own; relative to this file
+//! [protocol.my-raft]
+//! protocol = "raft"              # the protocol the binary is asked for; default: the entry's name
+//! node_bin = "bin/my-raft"       # relative to this file
+//! [protocol.gossip]
+//! node_protocol = "maelstrom"    # or at the top, for every entry
+//! node_bin = "examples/maelstrom/broadcast.py"
+//! workloads = ["broadcast"]      # required: Maelstrom nodes cannot describe themselves
+//! nodes = 25                     # Maelstrom clusters: 1 to 50 nodes
+//! latency_ms = 100               # Maelstrom nodes only
 //! ```
 
 use crate::protocols::Description;
@@ -65,6 +83,13 @@ pub struct SuiteFile {
     pub request_timeout_ms: Option<i64>,
     #[serde(default)]
     pub node_args: Vec<String>,
+    /// `tcp` (the default) or `maelstrom`, for every entry that does not say.
+    pub node_protocol: Option<String>,
+    /// The node binary of every entry that names none, relative to the suite file;
+    /// `faultline suite --node-bin` replaces it.
+    pub node_bin: Option<String>,
+    /// Maelstrom nodes only: the delay of every routed message, milliseconds.
+    pub latency_ms: Option<i64>,
     pub run_timeout_s: Option<f64>,
     pub run_grace_s: Option<f64>,
     #[serde(default)]
@@ -88,6 +113,16 @@ pub struct ProtocolOptions {
     /// The client timeout for this protocol's runs, replacing the suite's (a protocol that
     /// needs more round trips per operation, such as two-phase commit, may need a longer one).
     pub request_timeout_ms: Option<i64>,
+    /// The protocol the node binary is asked for, when the entry's name is a label.
+    pub protocol: Option<String>,
+    /// `tcp` or `maelstrom`, replacing the suite's.
+    pub node_protocol: Option<String>,
+    /// This entry's node binary, relative to the suite file.
+    pub node_bin: Option<String>,
+    /// The cluster size of this entry's runs, replacing the suite's.
+    pub nodes: Option<i64>,
+    /// Maelstrom nodes only: the delay of every routed message, replacing the suite's.
+    pub latency_ms: Option<i64>,
 }
 
 /// A validated suite: what every run of it gets.
@@ -105,26 +140,41 @@ pub struct Suite {
     pub grace: Duration,
 }
 
-/// What the harness needs to know about protocols: the node binary in real use, a table in
-/// tests and in the fuzzer (so they run no process).
+/// What the harness needs to know about node binaries and protocols: the binaries themselves in
+/// real use, a table in tests and in the fuzzer (so they run no process).
 pub trait Protocols {
-    /// The protocol names the node binary implements.
-    fn list(&self) -> Result<Vec<String>, String>;
+    /// The binary of entries that name none (`faultline suite --node-bin`, else faultline-node).
+    fn default_bin(&self) -> PathBuf;
+    /// `path` as an existing node binary, or why it is not one.
+    fn locate(&self, path: &Path) -> Result<PathBuf, String>;
+    /// The protocol names node binary `bin` implements.
+    fn list(&self, bin: &Path) -> Result<Vec<String>, String>;
     /// What one protocol claims and which workloads it serves (the default first).
-    fn describe(&self, protocol: &str) -> Result<Description, String>;
+    fn describe(&self, bin: &Path, protocol: &str) -> Result<Description, String>;
     /// Whether the clock nemesis can run (libfaketime is installed).
     fn has_faketime(&self) -> bool;
 }
 
-/// The real [`Protocols`]: asks the node binary, as `faultline test` does.
+/// The real [`Protocols`]: asks the node binaries, as `faultline test` does; `self.0` is the
+/// binary of entries that name none.
 pub struct NodeBinary(pub PathBuf);
 
 impl Protocols for NodeBinary {
-    fn list(&self) -> Result<Vec<String>, String> {
-        crate::protocols::list(&self.0)
+    fn default_bin(&self) -> PathBuf {
+        self.0.clone()
     }
-    fn describe(&self, protocol: &str) -> Result<Description, String> {
-        crate::protocols::describe(&self.0, protocol)
+    fn locate(&self, path: &Path) -> Result<PathBuf, String> {
+        if path.is_file() {
+            Ok(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()))
+        } else {
+            Err(format!("{} does not exist or is not a file", path.display()))
+        }
+    }
+    fn list(&self, bin: &Path) -> Result<Vec<String>, String> {
+        crate::protocols::list(bin)
+    }
+    fn describe(&self, bin: &Path, protocol: &str) -> Result<Description, String> {
+        crate::protocols::describe(bin, protocol)
     }
     fn has_faketime(&self) -> bool {
         crate::run::faketime::find_lib().is_some()
@@ -167,6 +217,7 @@ pub fn parse(text: &str, file: &str) -> Result<SuiteFile, String> {
     check_numbers(&s, &errs)?;
     check_nemeses(&s, &errs)?;
     check_overrides(&s, &errs)?;
+    check_node_protocols(&s, &errs)?;
     Ok(s)
 }
 
@@ -260,9 +311,59 @@ fn check_numbers(s: &SuiteFile, errs: &Errs) -> Result<(), String> {
     int_in(s.repetitions, "repetitions", 1, MAX_REPETITIONS, errs)?;
     int_in(s.seed, "seed", 0, i64::MAX, errs)?;
     int_in(s.concurrency, "concurrency", 1, 1000, errs)?;
-    int_in(s.nodes, "nodes", 3, 7, errs)?;
+    let (lo, hi) = node_range(s.node_protocol.as_deref());
+    int_in(s.nodes, "nodes", lo, hi, errs)?;
     // 1e9 ms is MAX_SECONDS: a request may wait as long as a run may last, no longer.
     int_in(s.request_timeout_ms, "request_timeout_ms", 1, 1_000_000_000, errs)
+}
+
+/// The cluster sizes a node protocol allows: the proxies' 3 to 7, or 1 to 50 routed
+/// Maelstrom nodes.
+fn node_range(node_protocol: Option<&str>) -> (i64, i64) {
+    match node_protocol {
+        Some("maelstrom") => (1, crate::run::settings::MAX_MAELSTROM_NODES as i64),
+        _ => (3, 7),
+    }
+}
+
+/// The node protocol of entry `p`: its own, the suite's, or `tcp`.
+fn node_protocol_of<'a>(s: &'a SuiteFile, opts: &'a ProtocolOptions) -> &'a str {
+    opts.node_protocol.as_deref().or(s.node_protocol.as_deref()).unwrap_or("tcp")
+}
+
+/// `node_protocol`, `protocol`, `nodes` and `latency_ms`, which depend on the entry's node
+/// protocol; and entry names, which label runs.
+fn check_node_protocols(s: &SuiteFile, errs: &Errs) -> Result<(), String> {
+    let known = |field: &str, v: &Option<String>| match v.as_deref() {
+        None | Some("tcp" | "maelstrom") => Ok(()),
+        Some(other) => Err(errs.at(field, format!("unknown node protocol {other:?} (known: tcp, maelstrom)"))),
+    };
+    known("node_protocol", &s.node_protocol)?;
+    let max_latency = crate::run::settings::MAX_LATENCY_MS as i64;
+    int_in(s.latency_ms, "latency_ms", 0, max_latency, errs)?;
+    for p in &s.protocols {
+        let opts = s.protocol.get(p).cloned().unwrap_or_default();
+        let at = |f: &str| format!("protocol.{p}.{f}");
+        known(&at("node_protocol"), &opts.node_protocol)?;
+        let np = node_protocol_of(s, &opts);
+        let (lo, hi) = node_range(Some(np));
+        int_in(opts.nodes, &at("nodes"), lo, hi, errs)?;
+        if opts.nodes.is_none() {
+            int_in(s.nodes, "nodes", lo, hi, errs).map_err(|e| format!("{e} (for {np} protocol {p})"))?;
+        }
+        int_in(opts.latency_ms, &at("latency_ms"), 0, max_latency, errs)?;
+        if np == "maelstrom" {
+            if opts.protocol.is_some() {
+                return Err(errs.at(&at("protocol"), "a Maelstrom node is asked for no protocol: the entry's name labels it"));
+            }
+        } else if let Some(field) = [(opts.latency_ms, at("latency_ms")), (s.latency_ms, "latency_ms".to_string())].into_iter().find_map(|(v, f)| v.map(|_| f)) {
+            return Err(errs.at(&field, format!("only Maelstrom nodes have routed links with a latency; {p} is a TCP node (use the `slow` nemesis)")));
+        }
+        if crate::run::settings::check_label(Some(p)).is_err() {
+            return Err(errs.at("protocols", format!("{p:?} cannot label runs: use letters, digits and `._+=-`")));
+        }
+    }
+    Ok(())
 }
 
 fn check_nemesis_list(list: &[String], field: &str, errs: &Errs) -> Result<(), String> {
@@ -305,7 +406,17 @@ fn check_overrides(s: &SuiteFile, errs: &Errs) -> Result<(), String> {
 /// One run of the matrix.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedRun {
+    /// The entry of the file: the protocol, or a label for the system (then `label` is set).
     pub protocol: String,
+    /// `tcp` or `maelstrom`.
+    pub node_protocol: String,
+    /// What the run's `test.json` will call its protocol: the one the binary is asked for, or
+    /// `maelstrom`.
+    pub run_protocol: String,
+    /// `--label`: the entry's name, when it is not `run_protocol`.
+    pub label: Option<String>,
+    /// `--node-bin`, when the run does not use faultline-node.
+    pub node_bin: Option<PathBuf>,
     /// The workload as the file names it; `None` is the protocol's default. The seed is
     /// derived from this (so seeds stay what they were before workloads were resolved).
     pub workload: Option<String>,
@@ -389,19 +500,75 @@ pub fn settings(s: &SuiteFile) -> Suite {
 
 /// Asks `protocols` about every protocol of the file and returns the whole matrix in a fixed
 /// order (protocol, workload, nemeses, repetition), or the first cell that cannot run.
-pub fn plan(s: &SuiteFile, file: &str, protocols: &dyn Protocols) -> Result<Vec<PlannedRun>, Invalid> {
+/// `cli_bin` is `faultline suite --node-bin`, already located.
+pub fn plan(s: &SuiteFile, file: &str, cli_bin: Option<&Path>, protocols: &dyn Protocols) -> Result<Vec<PlannedRun>, Invalid> {
     let errs = Errs { file };
-    let known = protocols.list().map_err(|e| Invalid::NodeBinary(format!("{file}: asking the node binary for its protocols: {e}")))?;
     let settings = settings(s);
+    let mut known: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();
     let mut out = Vec::new();
     for p in &s.protocols {
-        if !known.contains(p) {
-            return Err(Invalid::Usage(errs.at("protocols", format!("unknown protocol {p:?} (the node binary knows: {})", known.join(", ")))));
-        }
-        let desc = protocols.describe(p).map_err(|e| Invalid::NodeBinary(format!("{file}: {e}")))?;
-        out.extend(plan_protocol(s, &settings, p, &desc, &errs, protocols.has_faketime()).map_err(Invalid::Usage)?);
+        let opts = s.protocol.get(p).cloned().unwrap_or_default();
+        let maelstrom = node_protocol_of(s, &opts) == "maelstrom";
+        let bin = binary_of(s, &opts, p, file, cli_bin, protocols, &errs).map_err(Invalid::Usage)?;
+        let target = if maelstrom {
+            let bin = bin.ok_or_else(|| Invalid::Usage(errs.at(&format!("protocol.{p}.node_bin"), "a Maelstrom node needs its binary (`node_bin`, here or at the top of the file)")))?;
+            Target { node_protocol: "maelstrom", run_protocol: "maelstrom".into(), bin: Some(bin), desc: maelstrom_description() }
+        } else {
+            let asked = opts.protocol.clone().unwrap_or_else(|| p.clone());
+            let path = match &bin {
+                Some(b) => b.clone(),
+                None => protocols
+                    .locate(&protocols.default_bin())
+                    .map_err(|e| Invalid::Usage(format!("{file}: the default node binary (set `node_bin` or --node-bin): {e}")))?,
+            };
+            if !known.contains_key(&path) {
+                let list = protocols.list(&path).map_err(|e| Invalid::NodeBinary(format!("{file}: asking the node binary {} for its protocols: {e}", path.display())))?;
+                known.insert(path.clone(), list);
+            }
+            let names = &known[&path];
+            if !names.contains(&asked) {
+                let field = if opts.protocol.is_some() { format!("protocol.{p}.protocol") } else { "protocols".to_string() };
+                return Err(Invalid::Usage(errs.at(&field, format!("unknown protocol {asked:?} (the node binary knows: {})", names.join(", ")))));
+            }
+            let desc = protocols.describe(&path, &asked).map_err(|e| Invalid::NodeBinary(format!("{file}: {e}")))?;
+            Target { node_protocol: "tcp", run_protocol: asked, bin, desc }
+        };
+        out.extend(plan_protocol(s, &settings, p, &target, &errs, protocols.has_faketime()).map_err(Invalid::Usage)?);
     }
     Ok(out)
+}
+
+/// What one entry of the file runs.
+struct Target {
+    node_protocol: &'static str,
+    run_protocol: String,
+    bin: Option<PathBuf>,
+    desc: Description,
+}
+
+/// What a Maelstrom node serves: every Maelstrom workload (it cannot say which it was written
+/// for), each claiming the guarantee its workload checks.
+fn maelstrom_description() -> Description {
+    let names: Vec<String> = crate::maelstrom::workloads::NAMES.iter().map(|s| s.to_string()).collect();
+    Description { protocol: "maelstrom".into(), claims: Vec::new(), workloads: names, weak_modes: Vec::new(), bugs: Vec::new(), unsupported: Default::default() }
+}
+
+/// The node binary of entry `p`: its own `node_bin`, else `--node-bin`, else the file's
+/// `node_bin` (both of the file relative to the file), else `None` (faultline-node).
+fn binary_of(s: &SuiteFile, opts: &ProtocolOptions, p: &str, file: &str, cli_bin: Option<&Path>, protocols: &dyn Protocols, errs: &Errs) -> Result<Option<PathBuf>, String> {
+    let dir = Path::new(file).parent().unwrap_or(Path::new(""));
+    let in_file = |field: &str, rel: &str| {
+        if rel.trim().is_empty() {
+            return Err(errs.at(field, "is empty: name the node binary"));
+        }
+        protocols.locate(&dir.join(rel)).map(Some).map_err(|e| errs.at(field, format!("{e} (a path relative to the suite file)")))
+    };
+    match (&opts.node_bin, cli_bin, &s.node_bin) {
+        (Some(own), _, _) => in_file(&format!("protocol.{p}.node_bin"), own),
+        (None, Some(cli), _) => Ok(Some(cli.to_path_buf())),
+        (None, None, Some(top)) => in_file("node_bin", top),
+        (None, None, None) => Ok(None),
+    }
 }
 
 /// The workloads of protocol `p`: its override, the file's list, or its default; each served.
@@ -443,14 +610,23 @@ fn unclaimed_for(opts: &ProtocolOptions, p: &str, workload: &str, errs: &Errs) -
     Ok(out)
 }
 
-fn plan_protocol(s: &SuiteFile, settings: &Suite, p: &str, desc: &Description, errs: &Errs, faketime: bool) -> Result<Vec<PlannedRun>, String> {
+fn plan_protocol(s: &SuiteFile, settings: &Suite, p: &str, target: &Target, errs: &Errs, faketime: bool) -> Result<Vec<PlannedRun>, String> {
     let opts = s.protocol.get(p).cloned().unwrap_or_default();
+    let maelstrom = target.node_protocol == "maelstrom";
     int_in(opts.request_timeout_ms, &format!("protocol.{p}.request_timeout_ms"), 1, 1_000_000_000, errs)?;
-    let workloads = workloads_of(s, p, desc, errs)?;
+    if maelstrom && opts.workloads.is_none() && s.workloads.is_none() {
+        let known = crate::maelstrom::workloads::NAMES.join(", ");
+        return Err(errs.at(&format!("protocol.{p}.workloads"), format!("a Maelstrom node cannot say which workloads it serves: name them (known: {known})")));
+    }
+    let workloads = workloads_of(s, p, &target.desc, errs)?;
     let (nem_field, nemeses) = match &opts.nemeses {
         Some(n) => (format!("protocol.{p}.nemeses"), n.clone()),
         None => ("nemeses".to_string(), s.nemeses.clone()),
     };
+    if maelstrom {
+        let nodes = opts.nodes.or(s.nodes).unwrap_or(5);
+        check_maelstrom_nemeses(&nemeses, nodes, &nem_field, errs)?;
+    }
     if !faketime && nemeses.iter().any(|n| n.split(',').any(|x| matches!(x.trim(), "clock" | "all"))) {
         return Err(errs.at(&nem_field, "the clock nemesis (also in `all`) needs libfaketime, which is not installed: apt-get install -y faketime libfaketime"));
     }
@@ -465,11 +641,16 @@ fn plan_protocol(s: &SuiteFile, settings: &Suite, p: &str, desc: &Description, e
     let mut out = Vec::new();
     for variant in &variants {
         for (named, resolved) in &workloads {
-            let unclaimed = unclaimed_for(&opts, p, resolved, errs)?;
+            let alias = if maelstrom { crate::maelstrom::workloads::check_alias(resolved) } else { resolved.as_str() };
+            let unclaimed = unclaimed_for(&opts, p, alias, errs)?;
             for n in &nemeses {
                 for rep in 0..settings.repetitions {
                     let mut run = PlannedRun {
                         protocol: p.to_string(),
+                        node_protocol: target.node_protocol.to_string(),
+                        run_protocol: target.run_protocol.clone(),
+                        label: (p != target.run_protocol).then(|| p.to_string()),
+                        node_bin: target.bin.clone(),
                         workload: named.clone(),
                         resolved_workload: resolved.clone(),
                         nemesis: normalize(n),
@@ -477,7 +658,7 @@ fn plan_protocol(s: &SuiteFile, settings: &Suite, p: &str, desc: &Description, e
                         seed: 0,
                         node_args: settings.node_args.iter().chain(&opts.node_args).chain(variant).cloned().collect(),
                         unclaimed: unclaimed.clone(),
-                        flags: opts.request_timeout_ms.map(|t| ("--request-timeout-ms".to_string(), t.to_string())).into_iter().collect(),
+                        flags: entry_flags(s, &opts),
                     };
                     // Variants share the schedule: the seed hashes the nemeses only.
                     run.seed = derive_seed(settings.seed, &run.seed_cell(), rep);
@@ -487,6 +668,31 @@ fn plan_protocol(s: &SuiteFile, settings: &Suite, p: &str, desc: &Description, e
         }
     }
     Ok(out)
+}
+
+/// The `faultline test` flags of an entry that replace the suite's.
+fn entry_flags(s: &SuiteFile, opts: &ProtocolOptions) -> Vec<(String, String)> {
+    let flags = [("--request-timeout-ms", opts.request_timeout_ms), ("--nodes", opts.nodes), ("--latency-ms", opts.latency_ms.or(s.latency_ms))];
+    flags.into_iter().filter_map(|(f, v)| v.map(|v| (f.to_string(), v.to_string()))).collect()
+}
+
+/// Every fault of every nemesis entry applies to a Maelstrom node (`all` keeps those that do),
+/// and a cluster with faults has at least 3 nodes.
+fn check_maelstrom_nemeses(list: &[String], nodes: i64, field: &str, errs: &Errs) -> Result<(), String> {
+    for entry in list {
+        let parts: Vec<String> = entry.split(',').map(|x| x.trim().to_string()).collect();
+        if parts.iter().any(|x| x == "all") {
+            continue;
+        }
+        let faults = crate::run::settings::parse_nemeses(&parts).map_err(|e| errs.at(field, e.trim_start_matches("--nemesis: ")))?;
+        if let Some(k) = faults.iter().find(|k| !crate::maelstrom::settings::applies(k)) {
+            return Err(errs.at(field, crate::maelstrom::settings::not_applying(k)));
+        }
+        if nodes < 3 && !faults.is_empty() {
+            return Err(errs.at(field, format!("{entry:?}: faults need at least 3 nodes, the cluster has {nodes}")));
+        }
+    }
+    Ok(())
 }
 
 /// The protocol's variants: `[[]]` (the protocol as it is) unless `variants` lists some; an
@@ -531,15 +737,23 @@ pub fn shard(runs: Vec<PlannedRun>, i: usize, n: usize) -> Vec<PlannedRun> {
 }
 
 /// The arguments of `faultline test` for one run.
-pub fn test_args(s: &Suite, r: &PlannedRun, results: &Path, node_bin: Option<&Path>) -> Vec<String> {
-    let mut a = vec!["test".to_string(), "--protocol".into(), r.protocol.clone()];
+pub fn test_args(s: &Suite, r: &PlannedRun, results: &Path) -> Vec<String> {
+    let mut a = vec!["test".to_string()];
+    if r.node_protocol == "maelstrom" {
+        a.extend(["--node-protocol".into(), "maelstrom".into()]);
+    } else {
+        a.extend(["--protocol".into(), r.run_protocol.clone()]);
+    }
+    if let Some(l) = &r.label {
+        a.extend(["--label".into(), l.clone()]);
+    }
     a.extend(["--workload".into(), r.resolved_workload.clone()]);
     a.extend(["--nemesis".into(), r.nemesis.clone(), "--seed".into(), r.seed.to_string()]);
     a.extend(["--results".into(), results.display().to_string()]);
     for (flag, v) in s.test_flags.iter().filter(|(f, _)| !r.flags.iter().any(|(g, _)| g == f)).chain(&r.flags) {
         a.extend([flag.clone(), v.clone()]);
     }
-    if let Some(p) = node_bin {
+    if let Some(p) = &r.node_bin {
         a.extend(["--node-bin".into(), p.display().to_string()]);
     }
     for na in &r.node_args {
@@ -556,10 +770,20 @@ mod tests {
     pub struct Table;
 
     impl Protocols for Table {
-        fn list(&self) -> Result<Vec<String>, String> {
+        fn default_bin(&self) -> PathBuf {
+        PathBuf::from("faultline-node")
+    }
+    fn locate(&self, path: &Path) -> Result<PathBuf, String> {
+        if path.to_string_lossy().contains("missing") {
+            Err(format!("{} does not exist or is not a file", path.display()))
+        } else {
+            Ok(path.to_path_buf())
+        }
+    }
+    fn list(&self, _bin: &Path) -> Result<Vec<String>, String> {
             Ok(vec!["raft".into(), "crdt-state".into()])
         }
-        fn describe(&self, p: &str) -> Result<Description, String> {
+        fn describe(&self, _bin: &Path, p: &str) -> Result<Description, String> {
             let (claims, workloads): (&[&str], &[&str]) = match p {
                 "raft" => (&["linearizable"], &["register", "counter", "set"]),
                 _ => (&["strong-eventual-consistency"], &["counter", "set", "register"]),
@@ -586,7 +810,7 @@ unclaimed = ["register:linearizable", "convergence"]
 
     fn planned(text: &str) -> Result<Vec<PlannedRun>, String> {
         let s = parse(text, "s.toml")?;
-        plan(&s, "s.toml", &Table).map_err(|e| e.message().to_string())
+        plan(&s, "s.toml", None, &Table).map_err(|e| e.message().to_string())
     }
 
     #[test]
@@ -616,16 +840,16 @@ unclaimed = ["register:linearizable", "convergence"]
     fn a_protocol_may_replace_the_request_timeout() {
         let mut s = parse(&format!("request_timeout_ms = 300\n{}", SUITE.trim_start()), "s.toml").unwrap();
         s.protocol.entry("crdt-state".into()).or_default().request_timeout_ms = Some(900);
-        let runs = plan(&s, "s.toml", &Table).map_err(|e| e.message().to_string()).unwrap();
+        let runs = plan(&s, "s.toml", None, &Table).map_err(|e| e.message().to_string()).unwrap();
         let settings = settings(&s);
         for r in &runs {
-            let args = test_args(&settings, r, Path::new("res"), None);
+            let args = test_args(&settings, r, Path::new("res"));
             let timeouts: Vec<&String> = args.iter().zip(args.iter().skip(1)).filter(|(f, _)| *f == "--request-timeout-ms").map(|(_, v)| v).collect();
             let want = if r.protocol == "crdt-state" { "900" } else { "300" };
             assert_eq!(timeouts, vec![want], "{args:?}");
         }
         s.protocol.entry("crdt-state".into()).or_default().request_timeout_ms = Some(0);
-        let e = plan(&s, "s.toml", &Table).map_err(|e| e.message().to_string()).unwrap_err();
+        let e = plan(&s, "s.toml", None, &Table).map_err(|e| e.message().to_string()).unwrap_err();
         assert!(e.contains("protocol.crdt-state.request_timeout_ms"), "{e}");
     }
 
@@ -724,6 +948,84 @@ unclaimed = ["register:linearizable", "convergence"]
         }
     }
 
+    const MIXED: &str = r#"
+protocols = ["raft", "my-raft", "gossip"]
+nemeses = ["none", "partition"]
+seed = 9
+nodes = 3
+[protocol.my-raft]
+protocol = "raft"
+node_bin = "bin/my-raft"
+[protocol.gossip]
+node_protocol = "maelstrom"
+node_bin = "ex/broadcast.py"
+workloads = ["broadcast"]
+nodes = 25
+latency_ms = 100
+"#;
+
+    /// Entries with binaries of their own, a protocol asked under another name, and a
+    /// Maelstrom node: each run gets its binary, protocol, label and flags, and every entry
+    /// meets the same schedules.
+    #[test]
+    fn entries_name_their_binary_and_node_protocol() {
+        let s = parse(MIXED, "dir/s.toml").unwrap();
+        let suite = settings(&s);
+        let runs = plan(&s, "dir/s.toml", None, &Table).map_err(|e| e.message().to_string()).unwrap();
+        assert_eq!(runs.len(), 3 * 2);
+        let args = |entry: &str| {
+            let r = runs.iter().find(|r| r.protocol == entry && r.nemesis == "partition").unwrap();
+            (r.clone(), test_args(&suite, r, Path::new("res")).join(" "))
+        };
+        let (raft, a) = args("raft");
+        assert_eq!((raft.label.as_deref(), raft.node_bin.as_deref(), raft.run_protocol.as_str()), (None, None, "raft"));
+        assert!(a.starts_with("test --protocol raft --workload register") && !a.contains("--node-bin") && !a.contains("--label"), "{a}");
+        let (mine, a) = args("my-raft");
+        assert_eq!((mine.label.as_deref(), mine.run_protocol.as_str()), (Some("my-raft"), "raft"));
+        assert!(a.starts_with("test --protocol raft --label my-raft --workload register") && a.contains("--node-bin dir/bin/my-raft"), "{a}");
+        assert_eq!(mine.cell(), "my-raft/register/partition");
+        let (gossip, a) = args("gossip");
+        assert_eq!((gossip.node_protocol.as_str(), gossip.run_protocol.as_str()), ("maelstrom", "maelstrom"));
+        assert!(a.starts_with("test --node-protocol maelstrom --label gossip --workload broadcast") && !a.contains("--protocol "), "{a}");
+        assert!(a.contains("--node-bin dir/ex/broadcast.py") && a.contains("--nodes 25") && a.contains("--latency-ms 100") && !a.contains("--nodes 3"), "{a}");
+        assert_eq!((raft.seed, mine.seed), (gossip.seed, gossip.seed), "one schedule per nemesis for every entry");
+        // --node-bin serves the entries without a binary of their own.
+        let runs = plan(&s, "dir/s.toml", Some(Path::new("/x/cli-node")), &Table).map_err(|e| e.message().to_string()).unwrap();
+        let bin = |e: &str| runs.iter().find(|r| r.protocol == e).and_then(|r| r.node_bin.clone());
+        assert_eq!((bin("raft"), bin("my-raft")), (Some(PathBuf::from("/x/cli-node")), Some(PathBuf::from("dir/bin/my-raft"))));
+    }
+
+    #[test]
+    fn entries_that_cannot_run_are_named() {
+        let maelstrom = "protocols = [\"g\"]\nnemeses = [\"partition\"]\n[protocol.g]\nnode_protocol = \"maelstrom\"\n";
+        let cases: &[(String, &str)] = &[
+            (format!("{maelstrom}node_bin = \"b.py\""), "`protocol.g.workloads`: a Maelstrom node cannot say"),
+            (format!("{maelstrom}workloads = [\"broadcast\"]"), "`protocol.g.node_bin`: a Maelstrom node needs its binary"),
+            (format!("{maelstrom}node_bin = \"missing.py\"\nworkloads = [\"broadcast\"]"), "`protocol.g.node_bin`: dir/missing.py does not exist"),
+            (format!("{maelstrom}node_bin = \"b.py\"\nworkloads = [\"register\"]"), "does not serve workload \"register\""),
+            (format!("{maelstrom}node_bin = \"b.py\"\nworkloads = [\"echo\"]\nnemeses = [\"kill-leader\"]"), "`protocol.g.nemeses`: kill-leader does not apply to Maelstrom nodes"),
+            (format!("{maelstrom}node_bin = \"b.py\"\nworkloads = [\"echo\"]\nnodes = 2"), "faults need at least 3 nodes"),
+            ("protocols = [\"mine\"]\nnemeses = [\"none\"]\n[protocol.mine]\nprotocol = \"zab\"".to_string(), "`protocol.mine.protocol`: unknown protocol \"zab\""),
+        ];
+        for (text, want) in cases {
+            let s = parse(text, "dir/s.toml").unwrap_or_else(|e| panic!("{text}: {e}"));
+            let e = plan(&s, "dir/s.toml", None, &Table).map_err(|e| e.message().to_string()).unwrap_err();
+            assert!(e.starts_with("dir/s.toml: ") && e.contains(want), "{text}: {e}");
+        }
+        let parse_errors: &[(String, &str)] = &[
+            (format!("{maelstrom}nodes = 51"), "`protocol.g.nodes`: must be an integer from 1 to 50"),
+            (format!("{maelstrom}protocol = \"raft\""), "`protocol.g.protocol`: a Maelstrom node is asked for no protocol"),
+            ("protocols = [\"raft\"]\nnemeses = [\"none\"]\nnodes = 25".to_string(), "`nodes`: must be an integer from 3 to 7"),
+            ("protocols = [\"raft\"]\nnemeses = [\"none\"]\nlatency_ms = 5".to_string(), "`latency_ms`: only Maelstrom nodes"),
+            ("protocols = [\"raft\"]\nnemeses = [\"none\"]\nnode_protocol = \"udp\"".to_string(), "`node_protocol`: unknown node protocol \"udp\""),
+            ("protocols = [\"my raft\"]\nnemeses = [\"none\"]".to_string(), "`protocols`: \"my raft\" cannot label runs"),
+        ];
+        for (text, want) in parse_errors {
+            let e = parse(text, "dir/s.toml").unwrap_err();
+            assert!(e.starts_with("dir/s.toml: ") && e.contains(want), "{text}: {e}");
+        }
+    }
+
     #[test]
     fn settings_become_flags_and_limits() {
         let s = parse(SUITE, "s.toml").unwrap();
@@ -731,7 +1033,7 @@ unclaimed = ["register:linearizable", "convergence"]
         assert_eq!(suite.run_timeout, Duration::from_secs(192));
         assert_eq!(suite.grace, Duration::from_secs(20));
         let p = planned(SUITE).unwrap();
-        let a = test_args(&suite, &p[0], Path::new("/tmp/r"), None).join(" ");
+        let a = test_args(&suite, &p[0], Path::new("/tmp/r")).join(" ");
         assert!(a.starts_with("test --protocol raft --workload register --nemesis none --seed "), "{a}");
         assert!(a.contains("--results /tmp/r") && a.contains("--time-limit 3"), "{a}");
     }

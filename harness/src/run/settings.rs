@@ -185,6 +185,8 @@ pub struct Settings {
     pub node_protocol: String,
     /// `--latency-ms`: the router's delay of every message (Maelstrom nodes only; 0 otherwise).
     pub latency_ms: u64,
+    /// `--label`: how reports name the system, when the protocol's name does not.
+    pub label: Option<String>,
 }
 
 impl Settings {
@@ -245,10 +247,20 @@ pub const MAX_NAME_LEN: usize = 120;
 /// A test name is a directory of the run store and a word in reports and links: letters,
 /// digits and `._+=-`, not starting with a dot, not `latest`.
 pub fn check_name(name: &str) -> Result<(), Failure> {
+    check_word("--name", "a test", name)
+}
+
+/// `--label`, when given, names the system the way `--name` names a test (it becomes part of
+/// the default test name).
+pub(crate) fn check_label(label: Option<&str>) -> Result<(), Failure> {
+    label.map_or(Ok(()), |l| check_word("--label", "the system under test", l))
+}
+
+fn check_word(flag: &str, what: &str, name: &str) -> Result<(), Failure> {
     let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || "._+=-".contains(c));
     if name.is_empty() || name.len() > MAX_NAME_LEN || !ok_chars || name.starts_with('.') || name == "latest" {
         return Err(exit::usage(format!(
-            "--name: {name:?} cannot name a test: use 1 to {MAX_NAME_LEN} letters, digits and `._+=-`, not starting with `.`, not `latest`"
+            "{flag}: {name:?} cannot name {what}: use 1 to {MAX_NAME_LEN} letters, digits and `._+=-`, not starting with `.`, not `latest`"
         )));
     }
     Ok(())
@@ -291,6 +303,7 @@ pub(crate) fn check_results_dir(path: &std::path::Path) -> Result<(), Failure> {
 /// Validates the flags; asks the node binary about the protocol.
 pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
     check_numbers(args)?;
+    check_label(args.label.as_deref())?;
     // --- maelstrom nodes (begin) ---
     match args.node_protocol.as_str() {
         "tcp" => {}
@@ -344,7 +357,7 @@ pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
         None
     };
     let nemesis_names: Vec<String> = if faults.is_empty() { vec!["none".into()] } else { nemesis_raw.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect() };
-    let name = args.name.clone().unwrap_or_else(|| default_name(&args.protocol, &workload, &nemesis_names, &args.node_args));
+    let name = args.name.clone().unwrap_or_else(|| default_name(args.label.as_deref().unwrap_or(&args.protocol), &workload, &nemesis_names, &args.node_args));
     check_name(&name)?;
     check_results_dir(&args.results)?;
     let seed = args.seed.unwrap_or_else(|| {
@@ -377,6 +390,7 @@ pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
         powerloss_lib,
         node_protocol: "tcp".into(),
         latency_ms: 0,
+        label: args.label.clone(),
     })
 }
 

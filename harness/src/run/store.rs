@@ -68,6 +68,9 @@ pub fn rerun_command(s: &Settings) -> String {
     if s.latency_ms > 0 {
         flag("latency-ms", s.latency_ms.to_string());
     }
+    if let Some(l) = &s.label {
+        flag("label", l.clone());
+    }
     if s.node_bin_given {
         flag("node-bin", s.node_bin.display().to_string());
     }
@@ -85,6 +88,7 @@ pub fn test_json(s: &Settings, started: chrono::DateTime<chrono::Utc>) -> Value 
     json!({
         "name": s.name,
         "protocol": s.protocol,
+        "label": s.label,
         "node_protocol": s.node_protocol,
         "latency_ms": s.latency_ms,
         "workload": s.workload,
