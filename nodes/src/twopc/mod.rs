@@ -180,6 +180,11 @@ struct Pending {
     /// The aggregated vote once known.
     sent: Option<Vote>,
     idle_ticks: u32,
+    /// In doubt: the participant has asked the coordinator for the decision (or found the
+    /// prepare in its log after a restart), so the wait is no longer the protocol's normal
+    /// round trip. A transaction blocked by its locks is refused as unavailable, not as a
+    /// conflict: two-phase commit blocking, as availability must count it.
+    asked: bool,
 }
 
 /// Passing a decision down the tree and waiting for the children's acks.

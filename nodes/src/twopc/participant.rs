@@ -39,12 +39,12 @@ impl TwoPc {
         }
     }
 
-    fn lock_free(&self, id: &TxnId, account: Account, exclusive: bool) -> bool {
+    /// The transactions whose locks keep `id` from taking `account`: none when it is free.
+    fn lock_holders(&self, id: &TxnId, account: Account, exclusive: bool) -> Vec<&TxnId> {
         match (self.locks.get(&account), exclusive) {
-            (None, _) => true,
-            (Some(Lock::Exclusive(holder)), _) => holder == id,
-            (Some(Lock::Shared(_)), false) => true,
-            (Some(Lock::Shared(holders)), true) => holders.iter().all(|h| h == id),
+            (None, _) | (Some(Lock::Shared(_)), false) => Vec::new(),
+            (Some(Lock::Exclusive(holder)), _) => (holder != id).then_some(holder).into_iter().collect(),
+            (Some(Lock::Shared(holders)), true) => holders.iter().filter(|h| *h != id).collect(),
         }
     }
 
@@ -82,7 +82,7 @@ impl TwoPc {
     fn new_pending(&self, txn: Txn, writes: Balances, locks: Vec<(Account, bool)>, read: Balances) -> Pending {
         let votes = txn.children(self.me()).into_iter().map(|c| (c, None)).collect();
         let durable = !writes.is_empty();
-        Pending { txn, writes, locks, durable, read, votes, sent: None, idle_ticks: 0 }
+        Pending { txn, writes, locks, durable, read, votes, sent: None, idle_ticks: 0, asked: false }
     }
 
     /// Re-creates a prepared transaction found in the log: it holds its locks again and is in
@@ -90,14 +90,22 @@ impl TwoPc {
     pub(super) fn restore_prepared(&mut self, txn: Txn, writes: Balances) {
         let locks: Vec<(Account, bool)> = writes.keys().map(|&a| (a, true)).collect();
         self.take_locks(&txn.id, &locks);
-        let pending = self.new_pending(txn, writes, locks, Balances::new());
+        let mut pending = self.new_pending(txn, writes, locks, Balances::new());
+        pending.asked = true;
         self.pending.insert(pending.txn.id.clone(), pending);
     }
 
     /// Votes on this node's part: a lock conflict or a negative balance votes no.
     fn local_vote(&self, txn: &Txn) -> Result<LocalYes, Vote> {
         let (locks, writes) = self.local_part(txn);
-        if !locks.iter().all(|&(a, x)| self.lock_free(&txn.id, a, x)) {
+        let holders: Vec<(Account, &TxnId)> = locks.iter().flat_map(|&(a, x)| self.lock_holders(&txn.id, a, x).into_iter().map(move |h| (a, h))).collect();
+        if let Some((a, h)) = holders.iter().find(|(_, h)| self.pending.get(*h).is_some_and(|p| p.asked)) {
+            // Not a race between live transactions: a prepared one waits for a decision that
+            // cannot reach it, and holds the account until it does.
+            let reason = format!("blocked: account {a} on {} is held by transaction {}#{}.{}, in doubt", self.me(), h.coord, h.epoch, h.seq);
+            return Err(Vote::No { code: ErrorCode::TemporarilyUnavailable, reason });
+        }
+        if !holders.is_empty() {
             return Err(Vote::No { code: ErrorCode::TxnConflict, reason: format!("lock conflict on {}", self.me()) });
         }
         for (a, d) in &writes {
@@ -315,6 +323,7 @@ impl TwoPc {
             if p.idle_ticks == 0 && heuristic {
                 give_up_waiting.push(id.clone());
             } else if p.idle_ticks == 0 {
+                p.asked = true;
                 ctx.send(id.coord.clone(), Msg::Query { id: id.clone() });
             }
         }
