@@ -224,8 +224,9 @@ impl Paxos {
         Cmd { id: CmdId { node: self.me, incarnation: self.incarnation, seq: self.next_seq }, request }
     }
 
-    /// A client request: queue it (leader, candidate), forward it (follower that knows a
-    /// leader) or refuse it (no leader known).
+    /// A client request: queue it (leader), forward it (follower that knows a leader) or refuse
+    /// it (no leader known, or this node is still asking for its ballot: a node cut off from the
+    /// majority keeps asking, and its clients learn at once that it cannot serve, as raft's do).
     fn submit(&mut self, ctx: &mut Ctx<Msg>, client: ClientId, request: Request) {
         if matches!(request, Request::Transfer { .. }) {
             return ctx.reply(client, Reply::error(ErrorCode::NotSupported, "paxos does not serve transfers"));
@@ -241,6 +242,9 @@ impl Paxos {
             (Role::Follower, Some(b)) if b.node != self.me => self.member(b.node).map(|name| (name.clone(), b)),
             (Role::Follower, _) => {
                 return ctx.reply(client, Reply::error(ErrorCode::TemporarilyUnavailable, "no known leader"));
+            }
+            (Role::Candidate(_), _) => {
+                return ctx.reply(client, Reply::error(ErrorCode::TemporarilyUnavailable, "electing a leader"));
             }
             _ => None,
         };
