@@ -35,6 +35,7 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, watch};
 
@@ -192,10 +193,44 @@ struct Head<'a> {
 struct BodyHead<'a> {
     #[serde(rename = "type", borrow, default)]
     typ: Option<Cow<'a, str>>,
-    #[serde(default)]
-    msg_id: Option<Value>,
-    #[serde(default)]
-    in_reply_to: Option<Value>,
+    #[serde(borrow, default)]
+    msg_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    in_reply_to: Option<&'a RawValue>,
+}
+
+/// A `msg_id` or `in_reply_to` as the sender wrote it: almost always an integer, kept without
+/// allocating; anything else kept as its JSON text, for the log.
+#[derive(Clone, Debug, PartialEq)]
+enum Id {
+    Int(u64),
+    Other(Box<str>),
+}
+
+impl Id {
+    fn of(raw: &RawValue) -> Id {
+        let text = raw.get();
+        match text.parse::<u64>() {
+            Ok(n) if !text.starts_with('+') => Id::Int(n),
+            _ => Id::Other(text.into()),
+        }
+    }
+
+    fn as_u64(&self) -> Option<u64> {
+        match self {
+            Id::Int(n) => Some(*n),
+            Id::Other(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Id::Int(n) => write!(f, "{n}"),
+            Id::Other(text) => f.write_str(text),
+        }
+    }
 }
 
 /// The head of a message, owned.
@@ -205,8 +240,8 @@ struct Parts {
     src: Option<String>,
     dest: String,
     typ: String,
-    msg_id: Option<Value>,
-    in_reply_to: Option<Value>,
+    msg_id: Option<Id>,
+    in_reply_to: Option<Id>,
 }
 
 impl From<Head<'_>> for Parts {
@@ -215,8 +250,8 @@ impl From<Head<'_>> for Parts {
             src: head.src.map(Cow::into_owned),
             dest: head.dest.into_owned(),
             typ: head.body.typ.map_or_else(|| "?".to_string(), Cow::into_owned),
-            msg_id: head.body.msg_id,
-            in_reply_to: head.body.in_reply_to,
+            msg_id: head.body.msg_id.map(Id::of),
+            in_reply_to: head.body.in_reply_to.map(Id::of),
         }
     }
 }
@@ -540,7 +575,7 @@ impl Router {
             return;
         }
         // A client (`c0` for init): the reply to a pending request, or a late one.
-        let key = (msg.parts.dest.clone(), msg.parts.in_reply_to.as_ref().and_then(Value::as_u64).unwrap_or(u64::MAX));
+        let key = (msg.parts.dest.clone(), msg.parts.in_reply_to.as_ref().and_then(Id::as_u64).unwrap_or(u64::MAX));
         let waiter = self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
         match waiter {
             Some(tx) => {
