@@ -79,6 +79,9 @@ pub fn test_argv(a: &TestArgs, seed: u64) -> Vec<String> {
     if let Some(ms) = a.latency_ms {
         flag("latency-ms", ms.to_string());
     }
+    if let Some(d) = &a.latency_dist {
+        flag("latency-dist", d.clone());
+    }
     if let Some(b) = &a.node_bin {
         flag("node-bin", b.display().to_string());
     }
