@@ -118,6 +118,11 @@ pub struct TestArgs {
     /// on its way (Maelstrom's `--latency`), on top of any `slow` fault. Default 0.
     #[arg(long)]
     pub latency_ms: Option<u64>,
+    /// Maelstrom nodes only: how `--latency-ms` is spread (Maelstrom's `--latency-dist`):
+    /// `constant` (the default), `uniform` (0 to twice `--latency-ms`) or `exponential` (mean
+    /// `--latency-ms`), drawn from the run's seed.
+    #[arg(long)]
+    pub latency_dist: Option<String>,
     /// How reports and comparisons name the system under test (1 to 120 of `[A-Za-z0-9._+=-]`),
     /// when the protocol's name does not: a node binary of your own that implements `raft`
     /// next to the reference one, or a Maelstrom node. Default: the protocol (`maelstrom` for

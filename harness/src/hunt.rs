@@ -79,6 +79,9 @@ pub fn test_argv(a: &TestArgs, seed: u64) -> Vec<String> {
     if let Some(ms) = a.latency_ms {
         flag("latency-ms", ms.to_string());
     }
+    if let Some(d) = &a.latency_dist {
+        flag("latency-dist", d.clone());
+    }
     if let Some(b) = &a.node_bin {
         flag("node-bin", b.display().to_string());
     }
@@ -87,6 +90,9 @@ pub fn test_argv(a: &TestArgs, seed: u64) -> Vec<String> {
     }
     if let Some(n) = &a.name {
         flag("name", n.clone());
+    }
+    if let Some(l) = &a.label {
+        flag("label", l.clone());
     }
     for arg in &a.node_args {
         v.push(format!("--node-arg={arg}"));

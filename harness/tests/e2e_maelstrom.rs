@@ -155,6 +155,32 @@ fn broadcast_on_25_nodes_with_100_ms_links_converges() {
     assert!(test.contains("--latency-ms") && test.contains("--nodes"), "the rerun command repeats the latency: {test}");
 }
 
+/// `--latency-dist exponential`: each message's latency is drawn (mean `--latency-ms`), so some
+/// messages arrive well before the mean and some well after; the run records the distribution
+/// in test.json, results.json and its rerun command.
+#[test]
+fn latency_drawn_from_a_distribution_is_spread_and_recorded() {
+    if !python_available() {
+        return;
+    }
+    let _g = serial();
+    let run = maelstrom("echo.py", &["--workload", "echo", "--latency-ms", "20", "--latency-dist", "exponential", "--nemesis", "none", "--seed", "3", "--time-limit", "2"]);
+    assert_eq!(run.code, 0, "{}", run.explain());
+    let dir = run.run_dir.as_ref().unwrap();
+    let test: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("test.json")).unwrap()).unwrap();
+    assert_eq!((test["latency_ms"].as_u64(), test["latency_dist"].as_str()), (Some(20), Some("exponential")), "{test}");
+    assert!(test.to_string().contains("--latency-dist exponential"), "the rerun command repeats the distribution: {test}");
+    assert_eq!(run.results.as_ref().unwrap()["stats"]["network"]["latency_dist"], "exponential");
+    let took_ms: Vec<u64> = lines(&dir.join("messages.jsonl"))
+        .iter()
+        .filter(|m| m["src"] != "c0" && m["dest"] != "c0" && m["delivered_ns"].is_u64())
+        .map(|m| (m["delivered_ns"].as_u64().unwrap() - m["sent_ns"].as_u64().unwrap()) / 1_000_000)
+        .collect();
+    assert!(took_ms.len() > 20, "{} messages", took_ms.len());
+    assert!(took_ms.iter().any(|&t| t < 10), "no message was faster than half the mean: {took_ms:?}");
+    assert!(took_ms.iter().any(|&t| t > 30), "no message was slower than 1.5 times the mean: {took_ms:?}");
+}
+
 #[test]
 fn broadcast_with_gossip_survives_clock_faults() {
     if !python_available() {
@@ -303,6 +329,9 @@ fn bad_flags_are_usage_errors_naming_the_flag() {
         (&["--node-protocol", "maelstrom", "--workload", "echo", "--nodes", "2", "--nemesis", "partition", "--node-bin", echo], "--nemesis"),
         (&["--node-protocol", "maelstrom", "--workload", "echo", "--latency-ms", "60001", "--node-bin", echo], "--latency-ms"),
         (&["--workload", "register", "--latency-ms", "100"], "--latency-ms"),
+        (&["--node-protocol", "maelstrom", "--workload", "echo", "--latency-ms", "10", "--latency-dist", "pareto", "--node-bin", echo], "--latency-dist"),
+        (&["--node-protocol", "maelstrom", "--workload", "echo", "--latency-dist", "uniform", "--node-bin", echo], "--latency-dist"),
+        (&["--workload", "register", "--latency-dist", "uniform"], "--latency-dist"),
     ];
     for (args, flag) in cases {
         let results = tempfile::tempdir().unwrap();

@@ -3,7 +3,7 @@
 //! flowing down, one arrow per message from its sending time on the sender's line to its
 //! delivery time on the receiver's. Dropped messages are red and end in a cross half way.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -32,11 +32,34 @@ fn order(names: &BTreeSet<String>) -> Vec<String> {
     v
 }
 
+/// The first [`MAX_MESSAGES`] messages by `id` (send order), parsed. The file is in delivery
+/// order, so the whole of it is scanned, reading only each line's `id` and keeping the lowest
+/// ids seen: a run of a million messages is not parsed a million times over.
+fn first_messages(jsonl: &str) -> Vec<Value> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        #[serde(default)]
+        id: u64,
+    }
+    let mut lowest: BinaryHeap<(u64, usize)> = BinaryHeap::new();
+    let lines: Vec<&str> = jsonl.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let Ok(m) = serde_json::from_str::<IdOnly>(line) else { continue };
+        if lowest.len() < MAX_MESSAGES {
+            lowest.push((m.id, i));
+        } else if lowest.peek().is_some_and(|top| (m.id, i) < *top) {
+            lowest.pop();
+            lowest.push((m.id, i));
+        }
+    }
+    let mut picked = lowest.into_sorted_vec();
+    picked.sort();
+    picked.into_iter().filter_map(|(_, i)| serde_json::from_str(lines[i]).ok()).collect()
+}
+
 /// The SVG of the first [`MAX_MESSAGES`] messages (by send order) of a `messages.jsonl` text.
 pub fn render(jsonl: &str) -> String {
-    let mut msgs: Vec<Value> = jsonl.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    msgs.sort_by_key(|m| m["id"].as_u64().unwrap_or(0));
-    msgs.truncate(MAX_MESSAGES);
+    let msgs = first_messages(jsonl);
     let names: BTreeSet<String> = msgs.iter().flat_map(|m| [m["src"].as_str().unwrap_or("?").to_string(), m["dest"].as_str().unwrap_or("?").to_string()]).collect();
     let lanes = order(&names);
     let t0 = msgs.iter().filter_map(|m| m["sent_ns"].as_u64()).min().unwrap_or(0);
@@ -103,6 +126,10 @@ mod tests {
             assert!(svg.contains(name), "{name} missing from {svg}");
         }
         assert_eq!(svg.matches("marker-end").count(), 2);
+        // Only the first MAX_MESSAGES by id are drawn, wherever they are in the file.
+        let many: String = (0..3 * MAX_MESSAGES as u64).rev().map(|i| format!(r#"{{"id":{i},"src":"n1","dest":"n2","type":"t{i}","sent_ns":{i},"delivered_ns":{}}}"#, i + 1) + "\n").collect();
+        let ids: Vec<u64> = first_messages(&many).iter().map(|m| m["id"].as_u64().unwrap()).collect();
+        assert_eq!(ids, (0..MAX_MESSAGES as u64).collect::<Vec<_>>());
         let lanes = order(&["c2", "n10", "seq-kv", "n2", "c0"].iter().map(|s| s.to_string()).collect());
         assert_eq!(lanes, vec!["n2", "n10", "seq-kv", "c0", "c2"]);
     }

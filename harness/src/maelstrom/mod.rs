@@ -3,6 +3,7 @@
 //!
 //! - [`settings`]: the flags of such a run.
 //! - [`router`]: every message between nodes, clients and services, under the run's link rules.
+//! - [`latency`]: `--latency-ms` and `--latency-dist`, each message's time on its way.
 //! - [`services`]: the `lin-kv`, `seq-kv` and `lww-kv` services.
 //! - [`workloads`]: Maelstrom's workloads as history operations and checkers.
 //! - [`lamport`]: `messages.svg`, a Lamport diagram of the first messages.
@@ -11,6 +12,7 @@
 //! docs/maelstrom.md describes all of it for users.
 
 pub mod lamport;
+pub mod latency;
 pub mod router;
 pub mod run;
 pub mod services;

@@ -15,10 +15,14 @@
 //! is not kept, as in Maelstrom's network); `Stall` holds it until the link changes, then applies
 //! the new rule. Links without a rule (clients, `c0`) always pass.
 //!
-//! `--latency-ms` delays every message but the harness's own (`c0`) by that much, on top of the
-//! rule. Every message is logged to `messages.jsonl` when it is delivered or dropped (see
-//! docs/maelstrom.md), into a buffer a writer thread takes every [`LOG_FLUSH_EVERY`], and counted
-//! for results.json.
+//! `--latency-ms` delays every message but the harness's own (`c0`) by that much (spread by
+//! `--latency-dist`, see [`super::latency`]), on top of the rule. Every message is logged to
+//! `messages.jsonl` when it is delivered or dropped (see docs/maelstrom.md), into a buffer a
+//! writer thread takes every [`LOG_FLUSH_EVERY`], and counted for results.json.
+//!
+//! What a node has not read yet waits in its stdin pipe and then in a queue of at most
+//! [`STDIN_QUEUE_MAX_BYTES`] (a paused node reads nothing); a message that does not fit is
+//! dropped, as a full network buffer drops it, and logged with the reason `stdin full`.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -35,9 +39,11 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, watch};
 
+use super::latency::Latency;
 use super::services::Services;
 use crate::run::cluster::Readiness;
 use crate::run::links::{LinkState, Links};
@@ -73,29 +79,53 @@ struct Stdin {
     pipe: ChildStdin,
     state: Mutex<Outbox>,
     wake: Condvar,
+    /// The most bytes queued (and being written by the feeder) before a message is dropped.
+    limit: usize,
 }
 
 #[derive(Default)]
 struct Outbox {
     queued: Vec<u8>,
-    /// The feeder is writing a batch it took from `queued`.
-    busy: bool,
+    /// The feeder is writing a batch it took from `queued`, of this many bytes.
+    busy: Option<usize>,
     closed: bool,
 }
 
+/// What became of a message handed to a node's stdin.
+#[derive(Debug, PartialEq, Eq)]
+enum Handed {
+    /// Written to the pipe, or queued behind what is.
+    Sent,
+    /// The node has not read [`STDIN_QUEUE_MAX_BYTES`] already: dropped.
+    Full,
+    /// The node's stdin is closed (it exited, or was replaced by a new process).
+    Closed,
+}
+
+/// How much may wait for a node that does not read its stdin (a paused or overwhelmed node),
+/// beyond what its pipe holds: 8 MiB, some 80,000 typical messages.
+const STDIN_QUEUE_MAX_BYTES: usize = 8 << 20;
+
 impl Stdin {
     fn new(pipe: ChildStdin) -> std::io::Result<Stdin> {
-        set_nonblocking(&pipe)?;
-        Ok(Stdin { pipe, state: Mutex::default(), wake: Condvar::new() })
+        Stdin::with_limit(pipe, STDIN_QUEUE_MAX_BYTES)
     }
 
-    /// Hands `line` (and a newline) to the node; `false` if its stdin is closed.
-    fn send(&self, line: &str) -> bool {
+    fn with_limit(pipe: ChildStdin, limit: usize) -> std::io::Result<Stdin> {
+        set_nonblocking(&pipe)?;
+        Ok(Stdin { pipe, state: Mutex::default(), wake: Condvar::new(), limit })
+    }
+
+    /// Hands `line` (and a newline) to the node.
+    fn send(&self, line: &str) -> Handed {
         let mut out = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if out.closed {
-            return false;
+            return Handed::Closed;
         }
-        let direct = out.queued.is_empty() && !out.busy;
+        if out.queued.len() + out.busy.unwrap_or(0) + line.len() + 1 > self.limit {
+            return Handed::Full;
+        }
+        let direct = out.queued.is_empty() && out.busy.is_none();
         out.queued.extend_from_slice(line.as_bytes());
         out.queued.push(b'\n');
         if direct {
@@ -106,14 +136,14 @@ impl Stdin {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(_) => {
                     out.closed = true;
-                    return false;
+                    return Handed::Closed;
                 }
             }
         }
         if !out.queued.is_empty() {
             self.wake.notify_one();
         }
-        true
+        Handed::Sent
     }
 
     fn close(&self) {
@@ -130,12 +160,13 @@ impl Stdin {
                 if out.queued.is_empty() {
                     return; // closed, and everything written
                 }
-                out.busy = true;
-                std::mem::take(&mut out.queued)
+                let batch = std::mem::take(&mut out.queued);
+                out.busy = Some(batch.len());
+                batch
             };
             let written = self.write_all(&batch);
             let mut out = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            out.busy = false;
+            out.busy = None;
             if !written {
                 out.closed = true;
                 out.queued.clear();
@@ -192,10 +223,44 @@ struct Head<'a> {
 struct BodyHead<'a> {
     #[serde(rename = "type", borrow, default)]
     typ: Option<Cow<'a, str>>,
-    #[serde(default)]
-    msg_id: Option<Value>,
-    #[serde(default)]
-    in_reply_to: Option<Value>,
+    #[serde(borrow, default)]
+    msg_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    in_reply_to: Option<&'a RawValue>,
+}
+
+/// A `msg_id` or `in_reply_to` as the sender wrote it: almost always an integer, kept without
+/// allocating; anything else kept as its JSON text, for the log.
+#[derive(Clone, Debug, PartialEq)]
+enum Id {
+    Int(u64),
+    Other(Box<str>),
+}
+
+impl Id {
+    fn of(raw: &RawValue) -> Id {
+        let text = raw.get();
+        match text.parse::<u64>() {
+            Ok(n) if !text.starts_with('+') => Id::Int(n),
+            _ => Id::Other(text.into()),
+        }
+    }
+
+    fn as_u64(&self) -> Option<u64> {
+        match self {
+            Id::Int(n) => Some(*n),
+            Id::Other(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Id::Int(n) => write!(f, "{n}"),
+            Id::Other(text) => f.write_str(text),
+        }
+    }
 }
 
 /// The head of a message, owned.
@@ -205,8 +270,8 @@ struct Parts {
     src: Option<String>,
     dest: String,
     typ: String,
-    msg_id: Option<Value>,
-    in_reply_to: Option<Value>,
+    msg_id: Option<Id>,
+    in_reply_to: Option<Id>,
 }
 
 impl From<Head<'_>> for Parts {
@@ -215,8 +280,8 @@ impl From<Head<'_>> for Parts {
             src: head.src.map(Cow::into_owned),
             dest: head.dest.into_owned(),
             typ: head.body.typ.map_or_else(|| "?".to_string(), Cow::into_owned),
-            msg_id: head.body.msg_id,
-            in_reply_to: head.body.in_reply_to,
+            msg_id: head.body.msg_id.map(Id::of),
+            in_reply_to: head.body.in_reply_to.map(Id::of),
         }
     }
 }
@@ -264,8 +329,9 @@ pub struct Router {
     generation: AtomicU64,
     /// origin → destination → the link's rule.
     rules: HashMap<String, HashMap<String, watch::Receiver<LinkState>>>,
-    /// `--latency-ms`: added to every message except the harness's own (`c0`).
-    latency_ms: u64,
+    /// `--latency-ms` and `--latency-dist`: added to every message except the harness's own
+    /// (`c0`).
+    latency: Latency,
     pub services: Services,
     pending: Mutex<HashMap<(String, u64), oneshot::Sender<Value>>>,
     next_id: AtomicU64,
@@ -287,7 +353,7 @@ pub struct RouterSetup {
     pub start: Instant,
     /// `broadcast`: the topology sent after `init`.
     pub topology: Option<BTreeMap<String, Vec<String>>>,
-    pub latency_ms: u64,
+    pub latency: Latency,
 }
 
 impl Router {
@@ -310,7 +376,7 @@ impl Router {
             let log = log.clone();
             std::thread::Builder::new().name("faultline-messages".into()).spawn(move || write_log(file, &log))?
         };
-        let RouterSetup { seed, start, topology, latency_ms } = setup;
+        let RouterSetup { seed, start, topology, latency } = setup;
         Ok(Arc::new(Router {
             start,
             handle: tokio::runtime::Handle::current(),
@@ -318,7 +384,7 @@ impl Router {
             conns: Mutex::default(),
             generation: AtomicU64::new(0),
             rules,
-            latency_ms,
+            latency,
             services: Services::new(seed),
             pending: Mutex::default(),
             next_id: AtomicU64::new(0),
@@ -488,14 +554,19 @@ impl Router {
         let rule = self.rules.get(&msg.origin).and_then(|to| to.get(&msg.parts.dest));
         let state = rule.map(|r| r.borrow().clone()).unwrap_or(LinkState::Pass);
         // The harness's own requests (init, convergence probes) are not the network's.
-        let latency_ms = if msg.origin == "c0" || msg.parts.dest == "c0" { 0 } else { self.latency_ms };
+        let own = msg.origin == "c0" || msg.parts.dest == "c0";
+        let latency = match self.latency {
+            _ if own => Duration::ZERO,
+            l if l.is_constant() => Duration::from_millis(l.mean_ms),
+            l => l.sample(&mut *self.rng.lock().unwrap_or_else(|e| e.into_inner())),
+        };
         match state {
-            LinkState::Pass if latency_ms == 0 => self.deliver(msg),
-            LinkState::Pass => self.deliver_after(msg, latency_ms),
+            LinkState::Pass if latency.is_zero() => self.deliver(msg),
+            LinkState::Pass => self.deliver_after(msg, latency),
             LinkState::Reset => self.dropped(msg, "partition"),
             LinkState::Delay { delay_ms, jitter_ms } => {
                 let jitter = if jitter_ms == 0 { 0 } else { self.rng.lock().unwrap_or_else(|e| e.into_inner()).gen_range(0..=2 * jitter_ms) };
-                self.deliver_after(msg, latency_ms + (delay_ms + jitter).saturating_sub(jitter_ms));
+                self.deliver_after(msg, latency + Duration::from_millis((delay_ms + jitter).saturating_sub(jitter_ms)));
             }
             LinkState::Stall => {
                 let mut rx = rule.expect("a stalled link has a rule").clone();
@@ -508,10 +579,10 @@ impl Router {
         }
     }
 
-    fn deliver_after(self: &Arc<Self>, msg: Msg, ms: u64) {
+    fn deliver_after(self: &Arc<Self>, msg: Msg, after: Duration) {
         let me = self.clone();
         self.handle.spawn(async move {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
+            tokio::time::sleep(after).await;
             me.deliver(msg);
         });
     }
@@ -528,19 +599,19 @@ impl Router {
             return;
         }
         if self.is_node(dest) {
-            let sent = {
+            let handed = {
                 let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-                conns.get(dest).is_some_and(|c| c.stdin.send(&msg.line))
+                conns.get(dest).map_or(Handed::Closed, |c| c.stdin.send(&msg.line))
             };
-            if sent {
-                self.delivered(&msg);
-            } else {
-                self.dropped(msg, "node down");
+            match handed {
+                Handed::Sent => self.delivered(&msg),
+                Handed::Full => self.dropped(msg, "stdin full"),
+                Handed::Closed => self.dropped(msg, "node down"),
             }
             return;
         }
         // A client (`c0` for init): the reply to a pending request, or a late one.
-        let key = (msg.parts.dest.clone(), msg.parts.in_reply_to.as_ref().and_then(Value::as_u64).unwrap_or(u64::MAX));
+        let key = (msg.parts.dest.clone(), msg.parts.in_reply_to.as_ref().and_then(Id::as_u64).unwrap_or(u64::MAX));
         let waiter = self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
         match waiter {
             Some(tx) => {
@@ -605,7 +676,8 @@ impl Router {
         json!({
             "messages_total": c.total, "delivered": self.delivered.load(Ordering::Relaxed), "dropped": c.dropped,
             "dropped_by_reason": c.dropped_by_reason, "between_nodes": c.between_nodes,
-            "between_nodes_per_op": per_op, "by_type": by_type, "latency_ms": self.latency_ms,
+            "between_nodes_per_op": per_op, "by_type": by_type, "latency_ms": self.latency.mean_ms,
+            "latency_dist": self.latency.dist.name(),
             "log_lines_lost": lost,
         })
     }
@@ -712,7 +784,7 @@ mod tests {
         let mut everyone = nodes.clone();
         everyone.extend(super::super::services::NAMES.iter().map(|s| s.to_string()));
         let links = Links::rules_only(&everyone, 1).unwrap();
-        let setup = RouterSetup { seed: 1, start: Instant::now(), topology: None, latency_ms: 0 };
+        let setup = RouterSetup { seed: 1, start: Instant::now(), topology: None, latency: Latency::default() };
         let router = Router::new(&nodes, &links, &dir.path().join("messages.jsonl"), setup).unwrap();
         let ok = via_n1(&router, 1, Duration::from_secs(5)).await;
         assert_eq!(ok.unwrap()["type"], "write_ok");
@@ -736,6 +808,46 @@ mod tests {
         let stats = router.stats_json(3);
         assert_eq!(stats["dropped"], 1);
         assert_eq!(stats["by_type"]["write_ok"], 2);
+    }
+
+    /// A node that never reads its stdin (as a paused one): the pipe fills, then the queue up to
+    /// its limit, then every further message is refused as `Full`, and nothing grows.
+    #[test]
+    fn a_node_that_reads_nothing_gets_a_bounded_queue() {
+        let mut child = std::process::Command::new("sleep").arg("30").stdin(std::process::Stdio::piped()).spawn().unwrap();
+        let limit = 256 << 10;
+        let stdin = Stdin::with_limit(child.stdin.take().unwrap(), limit).unwrap();
+        let line = "x".repeat(1023);
+        let mut sent = 0usize;
+        let mut full = 0usize;
+        for _ in 0..2000 {
+            match stdin.send(&line) {
+                Handed::Sent => sent += 1,
+                Handed::Full => full += 1,
+                Handed::Closed => panic!("the pipe closed"),
+            }
+        }
+        // Everything up to the pipe's capacity (64 KiB here, at least 4 KiB anywhere) and the
+        // queue's limit goes through; the rest is refused.
+        assert!(sent >= limit / 1024, "only {sent} messages went through");
+        assert!(sent <= (limit + (1 << 20)) / 1024, "{sent} messages went through a queue of {limit} bytes");
+        assert_eq!(sent + full, 2000);
+        assert!(stdin.state.lock().unwrap().queued.len() <= limit);
+        let _ = child.kill();
+        let _ = child.wait();
+        // A closed pipe is a closed node, not a full one.
+        stdin.close();
+        assert_eq!(stdin.send("y"), Handed::Closed);
+    }
+
+    #[test]
+    fn ids_are_kept_as_written() {
+        let raw = |t: &str| Id::of(&serde_json::from_str::<Box<RawValue>>(t).unwrap());
+        assert_eq!(raw("12"), Id::Int(12));
+        assert_eq!(raw("12").as_u64(), Some(12));
+        assert_eq!(raw("-3").to_string(), "-3");
+        assert_eq!(raw("\"a\"").to_string(), "\"a\"");
+        assert_eq!(raw("1.5").as_u64(), None);
     }
 
     #[test]

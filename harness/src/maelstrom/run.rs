@@ -1,30 +1,31 @@
-//! One run of Maelstrom-protocol nodes: the same pipeline as a TCP run (the run's nemesis,
-//! schedule, recorder, health judgment and checkers), with the router instead of the proxies
-//! and stdio nodes instead of listening ones.
+//! Maelstrom-protocol nodes as a [`Transport`]: the same run as over TCP (the run's nemesis,
+//! schedule, recorder, health judgment and checkers, see [`crate::run::transport::execute`]),
+//! with the router instead of the proxies and stdio nodes instead of listening ones.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use faultline_checkers::history::{History, OpType};
+use faultline_checkers::history::OpType;
 use faultline_workloads::{Completion, OpSpec, Workload};
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio::time::{Interval, MissedTickBehavior};
 
+use super::latency::Latency;
 use super::router::{self, Router};
 use super::services;
 use super::workloads;
 use crate::exit::Failure;
-use crate::run::cluster::{self, Cluster, NodeSpec, StdioHook};
+use crate::run::cluster::{self, NodeSpec, StdioHook};
 use crate::run::links::Links;
+use crate::run::nemesis::Nemesis;
 use crate::run::record::Recorder;
 use crate::run::settings::{FaultKind, Settings};
-use crate::run::{clients, drive, faketime, health, record, Outcome, Phase, Stop};
-
-/// How long the cluster gets to settle after healing, before the final reads.
-const QUIET: Duration = Duration::from_secs(2);
+use crate::run::transport::{End, Transport};
+use crate::run::{clients, faketime, health};
 /// How long the nodes may take to agree, probed without recording, before the final reads.
 const CONVERGE_BUDGET: Duration = Duration::from_secs(10);
 /// What a kill means to a Maelstrom node, said in the history and the results.
@@ -72,94 +73,98 @@ fn node_specs(s: &Settings, run_dir: &Path, router: &Arc<Router>) -> anyhow::Res
         .collect()
 }
 
-/// Starts the router and the nodes, runs the workload and the faults, heals, reads.
-pub(crate) async fn execute(s: &Settings, run_dir: &Path, stop_rx: watch::Receiver<bool>) -> Result<Outcome, Failure> {
-    let started = Instant::now();
-    let (rec, sink) = record::open(&run_dir.join("history.jsonl"), started).context("creating history.jsonl")?;
-    let ids = s.node_ids();
-    let mut everyone = ids.clone();
-    everyone.extend(services::NAMES.iter().map(|s| s.to_string()));
-    let links = Links::rules_only(&everyone, s.seed).context("setting up the link rules")?;
-    let topology = (s.workload == "broadcast").then(|| router::grid(&ids));
-    let setup = router::RouterSetup { seed: s.seed, start: started, topology, latency_ms: s.latency_ms };
-    let router = Router::new(&ids, &links, &run_dir.join("messages.jsonl"), setup).context("starting the router")?;
-    let workload = workloads::generator(&s.workload, s.seed, s.concurrency)?;
-    if s.faults.contains(&FaultKind::Kill) {
-        crate::out!("note: {AMNESIA}");
-        rec.nemesis("note", json!({"fault": "kill", "note": AMNESIA}));
+/// Maelstrom's protocol: stdio nodes behind the router.
+pub(crate) struct Maelstrom {
+    router: Arc<Router>,
+    workload: Option<Box<dyn Workload>>,
+    ctx: Option<Arc<Ctx>>,
+}
+
+impl Transport for Maelstrom {
+    async fn open(s: &Settings, run_dir: &Path, _rec: &Recorder, started: Instant) -> Result<(Self, Links), Failure> {
+        let ids = s.node_ids();
+        let mut everyone = ids.clone();
+        everyone.extend(services::NAMES.iter().map(|s| s.to_string()));
+        let links = Links::rules_only(&everyone, s.seed).context("setting up the link rules")?;
+        let topology = (s.workload == "broadcast").then(|| router::grid(&ids));
+        let setup = router::RouterSetup { seed: s.seed, start: started, topology, latency: Latency { mean_ms: s.latency_ms, dist: s.latency_dist } };
+        let router = Router::new(&ids, &links, &run_dir.join("messages.jsonl"), setup).context("starting the router")?;
+        Ok((Maelstrom { router, workload: None, ctx: None }, links))
     }
-    let cluster = match node_specs(s, run_dir, &router) {
-        Ok(specs) => Cluster::start(specs).await,
-        Err(e) => Err(e),
-    };
-    let cluster = match cluster {
-        Ok(c) => c,
-        Err(e) => {
-            router.close_log();
-            drop(rec);
-            let ops = sink.finish().ops;
-            return Ok(Outcome::failed(History::from_ops(ops), started, e));
+
+    fn prepare(&mut self, s: &Settings, rec: &Recorder) -> anyhow::Result<()> {
+        self.workload = Some(workloads::generator(&s.workload, s.seed, s.concurrency)?);
+        if s.faults.contains(&FaultKind::Kill) {
+            crate::out!("note: {AMNESIA}");
+            rec.nemesis("note", json!({"fault": "kill", "note": AMNESIA}));
         }
-    };
-    let stop = Stop::relay(stop_rx);
-    let stop_rx = stop.rx.clone();
-    let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / s.rate));
-    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let ctx = Arc::new(Ctx {
-        workload_name: s.workload.clone(),
-        workload: Mutex::new(workload),
-        nodes: ids.clone(),
-        router: router.clone(),
-        rec: rec.clone(),
-        limiter: tokio::sync::Mutex::new(interval),
-        timeout: s.request_timeout,
-        concurrency: s.concurrency as u64,
-    });
-    let workers: Vec<_> = (0..s.concurrency).map(|slot| tokio::spawn(worker(ctx.clone(), slot, stop_rx.clone()))).collect();
-    let Phase { mut nemesis, mut teardown_errors, last_process, workload_s, heal_error } = drive(s, cluster, links, &rec, workers, stop, started).await?;
-    let mut facts = health::Facts { allow_crashes: s.allow_crashes, no_reads: !workloads::has_reads(&s.workload), ..health::Facts::default() };
-    facts.note_heal(heal_error, &mut teardown_errors);
-    router.services.settle();
-    tokio::time::sleep(QUIET).await;
-    nemesis.supervise().await;
-    for id in &ids {
-        if nemesis.cluster.is_up(id) {
-            if let Err(e) = nemesis.cluster.wait_ready(id, cluster::READY_TIMEOUT).await {
-                teardown_errors.push(format!("{e:#}"));
-            }
+        Ok(())
+    }
+
+    fn node_specs(&self, s: &Settings, run_dir: &Path) -> anyhow::Result<Vec<NodeSpec>> {
+        node_specs(s, run_dir, &self.router)
+    }
+
+    async fn abandon(self, _links: Links) {
+        self.router.close_log();
+    }
+
+    async fn start_clients(&mut self, s: &Settings, rec: &Recorder, stop_rx: watch::Receiver<bool>) -> Vec<JoinHandle<u64>> {
+        let Some(workload) = self.workload.take() else { return Vec::new() };
+        let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / s.rate));
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let ctx = Arc::new(Ctx {
+            workload_name: s.workload.clone(),
+            workload: Mutex::new(workload),
+            nodes: s.node_ids(),
+            router: self.router.clone(),
+            rec: rec.clone(),
+            limiter: tokio::sync::Mutex::new(interval),
+            timeout: s.request_timeout,
+            concurrency: s.concurrency as u64,
+        });
+        self.ctx = Some(ctx.clone());
+        (0..s.concurrency).map(|slot| tokio::spawn(worker(ctx.clone(), slot, stop_rx.clone()))).collect()
+    }
+
+    fn facts(&self, s: &Settings) -> health::Facts {
+        health::Facts { allow_crashes: s.allow_crashes, no_reads: !workloads::has_reads(&s.workload), ..health::Facts::default() }
+    }
+
+    fn healed(&mut self) {
+        self.router.services.settle();
+    }
+
+    async fn final_reads(&mut self, s: &Settings, _rec: &Recorder, first_process: u64, facts: &mut health::Facts) -> Map<String, Value> {
+        let mut extra = Map::new();
+        if let (true, Some(ctx)) = (workloads::has_final_reads(&s.workload), &self.ctx) {
+            crate::out!("final reads of every node ...");
+            let (finals, converge_ms) = final_reads(ctx, first_process).await;
+            facts.final_reads_missing = finals.iter().filter(|(_, v)| v.is_none()).map(|(n, _)| n.clone()).collect();
+            extra.insert("final_reads".into(), Value::Object(finals.into_iter().map(|(n, v)| (n, v.unwrap_or(Value::Null))).collect()));
+            extra.insert("time_to_converge_ms".into(), json!(converge_ms));
+        }
+        extra
+    }
+
+    async fn close(self, s: &Settings, nemesis: Nemesis, run_dir: &Path, rec: &Recorder, end: &mut End) {
+        end.facts.bad_output = self.router.bad_output();
+        let (mut cluster, links) = nemesis.into_parts();
+        cluster.stop_all();
+        drop(links);
+        let client_ops = rec.counters.completed();
+        end.extra.insert("network".into(), self.router.stats_json(client_ops.0 + client_ops.1 + client_ops.2));
+        end.extra.insert("node_protocol".into(), json!("maelstrom"));
+        end.extra.insert("guarantee".into(), json!(workloads::guarantee(&s.workload)));
+        if s.faults.contains(&FaultKind::Kill) {
+            end.extra.insert("kill_semantics".into(), json!(AMNESIA));
+        }
+        end.data_dirs = cluster.data_dirs();
+        self.router.close_log();
+        if let Err(e) = super::lamport::write(run_dir) {
+            end.teardown_errors.push(format!("writing messages.svg: {e}"));
         }
     }
-    facts.down_at_end = nemesis.cluster.down();
-    let mut extra = Map::new();
-    if workloads::has_final_reads(&s.workload) {
-        crate::out!("final reads of every node ...");
-        let (finals, converge_ms) = final_reads(&ctx, last_process + 1).await;
-        facts.final_reads_missing = finals.iter().filter(|(_, v)| v.is_none()).map(|(n, _)| n.clone()).collect();
-        extra.insert("final_reads".into(), Value::Object(finals.into_iter().map(|(n, v)| (n, v.unwrap_or(Value::Null))).collect()));
-        extra.insert("time_to_converge_ms".into(), json!(converge_ms));
-    }
-    facts.bad_output = router.bad_output();
-    let (mut cluster, links) = nemesis.into_parts();
-    cluster.stop_all();
-    drop(links);
-    let client_ops = rec.counters.completed();
-    extra.insert("network".into(), router.stats_json(client_ops.0 + client_ops.1 + client_ops.2));
-    extra.insert("node_protocol".into(), json!("maelstrom"));
-    extra.insert("guarantee".into(), json!(workloads::guarantee(&s.workload)));
-    if s.faults.contains(&FaultKind::Kill) {
-        extra.insert("kill_semantics".into(), json!(AMNESIA));
-    }
-    let data_dirs = cluster.data_dirs();
-    router.close_log();
-    if let Err(e) = super::lamport::write(run_dir) {
-        teardown_errors.push(format!("writing messages.svg: {e}"));
-    }
-    drop((rec, ctx, cluster));
-    let recorded = sink.finish();
-    if let Some(e) = recorded.error {
-        teardown_errors.push(format!("writing history.jsonl: {e}"));
-    }
-    Ok(Outcome { history: History::from_ops(recorded.ops), started, workload_s, extra_stats: extra, teardown_errors, facts, data_dirs, fatal: None })
 }
 
 /// Records an invoke, sends the request, records the completion. `true`: the outcome is

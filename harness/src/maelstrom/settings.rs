@@ -1,18 +1,16 @@
-//! `faultline test --node-protocol maelstrom`: the flags validated into the run's settings.
+//! `faultline test --node-protocol maelstrom`: what the node protocol decides in the run's
+//! settings ([`crate::run::settings::validate`] does the rest, as for TCP nodes).
 //!
 //! The node binary is not asked to describe itself (Maelstrom nodes know nothing of
 //! `--describe`): the workload decides the checkers. `--node-bin` is required. Without
 //! `--nemesis`, the faults are `partition` only: a kill wipes a Maelstrom node's memory, which
 //! most Maelstrom nodes are not built to survive, so it is opt-in.
 
-use std::time::Duration;
-
 use crate::cli::TestArgs;
 use crate::exit::{self, Failure};
 use crate::protocols::Description;
 use crate::run::claims;
-use crate::run::faketime;
-use crate::run::settings::{check_name, check_results_dir, default_name, parse_nemeses, positive_secs, FaultKind, Settings};
+use crate::run::settings::{parse_nemeses, Chosen, FaultKind};
 
 use super::workloads;
 
@@ -33,10 +31,9 @@ pub fn not_applying(k: &FaultKind) -> String {
     format!("{} does not apply to Maelstrom nodes (they apply: partition shapes, kill, pause, clock, slow)", k.name())
 }
 
-pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
-    let time_limit = positive_secs("--time-limit", args.time_limit)?;
-    let nemesis_interval = positive_secs("--nemesis-interval", args.nemesis_interval)?;
-    let check_budget = positive_secs("--check-budget", args.check_budget)?;
+/// What `--node-protocol maelstrom` decides: the faults that apply to a Maelstrom node, the
+/// node binary, the workload and its checkers.
+pub(crate) fn choose(args: &TestArgs) -> Result<Chosen, Failure> {
     let nemesis_raw: Vec<String> = match (&args.nemesis, args.nodes) {
         (Some(given), _) => given.clone(),
         // One or two nodes cannot be partitioned: such a run has no faults unless asked for.
@@ -68,20 +65,6 @@ pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
     } else {
         claims::from_names(&args.check, workloads::check_alias(&workload)).map_err(exit::usage)?
     };
-    let faketime_lib = if faults.contains(&FaultKind::Clock) {
-        Some(faketime::find_lib().ok_or_else(|| {
-            exit::usage("--nemesis clock: libfaketime (libfaketimeMT.so.1) is not installed; install it with `apt-get install -y faketime libfaketime`")
-        })?)
-    } else {
-        None
-    };
-    let nemesis_names: Vec<String> = if faults.is_empty() { vec!["none".into()] } else { nemesis_raw.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect() };
-    let name = args.name.clone().unwrap_or_else(|| default_name(args.label.as_deref().unwrap_or("maelstrom"), &workload, &nemesis_names, &args.node_args));
-    check_name(&name)?;
-    check_results_dir(&args.results)?;
-    let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64 % 1_000_000_000).unwrap_or(1)
-    });
     let description = Description {
         protocol: "maelstrom".into(),
         claims: vec![workloads::guarantee(&workload).to_string()],
@@ -90,41 +73,14 @@ pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
         bugs: Vec::new(),
         unsupported: Default::default(),
     };
-    Ok(Settings {
-        name,
-        protocol: "maelstrom".into(),
-        workload,
-        nemesis_names,
-        faults,
-        nodes: args.nodes,
-        concurrency: args.concurrency,
-        rate: args.rate,
-        time_limit,
-        nemesis_interval,
-        request_timeout: Duration::from_millis(args.request_timeout_ms),
-        seed,
-        results: args.results.clone(),
-        node_bin,
-        node_bin_given: true,
-        node_args: args.node_args.clone(),
-        check: args.check.clone(),
-        checkers,
-        description,
-        keep: args.keep,
-        check_budget,
-        allow_crashes: args.allow_crashes,
-        faketime_lib,
-        powerloss_lib: None,
-        node_protocol: "maelstrom".into(),
-        latency_ms: args.latency_ms.unwrap_or(0),
-        label: args.label.clone(),
-    })
+    Ok(Chosen { protocol: "maelstrom".into(), nemesis_raw, faults, node_bin, node_bin_given: true, description, workload, checkers })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::cli::{Cli, Command};
+    use crate::exit::Failure;
+    use crate::run::settings::{validate, FaultKind, Settings};
     use clap::Parser;
 
     fn validate_with(extra: &[&str]) -> Result<Settings, Failure> {
@@ -147,5 +103,14 @@ mod tests {
         assert_eq!(validate_with(&["--nodes", "1"]).unwrap().nemesis_names, ["none"]);
         assert!(validate_with(&["--nodes", "2", "--nemesis", "kill"]).is_err());
         assert_eq!(validate_with(&["--nodes", "25", "--latency-ms", "100"]).unwrap().latency_ms, 100);
+        let spread = validate_with(&["--latency-ms", "100", "--latency-dist", "exponential"]).unwrap();
+        assert_eq!(spread.latency_dist, crate::maelstrom::latency::Dist::Exponential);
+        assert_eq!(validate_with(&["--latency-ms", "100"]).unwrap().latency_dist, crate::maelstrom::latency::Dist::Constant);
+        for bad in [&["--latency-ms", "100", "--latency-dist", "normal"][..], &["--latency-dist", "uniform"][..]] {
+            match validate_with(bad) {
+                Err(Failure::Usage(m)) => assert!(m.contains("--latency-dist"), "{m}"),
+                other => panic!("{bad:?} gave {:?}", other.map(|s| s.latency_dist)),
+            }
+        }
     }
 }

@@ -5,8 +5,9 @@
 //!    [`claims`] turns the claims (or `--check`) into checkers.
 //! 2. [`store`] creates the run directory and writes `test.json`; [`record`] streams the
 //!    history to `history.jsonl`.
-//! 3. [`links`] starts the proxy network, [`cluster`] the nodes (libfaketime preloaded when the
-//!    clock nemesis is on, see [`faketime`]).
+//! 3. [`transport`] starts the network between the nodes — [`links`]' proxies for the TCP node
+//!    contract, the Maelstrom router for stdio nodes — and [`cluster`] the nodes (libfaketime
+//!    preloaded when the clock nemesis is on, see [`faketime`]).
 //! 4. [`clients`] drive the workload while [`schedule`] has the [`nemesis`] break things;
 //!    [`progress`] reports on stderr.
 //! 5. At the time limit or on the first SIGINT/SIGTERM: clients stop, every fault heals,
@@ -37,18 +38,15 @@ pub mod sides;
 pub mod staleness;
 pub mod stats;
 pub mod store;
+pub mod transport;
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use faultline_checkers::history::History;
 use faultline_checkers::registry::{self, CheckerSpec};
 use faultline_checkers::{CheckOptions, Validity};
-use faultline_workloads::WorkloadOptions;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Map, Value};
@@ -56,12 +54,9 @@ use tokio::sync::watch;
 
 use crate::cli::TestArgs;
 use crate::exit::{self, Failure};
-use cluster::{Cluster, NodeSpec};
+use cluster::Cluster;
 use links::Links;
 use settings::Settings;
-
-/// How long the cluster gets to settle after healing, before the final reads.
-const QUIET: Duration = Duration::from_secs(2);
 
 /// What the asynchronous part of a run hands back for checking.
 pub(crate) struct Outcome {
@@ -117,6 +112,15 @@ pub fn main(args: TestArgs) -> Result<i32, Failure> {
     };
     crate::lifecycle::kill_everything();
     code
+}
+
+/// The run itself, over the transport of `--node-protocol`.
+async fn execute(s: &Settings, run_dir: &Path, stop_rx: watch::Receiver<bool>) -> Result<Outcome, Failure> {
+    if s.node_protocol == "maelstrom" {
+        transport::execute::<crate::maelstrom::run::Maelstrom>(s, run_dir, stop_rx).await
+    } else {
+        transport::execute::<transport::Tcp>(s, run_dir, stop_rx).await
+    }
 }
 
 /// Runs the test and writes its results; every error after this point still writes results.json.
@@ -189,146 +193,6 @@ fn arm_watchdog(s: &Settings) {
     });
 }
 
-/// The node ids, their listen addresses, and the node specs wired through the proxies.
-fn node_specs(s: &Settings, run_dir: &Path, addrs: &BTreeMap<String, SocketAddr>, links: &Links) -> Vec<NodeSpec> {
-    let ids: Vec<String> = addrs.keys().cloned().collect();
-    ids.iter()
-        .map(|id| {
-            let dir = run_dir.join("nodes");
-            let data_dir = dir.join(id).join("data");
-            let mut args: Vec<String> = vec![s.protocol.clone(), "--id".into(), id.clone(), "--listen".into(), addrs[id].to_string()];
-            args.extend(["--data-dir".into(), data_dir.display().to_string()]);
-            for peer in ids.iter().filter(|p| *p != id) {
-                args.extend(["--peer".into(), format!("{peer}={}", links.proxy_addr(id, peer))]);
-            }
-            args.extend(["--workload".into(), s.workload.clone(), "--seed".into(), s.seed.to_string()]);
-            args.extend(s.node_args.iter().cloned());
-            let clock_file = s.faketime_lib.as_ref().map(|_| dir.join(format!("{id}.faketime")));
-            let mut env = match (&s.faketime_lib, &clock_file) {
-                (Some(lib), Some(f)) => faketime::env(lib, f),
-                _ => Vec::new(),
-            };
-            if let Some(lib) = &s.powerloss_lib {
-                faults::power::add_env(&mut env, lib, &data_dir);
-            }
-            NodeSpec { id: id.clone(), listen: addrs[id], data_dir, log: dir.join(format!("{id}.log")), program: s.node_bin.clone(), args, env, clock_file, stdio: None }
-        })
-        .collect()
-}
-
-/// Starts the network and the cluster, runs the workload and the faults, heals, reads.
-async fn execute(s: &Settings, run_dir: &Path, stop_rx: watch::Receiver<bool>) -> Result<Outcome, Failure> {
-    // --- maelstrom nodes: stdio processes behind the harness's router (begin) ---
-    if s.node_protocol == "maelstrom" {
-        return crate::maelstrom::run::execute(s, run_dir, stop_rx).await;
-    }
-    // --- maelstrom nodes (end) ---
-    let started = Instant::now();
-    let (rec, sink) = record::open(&run_dir.join("history.jsonl"), started).context("creating history.jsonl")?;
-    let ids = s.node_ids();
-    let mut addrs = BTreeMap::new();
-    for id in &ids {
-        addrs.insert(id.clone(), cluster::free_port().context("finding a free port")?);
-    }
-    let links = Links::start(&ids, &addrs, s.seed).await.context("starting the proxy network")?;
-    let unsupported = s.description.unsupported.get(&s.workload).cloned().unwrap_or_default();
-    let mut wopts = WorkloadOptions { concurrency: s.concurrency, unsupported, ..WorkloadOptions::default() };
-    apply_node_args(&mut wopts, &s.node_args);
-    let workload = faultline_workloads::by_name(&s.workload, s.seed, &wopts).map_err(|e| anyhow::anyhow!("--workload: {e}"));
-    let cluster = match &workload {
-        Ok(_) => Cluster::start(node_specs(s, run_dir, &addrs, &links)).await,
-        Err(e) => Err(anyhow::anyhow!("{e:#}")),
-    };
-    let (cluster, workload) = match (cluster, workload) {
-        (Ok(c), Ok(w)) => (c, w),
-        (Err(e), _) | (_, Err(e)) => {
-            links.shutdown().await;
-            drop(rec);
-            let ops = sink.finish().ops;
-            return Ok(Outcome::failed(History::from_ops(ops), started, e));
-        }
-    };
-    let stop = Stop::relay(stop_rx);
-    let stop_rx = stop.rx.clone();
-    let checker_params = workload.checker_params();
-    let node_list: Vec<(String, SocketAddr)> = addrs.iter().map(|(k, v)| (k.clone(), *v)).collect();
-    let probe = workload.final_reads().into_iter().find(|r| !r.local);
-    let warm_up_ms = warm_up(&node_list, probe.as_ref(), s.request_timeout, stop_rx.clone()).await;
-    let monitor = s.checkers.iter().any(|c| c.name == "durable-state").then(|| observe::start(&node_list, &rec));
-    let shared = Arc::new(clients::Shared::new(workload, node_list.clone(), rec.clone(), s.rate, s.request_timeout, s.concurrency));
-    let workers: Vec<_> = (0..s.concurrency).map(|slot| tokio::spawn(clients::worker(shared.clone(), slot, stop_rx.clone()))).collect();
-    let Phase { mut nemesis, mut teardown_errors, last_process, workload_s, heal_error } = drive(s, cluster, links, &rec, workers, stop, started).await?;
-    let mut facts = health::Facts { allow_crashes: s.allow_crashes, ..health::Facts::default() };
-    facts.note_heal(heal_error, &mut teardown_errors);
-    let reads = shared.workload.lock().map(|w| w.final_reads()).unwrap_or_default();
-    tokio::time::sleep(QUIET).await;
-    nemesis.supervise().await;
-    for id in &ids {
-        if nemesis.cluster.is_up(id) {
-            if let Err(e) = nemesis.cluster.wait_ready(id, cluster::READY_TIMEOUT).await {
-                teardown_errors.push(format!("{e:#}"));
-            }
-        }
-    }
-    facts.down_at_end = nemesis.cluster.down();
-    crate::out!("final reads of every node ...");
-    tokio::time::sleep(phase_delay()).await;
-    // Every protocol's final reads repeat until the nodes agree (or the budget passes): the time
-    // to converge after the heal is measured for CP protocols too, not only where it is judged.
-    let finals = finals::final_reads(&rec, &node_list, &reads, s.request_timeout, last_process + 1, true).await;
-    facts.final_reads_missing = finals.missing();
-    let mut extra = Map::new();
-    extra.insert("final_reads".into(), final_reads_json(&finals, &reads));
-    extra.insert("final_read_rounds".into(), json!(finals.rounds));
-    extra.insert("time_to_converge_ms".into(), json!(finals.time_to_converge_ms));
-    extra.insert("warm_up_ms".into(), json!(warm_up_ms));
-    extra.insert("links".into(), nemesis.links.stats_json());
-    extra.insert("checker_params".into(), Value::Object(checker_params));
-    if let Some(m) = monitor {
-        m.stop().await;
-    }
-    let data_dirs = nemesis.cluster.data_dirs();
-    let (mut cluster, links) = nemesis.into_parts();
-    cluster.stop_all();
-    links.shutdown().await;
-    drop((rec, shared, cluster));
-    let recorded = sink.finish();
-    if let Some(e) = recorded.error {
-        teardown_errors.push(format!("writing history.jsonl: {e}"));
-    }
-    Ok(Outcome { history: History::from_ops(recorded.ops), started, workload_s, extra_stats: extra, teardown_errors, facts, data_dirs, fatal: None })
-}
-
-/// How long the cluster may take to serve its first requests (elect a leader) before the
-/// workload starts anyway.
-const WARM_UP: Duration = Duration::from_secs(10);
-
-/// Waits until every node answers `probe` (a read, not recorded) with a value or a semantic
-/// refusal, so the initial election is not counted as unavailability; returns the milliseconds
-/// it took, or `None` when some node was still not serving after [`WARM_UP`] (the workload
-/// then starts regardless, and the health judgment sees whatever follows).
-async fn warm_up(nodes: &[(String, SocketAddr)], probe: Option<&faultline_workloads::OpSpec>, timeout: Duration, stop_rx: watch::Receiver<bool>) -> Option<u64> {
-    let probe = probe?;
-    let started = Instant::now();
-    let timeout = timeout.min(Duration::from_millis(500));
-    for (_, addr) in nodes {
-        loop {
-            if *stop_rx.borrow() || started.elapsed() > WARM_UP {
-                return None;
-            }
-            if let Ok(mut c) = faultline_workloads::Client::connect(*addr, timeout).await {
-                match c.invoke(probe, timeout).await {
-                    faultline_workloads::Completion::Ok(_) => break,
-                    faultline_workloads::Completion::Fail(e) if stats::is_semantic_refusal(Some(&e)) => break,
-                    _ => {}
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    Some(started.elapsed().as_millis() as u64)
-}
-
 /// The stop signal of a run: the signal handler's channel, relayed into one that the time
 /// limit can set too.
 pub(crate) struct Stop {
@@ -385,41 +249,6 @@ pub(crate) async fn drive(s: &Settings, cluster: Cluster, links: Links, rec: &re
     tokio::time::sleep(phase_delay()).await;
     let heal_error = nemesis.heal_all().await.err().map(|e| format!("{e:#}"));
     Ok(Phase { nemesis, teardown_errors, last_process, workload_s, heal_error })
-}
-
-/// Bank options the nodes were given are also the workload's (`--accounts`, `--initial-balance`).
-fn apply_node_args(opts: &mut WorkloadOptions, node_args: &[String]) {
-    let mut it = node_args.iter().flat_map(|a| a.splitn(2, '=').map(str::to_string).collect::<Vec<_>>()).peekable();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--accounts" => {
-                if let Some(v) = it.peek().and_then(|v| v.parse().ok()) {
-                    opts.accounts = v;
-                }
-            }
-            "--initial-balance" => {
-                if let Some(v) = it.peek().and_then(|v| v.parse().ok()) {
-                    opts.initial_balance = v;
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// `final_reads` of results.json: node → the value read (one read), or key → value (several).
-fn final_reads_json(finals: &finals::Finals, reads: &[faultline_workloads::OpSpec]) -> Value {
-    let mut out = Map::new();
-    for (node, row) in &finals.values {
-        let v = if reads.len() == 1 {
-            row.first().cloned().flatten().unwrap_or(Value::Null)
-        } else {
-            let m: Map<String, Value> = reads.iter().zip(row).map(|(spec, v)| (spec.key.as_ref().map(|k| k.to_string()).unwrap_or_default(), v.clone().unwrap_or(Value::Null))).collect();
-            Value::Object(m)
-        };
-        out.insert(node.clone(), v);
-    }
-    Value::Object(out)
 }
 
 /// Runs the checkers, judges the run's health, writes results.json and the report, prints the

@@ -185,6 +185,8 @@ pub struct Settings {
     pub node_protocol: String,
     /// `--latency-ms`: the router's delay of every message (Maelstrom nodes only; 0 otherwise).
     pub latency_ms: u64,
+    /// `--latency-dist`: how that delay is spread (Maelstrom nodes only; constant otherwise).
+    pub latency_dist: crate::maelstrom::latency::Dist,
     /// `--label`: how reports name the system, when the protocol's name does not.
     pub label: Option<String>,
 }
@@ -218,6 +220,18 @@ fn check_numbers(args: &TestArgs) -> Result<(), Failure> {
         }
         if ms > MAX_LATENCY_MS {
             return Err(exit::usage(format!("--latency-ms: must be at most {MAX_LATENCY_MS}, got {ms}")));
+        }
+    }
+    if let Some(d) = &args.latency_dist {
+        use crate::maelstrom::latency::Dist;
+        if args.node_protocol != "maelstrom" {
+            return Err(exit::usage("--latency-dist: only Maelstrom nodes (--node-protocol maelstrom) have routed links; for TCP nodes use --nemesis slow"));
+        }
+        if Dist::parse(d).is_none() {
+            return Err(exit::usage(format!("--latency-dist: unknown distribution {d:?} (known: {})", Dist::NAMES.join(", "))));
+        }
+        if args.latency_ms.unwrap_or(0) == 0 {
+            return Err(exit::usage("--latency-dist: spreads --latency-ms, which is not given (or 0)"));
         }
     }
     if args.concurrency == 0 || args.concurrency > 1000 {
@@ -300,20 +314,88 @@ pub(crate) fn check_results_dir(path: &std::path::Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Validates the flags; asks the node binary about the protocol.
+/// What the node protocol decides about a run: the faults that apply, the node binary, what
+/// the protocol claims, the workload and its checkers. The rest of [`Settings`] is validated
+/// the same way for every node protocol.
+pub(crate) struct Chosen {
+    /// The protocol's name: the run's `protocol` (`maelstrom` for Maelstrom nodes).
+    pub protocol: String,
+    /// `--nemesis` as given, or the protocol's default.
+    pub nemesis_raw: Vec<String>,
+    pub faults: Vec<FaultKind>,
+    pub node_bin: PathBuf,
+    pub node_bin_given: bool,
+    pub description: Description,
+    pub workload: String,
+    pub checkers: Vec<CheckerSpec>,
+}
+
+/// Validates the flags: those of every run here, those of the node protocol in its [`Chosen`].
 pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
     check_numbers(args)?;
     check_label(args.label.as_deref())?;
-    // --- maelstrom nodes (begin) ---
-    match args.node_protocol.as_str() {
-        "tcp" => {}
-        "maelstrom" => return crate::maelstrom::settings::validate(args),
+    let choose = match args.node_protocol.as_str() {
+        "tcp" => choose_tcp,
+        "maelstrom" => crate::maelstrom::settings::choose,
         other => return Err(exit::usage(format!("--node-protocol: unknown node protocol {other:?} (known: tcp, maelstrom)"))),
-    }
-    // --- maelstrom nodes (end) ---
+    };
     let time_limit = positive_secs("--time-limit", args.time_limit)?;
     let nemesis_interval = positive_secs("--nemesis-interval", args.nemesis_interval)?;
     let check_budget = positive_secs("--check-budget", args.check_budget)?;
+    let Chosen { protocol, nemesis_raw, faults, node_bin, node_bin_given, description, workload, checkers } = choose(args)?;
+    let faketime_lib = if faults.contains(&FaultKind::Clock) {
+        Some(faketime::find_lib().ok_or_else(|| {
+            exit::usage("--nemesis clock: libfaketime (libfaketimeMT.so.1) is not installed; install it with `apt-get install -y faketime libfaketime`")
+        })?)
+    } else {
+        None
+    };
+    let powerloss_lib = if faults.contains(&FaultKind::PowerLoss) {
+        Some(super::faults::power::find_lib().ok_or_else(|| exit::usage(super::faults::power::MISSING))?)
+    } else {
+        None
+    };
+    let nemesis_names: Vec<String> = if faults.is_empty() { vec!["none".into()] } else { nemesis_raw.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect() };
+    let name = args.name.clone().unwrap_or_else(|| default_name(args.label.as_deref().unwrap_or(&protocol), &workload, &nemesis_names, &args.node_args));
+    check_name(&name)?;
+    check_results_dir(&args.results)?;
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64 % 1_000_000_000).unwrap_or(1)
+    });
+    Ok(Settings {
+        name,
+        protocol,
+        workload,
+        nemesis_names,
+        faults,
+        nodes: args.nodes,
+        concurrency: args.concurrency,
+        rate: args.rate,
+        time_limit,
+        nemesis_interval,
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        seed,
+        results: args.results.clone(),
+        node_bin,
+        node_bin_given,
+        node_args: args.node_args.clone(),
+        check: args.check.clone(),
+        checkers,
+        description,
+        keep: args.keep,
+        check_budget,
+        allow_crashes: args.allow_crashes,
+        faketime_lib,
+        powerloss_lib,
+        node_protocol: args.node_protocol.clone(),
+        latency_ms: args.latency_ms.unwrap_or(0),
+        latency_dist: args.latency_dist.as_deref().and_then(crate::maelstrom::latency::Dist::parse).unwrap_or_default(),
+        label: args.label.clone(),
+    })
+}
+
+/// The node contract over TCP: the node binary describes the protocol and its claims.
+fn choose_tcp(args: &TestArgs) -> Result<Chosen, Failure> {
     let nemesis_raw = args.nemesis_or(TestArgs::DEFAULT_NEMESES);
     let faults = parse_nemeses(&nemesis_raw).map_err(exit::usage)?;
     let node_bin = protocols::resolve_node_bin(args.node_bin.as_deref())?;
@@ -344,54 +426,7 @@ pub fn validate(args: &TestArgs) -> Result<Settings, Failure> {
             args.protocol, description.claims
         )));
     }
-    let faketime_lib = if faults.contains(&FaultKind::Clock) {
-        Some(faketime::find_lib().ok_or_else(|| {
-            exit::usage("--nemesis clock: libfaketime (libfaketimeMT.so.1) is not installed; install it with `apt-get install -y faketime libfaketime`")
-        })?)
-    } else {
-        None
-    };
-    let powerloss_lib = if faults.contains(&FaultKind::PowerLoss) {
-        Some(super::faults::power::find_lib().ok_or_else(|| exit::usage(super::faults::power::MISSING))?)
-    } else {
-        None
-    };
-    let nemesis_names: Vec<String> = if faults.is_empty() { vec!["none".into()] } else { nemesis_raw.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect() };
-    let name = args.name.clone().unwrap_or_else(|| default_name(args.label.as_deref().unwrap_or(&args.protocol), &workload, &nemesis_names, &args.node_args));
-    check_name(&name)?;
-    check_results_dir(&args.results)?;
-    let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64 % 1_000_000_000).unwrap_or(1)
-    });
-    Ok(Settings {
-        name,
-        protocol: args.protocol.clone(),
-        workload,
-        nemesis_names,
-        faults,
-        nodes: args.nodes,
-        concurrency: args.concurrency,
-        rate: args.rate,
-        time_limit,
-        nemesis_interval,
-        request_timeout: Duration::from_millis(args.request_timeout_ms),
-        seed,
-        results: args.results.clone(),
-        node_bin,
-        node_bin_given: args.node_bin.is_some(),
-        node_args: args.node_args.clone(),
-        check: args.check.clone(),
-        checkers,
-        description,
-        keep: args.keep,
-        check_budget,
-        allow_crashes: args.allow_crashes,
-        faketime_lib,
-        powerloss_lib,
-        node_protocol: "tcp".into(),
-        latency_ms: 0,
-        label: args.label.clone(),
-    })
+    Ok(Chosen { protocol: args.protocol.clone(), nemesis_raw, faults, node_bin, node_bin_given: args.node_bin.is_some(), description, workload, checkers })
 }
 
 #[cfg(test)]

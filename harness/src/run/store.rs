@@ -68,6 +68,9 @@ pub fn rerun_command(s: &Settings) -> String {
     if s.latency_ms > 0 {
         flag("latency-ms", s.latency_ms.to_string());
     }
+    if s.latency_dist != crate::maelstrom::latency::Dist::Constant {
+        flag("latency-dist", s.latency_dist.name().to_string());
+    }
     if let Some(l) = &s.label {
         flag("label", l.clone());
     }
@@ -91,6 +94,7 @@ pub fn test_json(s: &Settings, started: chrono::DateTime<chrono::Utc>) -> Value 
         "label": s.label,
         "node_protocol": s.node_protocol,
         "latency_ms": s.latency_ms,
+        "latency_dist": s.latency_dist.name(),
         "workload": s.workload,
         "nemesis": s.nemesis_names,
         "nodes": s.nodes,
