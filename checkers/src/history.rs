@@ -857,14 +857,16 @@ pub fn value_heap_bytes(v: &Value) -> u64 {
     }
 }
 
-/// Bytes a call holds while paired calls are kept: the call itself and what its key, argument and
-/// result hold on the heap ([`value_heap_bytes`]). What the memory budget counts for a history.
+/// Bytes a call holds while paired calls are kept: the call itself, its index in its key's
+/// group (the checker groups calls by key), and what its key, argument and result hold on the
+/// heap ([`value_heap_bytes`]). What the memory budget counts for a history.
 pub fn call_bytes(c: &Call) -> u64 {
     let key = match &c.key {
         Some(Key::Str(k)) => (k.len() as u64 + 16 + 8).div_ceil(16) * 16,
         _ => 0,
     };
-    std::mem::size_of::<Call>() as u64 + key + value_heap_bytes(&c.input) + c.output().map_or(0, value_heap_bytes)
+    let fixed = std::mem::size_of::<Call>() + std::mem::size_of::<usize>();
+    fixed as u64 + key + value_heap_bytes(&c.input) + c.output().map_or(0, value_heap_bytes)
 }
 
 impl Pairer {

@@ -119,7 +119,7 @@ fn the_budget_counts_the_calls_and_the_checker_says_when_they_do_not_fit() {
     let budget = 1u64 << 20;
     let read = stream_jsonl_calls_within(&path, Tail::Strict, budget, |_| {}).unwrap();
     let opts = CheckOptions { memory_limit_bytes: budget, ..CheckOptions::default() };
-    let report = registry::run_all_on_stream(&specs, &read, "kv", &opts).unwrap();
+    let report = registry::run_all_on_stream(&specs, &read, 0, "kv", &opts).unwrap();
     assert_eq!(report.valid, Validity::Unknown);
     let error = report.results[0].1.details["error"].as_str().unwrap().to_string();
     let need = read.bytes.div_ceil(1 << 20);
@@ -127,10 +127,10 @@ fn the_budget_counts_the_calls_and_the_checker_says_when_they_do_not_fit() {
     // A budget that fits: decided, valid.
     let opts = CheckOptions { memory_limit_bytes: 64 << 20, ..CheckOptions::default() };
     let read = stream_jsonl_calls_within(&path, Tail::Strict, opts.memory_limit_bytes, |_| {}).unwrap();
-    assert_eq!(registry::run_all_on_stream(&specs, &read, "kv", &opts).unwrap().valid, Validity::Valid);
+    assert_eq!(registry::run_all_on_stream(&specs, &read, 0, "kv", &opts).unwrap().valid, Validity::Valid);
     // Calls that fit but leave the keys too little: undecided for memory, not over it.
     let opts = CheckOptions { memory_limit_bytes: read.bytes + 1000, threads: 1, ..CheckOptions::default() };
-    let r = &registry::run_all_on_stream(&specs, &read, "kv", &opts).unwrap().results[0].1;
+    let r = &registry::run_all_on_stream(&specs, &read, 0, "kv", &opts).unwrap().results[0].1;
     assert_eq!(r.valid, Validity::Unknown);
     assert!(r.details["error"].as_str().unwrap().contains("memory budget exhausted"), "{r:?}");
 }
