@@ -7,8 +7,9 @@
 //! first: with the fast path ([`fast`], polynomial, for keys whose reads are unambiguous) where
 //! it applies, else with the search of [`search`]. Every key is checked, also after a violation,
 //! until the budget runs out. A wall-clock budget and a memory budget (bytes of memo tables,
-//! counted across all running searches) turn an undecided search into `unknown` with the reason
-//! and the undecided keys, never a hang or an exhausted machine.
+//! counted across all running searches, and each key's working memory while it is decided)
+//! turn an undecided search into `unknown` with the reason and the undecided keys, never a hang
+//! or an exhausted machine.
 //!
 //! The result's details: `model`, `keys` (keys decided), `keys_valid`, `keys_invalid`,
 //! `keys_unchecked` (undecided or never started), `paths` (how many keys each procedure
