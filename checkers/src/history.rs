@@ -20,6 +20,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+mod plain;
+
 /// Who issued an operation: a logical client process, or the nemesis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Process {
@@ -220,16 +222,28 @@ impl HistoryError {
 /// share a handful of allocations.
 #[derive(Default)]
 pub struct Interner {
+    /// The first few names, looked up by comparison (cheaper than hashing for a handful).
+    few: Vec<Arc<str>>,
     map: HashMap<String, Arc<str>>,
 }
 
+/// How many names [`Interner`] keeps in its list before it uses a map.
+const FEW_NAMES: usize = 16;
+
 impl Interner {
     pub fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.few.iter().find(|a| &***a == s) {
+            return a.clone();
+        }
         if let Some(a) = self.map.get(s) {
             return a.clone();
         }
         let a: Arc<str> = Arc::from(s);
-        self.map.insert(s.to_string(), a.clone());
+        if self.few.len() < FEW_NAMES {
+            self.few.push(a.clone());
+        } else {
+            self.map.insert(s.to_string(), a.clone());
+        }
         a
     }
 }
@@ -489,6 +503,15 @@ pub(crate) struct LineParser {
 
 impl LineParser {
     pub(crate) fn parse(&mut self, line: &str) -> Result<Parsed, String> {
+        // The usual line is read by hand ([`plain`]); the rest by serde_json.
+        match plain::parse(line, &mut self.interner) {
+            Some(p) => Ok(p),
+            None => self.parse_serde(line),
+        }
+    }
+
+    /// Reads a line with serde_json.
+    fn parse_serde(&mut self, line: &str) -> Result<Parsed, String> {
         // The usual line takes the typed path: every field read straight into its type, names
         // borrowed from the line, nothing else built. Anything unusual (a field of another
         // type, one missing or repeated, invalid JSON, not an object) takes the general path,
@@ -803,8 +826,47 @@ pub fn pair(ops: &[Op]) -> Result<Vec<Call>, HistoryError> {
 /// ([`read_jsonl_calls`]). Gives exactly the calls and errors [`pair`] gives.
 #[derive(Default)]
 pub struct Pairer {
-    open: HashMap<u64, usize>,
+    open: HashMap<u64, usize, std::hash::BuildHasherDefault<crate::linear::Fx>>,
     calls: Vec<Call>,
+    /// Bytes the kept calls hold ([`call_bytes`]).
+    held: u64,
+    /// Bytes every call paired so far would hold, also those [`Pairer::forget_closed`] dropped.
+    needed: u64,
+}
+
+/// Heap bytes of a value, approximately: each allocation's size rounded as the allocator does
+/// (8 bytes of header, a multiple of 16, at least 32), for arrays their slots and what the items
+/// hold, for strings their bytes, for objects a slot per entry plus keys and values.
+pub fn value_heap_bytes(v: &Value) -> u64 {
+    fn chunk(n: usize) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            ((n as u64 + 8).div_ceil(16) * 16).max(32)
+        }
+    }
+    match v {
+        Value::String(s) => chunk(s.capacity()),
+        Value::Array(items) => chunk(items.capacity() * std::mem::size_of::<Value>()) + items.iter().map(value_heap_bytes).sum::<u64>(),
+        Value::Object(m) => {
+            // An entry (key, value, hash) and an index slot each, plus the key's text.
+            let per = std::mem::size_of::<(String, Value, u64)>() + 16;
+            chunk(m.len() * per) + m.iter().map(|(k, x)| chunk(k.capacity()) + value_heap_bytes(x)).sum::<u64>()
+        }
+        _ => 0,
+    }
+}
+
+/// Bytes a call holds while paired calls are kept: the call itself, its index in its key's
+/// group (the checker groups calls by key), and what its key, argument and result hold on the
+/// heap ([`value_heap_bytes`]). What the memory budget counts for a history.
+pub fn call_bytes(c: &Call) -> u64 {
+    let key = match &c.key {
+        Some(Key::Str(k)) => (k.len() as u64 + 16 + 8).div_ceil(16) * 16,
+        _ => 0,
+    };
+    let fixed = std::mem::size_of::<Call>() + std::mem::size_of::<usize>();
+    fixed as u64 + key + value_heap_bytes(&c.input) + c.output().map_or(0, value_heap_bytes)
 }
 
 impl Pairer {
@@ -829,7 +891,7 @@ impl Pairer {
                 ));
             }
             self.open.insert(p, self.calls.len());
-            self.calls.push(Call {
+            let call = Call {
                 process: p,
                 f: op.f,
                 key: op.key,
@@ -841,7 +903,9 @@ impl Pairer {
                 complete_time: None,
                 node: op.node,
                 final_read: op.final_read,
-            });
+            };
+            self.count(call_bytes(&call));
+            self.calls.push(call);
             return Ok(());
         }
         let Some(i) = self.open.remove(&p) else {
@@ -858,8 +922,10 @@ impl Pairer {
         call.final_read |= op.final_read;
         match op.op_type {
             OpType::Ok => {
+                let bytes = value_heap_bytes(&op.value);
                 call.outcome = Outcome::Ok(op.value);
                 call.complete_index = Some(op.index);
+                self.count(bytes);
             }
             OpType::Fail => {
                 call.outcome = Outcome::Fail;
@@ -868,6 +934,43 @@ impl Pairer {
             _ => call.outcome = Outcome::Unknown,
         }
         Ok(())
+    }
+
+    fn count(&mut self, bytes: u64) {
+        self.held += bytes;
+        self.needed += bytes;
+    }
+
+    /// Bytes the calls kept now hold ([`call_bytes`]).
+    pub fn held_bytes(&self) -> u64 {
+        self.held
+    }
+
+    /// Bytes all calls paired so far would hold if every one were kept.
+    pub fn needed_bytes(&self) -> u64 {
+        self.needed
+    }
+
+    /// Drops every completed call, keeping only the open ones: pairing goes on (so a malformed
+    /// history is still found) while the calls are not kept, for a history over its memory
+    /// budget. [`Pairer::finish`] then returns the open calls only.
+    pub fn forget_closed(&mut self) {
+        let mut moved_to = vec![None; self.calls.len()];
+        for &i in self.open.values() {
+            moved_to[i] = Some(0);
+        }
+        let mut kept = Vec::with_capacity(self.open.len());
+        for (call, to) in std::mem::take(&mut self.calls).into_iter().zip(&mut moved_to) {
+            if to.is_some() {
+                *to = Some(kept.len());
+                kept.push(call);
+            }
+        }
+        for i in self.open.values_mut() {
+            *i = moved_to[*i].unwrap_or(*i);
+        }
+        self.calls = kept;
+        self.held = self.calls.iter().map(call_bytes).sum();
     }
 
     /// The calls, in invoke order.
@@ -888,21 +991,38 @@ pub fn read_jsonl_calls(path: &Path) -> Result<(Vec<Call>, usize), HistoryError>
 /// What [`stream_jsonl_calls`] read.
 #[derive(Debug)]
 pub struct CallStream {
-    /// The calls, in invoke order.
+    /// The calls, in invoke order; empty when they did not fit the budget (`over_budget`).
     pub calls: Vec<Call>,
     /// Events read (every line that is not blank).
     pub events: usize,
     /// Whether an unfinished last line was dropped ([`Tail::DropUnfinished`]).
     pub dropped_tail: bool,
+    /// Bytes the calls of the whole history hold, kept or not ([`call_bytes`]).
+    pub bytes: u64,
+    /// Whether the calls needed more than the budget of [`stream_jsonl_calls_within`]: they
+    /// were then not kept (the history was still read to its end and paired, so a malformed
+    /// history is still an error, and `bytes` is what the whole history needs).
+    pub over_budget: bool,
 }
 
 /// [`read_jsonl_calls`] with a choice of what to do with an unfinished last line, showing each
 /// event to `observe` before pairing takes it (to count events or guess the model without
 /// holding the history). Errors name the file and the line.
-pub fn stream_jsonl_calls(path: &Path, tail: Tail, mut observe: impl FnMut(&Op)) -> Result<CallStream, HistoryError> {
+pub fn stream_jsonl_calls(path: &Path, tail: Tail, observe: impl FnMut(&Op)) -> Result<CallStream, HistoryError> {
+    stream_jsonl_calls_within(path, tail, u64::MAX, observe)
+}
+
+/// How many events pass between two [`Pairer::forget_closed`] once over the budget.
+const FORGET_EVERY: usize = 4096;
+
+/// [`stream_jsonl_calls`] keeping at most `budget` bytes of calls ([`call_bytes`]): past it the
+/// calls are dropped as they complete and the stream is `over_budget`, with the bytes the
+/// whole history needs.
+pub fn stream_jsonl_calls_within(path: &Path, tail: Tail, budget: u64, mut observe: impl FnMut(&Op)) -> Result<CallStream, HistoryError> {
     let name = path.display().to_string();
     let mut pairer = Pairer::new();
     let mut events = 0;
+    let mut over_budget = false;
     let mut reader = JsonlReader::open(path)?.with_tail(tail);
     for op in reader.by_ref() {
         let op = op?;
@@ -912,8 +1032,15 @@ pub fn stream_jsonl_calls(path: &Path, tail: Tail, mut observe: impl FnMut(&Op))
             e
         })?;
         events += 1;
+        if pairer.held_bytes() > budget && (!over_budget || events % FORGET_EVERY == 0) {
+            over_budget = true;
+            pairer.forget_closed();
+        }
     }
-    Ok(CallStream { calls: pairer.finish(), events, dropped_tail: reader.dropped_tail() })
+    let dropped_tail = reader.dropped_tail();
+    let bytes = pairer.needed_bytes();
+    let calls = if over_budget { Vec::new() } else { pairer.finish() };
+    Ok(CallStream { calls, events, dropped_tail, bytes, over_budget })
 }
 
 /// Like [`pair`], but names `file` in the error.

@@ -235,7 +235,7 @@ struct Tables {
     ids: HashMap<String, u64>,
     /// Ids of the values whose canonical form is an `i64`, by number: most values of a history
     /// are, and this spares their text (same identity: `1` and `1.0` are the one `i64` 1).
-    int_ids: HashMap<i64, u64>,
+    int_ids: HashMap<i64, u64, std::hash::BuildHasherDefault<crate::linear::Fx>>,
     values: Vec<Value>,
     appends: HashMap<(u64, u64), u64>,
     set_ids: HashMap<Vec<u64>, u64>,
@@ -599,7 +599,7 @@ fn fifo_fences(ops: &[ModelOp], invoke: &[u64], complete: &[Option<u64>]) -> Opt
 
 /// Call indices grouped by key, in order of first appearance.
 pub fn partition_by_key(calls: &[Call]) -> Vec<(Option<Key>, Vec<usize>)> {
-    let mut index: HashMap<&Option<Key>, usize> = HashMap::new();
+    let mut index: HashMap<&Option<Key>, usize, std::hash::BuildHasherDefault<crate::linear::Fx>> = HashMap::default();
     let mut groups: Vec<(Option<Key>, Vec<usize>)> = Vec::new();
     for (i, c) in calls.iter().enumerate() {
         let g = *index.entry(&c.key).or_insert_with(|| {

@@ -122,6 +122,34 @@ pub fn run_all_on_calls(specs: &[CheckerSpec], calls: &[Call], guess: &str, opts
     }))
 }
 
+/// [`run_all_on_calls`] on a stream read within the memory budget
+/// ([`crate::history::stream_jsonl_calls_within`] with `opts.memory_limit_bytes` less
+/// `process`, what the process held before reading): the calls' bytes and the process's count
+/// against the budget, so the search gets what is left of it; a history whose calls do not fit
+/// is not checked, and every checker answers unknown naming the budget and what the history
+/// needs (`memory_needed_mb`: calls and process). `None` when some spec needs the whole history.
+pub fn run_all_on_stream(specs: &[CheckerSpec], read: &crate::history::CallStream, process: u64, guess: &str, opts: &CheckOptions) -> Option<Report> {
+    if !read.over_budget {
+        let rest = CheckOptions { memory_limit_bytes: opts.memory_limit_bytes.saturating_sub(process + read.bytes), ..opts.clone() };
+        return run_all_on_calls(specs, &read.calls, guess, &rest);
+    }
+    if !only_linearizable(specs) {
+        return None;
+    }
+    let mib = |b: u64| b.div_ceil(1 << 20);
+    let reason = format!(
+        "memory budget exceeded by the history itself: its calls need about {} MiB (and the process {} MiB), the budget (--memory-mb) is {} MiB; not checked",
+        mib(read.bytes),
+        mib(process),
+        opts.memory_limit_bytes >> 20
+    );
+    Some(run_each(specs, opts, |spec, _| {
+        let m = spec.model.as_deref().unwrap_or(guess);
+        let needed = Value::from(mib(read.bytes + process));
+        CheckResult::unknown(reason.clone()).with("model", Value::String(m.to_string())).with("memory_needed_mb", needed)
+    }))
+}
+
 /// Whether every spec can be run on paired calls alone ([`run_all_on_calls`]).
 pub fn only_linearizable(specs: &[CheckerSpec]) -> bool {
     !specs.is_empty() && specs.iter().all(|s| s.name == "linearizable")

@@ -2,9 +2,10 @@
 //! history and pairing it gives: the same calls for every history under `testdata/`, the same
 //! error for malformed ones, and the same verdict through [`linear::check_jsonl`].
 
-use faultline_checkers::history::{read_jsonl, read_jsonl_calls, Op, OpType, Pairer};
+use faultline_checkers::history::{call_bytes, read_jsonl, read_jsonl_calls, stream_jsonl_calls, stream_jsonl_calls_within, Op, OpType, Pairer, Tail};
 use faultline_checkers::linear;
-use faultline_checkers::{CheckOptions, History};
+use faultline_checkers::registry::{self, CheckerSpec};
+use faultline_checkers::{CheckOptions, History, Validity};
 use serde_json::json;
 use std::path::Path;
 
@@ -70,4 +71,66 @@ fn check_jsonl_gives_the_verdict_of_check() {
         assert_eq!(a.valid, b.valid, "{name}");
         assert_eq!(a.details.get("anomalies"), b.details.get("anomalies"), "{name}");
     }
+}
+
+/// `n` writes of fresh values to 10 keys, each followed by a read of it, one process per key.
+fn many_writes(n: u64) -> String {
+    let mut out = String::new();
+    for i in 0..n {
+        let (p, k) = (i % 10, i % 10);
+        for (t, f, v) in [("invoke", "write", json!(i + 1)), ("ok", "write", json!(i + 1)), ("invoke", "read", json!(null)), ("ok", "read", json!(i + 1))] {
+            out.push_str(&format!("{}\n", json!({"process": p, "type": t, "f": f, "key": k, "value": v})));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_history_over_the_memory_budget_is_read_but_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.jsonl");
+    std::fs::write(&path, many_writes(5000)).unwrap();
+    let all = stream_jsonl_calls(&path, Tail::Strict, |_| {}).unwrap();
+    assert!(!all.over_budget);
+    assert_eq!(all.calls.len(), 10_000);
+    assert_eq!(all.bytes, all.calls.iter().map(call_bytes).sum::<u64>());
+    // Within a budget that holds them: the same calls.
+    let fits = stream_jsonl_calls_within(&path, Tail::Strict, all.bytes, |_| {}).unwrap();
+    assert!(!fits.over_budget);
+    assert_eq!(fits.calls, all.calls);
+    // Over it: nothing kept, every event read, what the whole history needs counted.
+    let over = stream_jsonl_calls_within(&path, Tail::Strict, all.bytes / 4, |_| {}).unwrap();
+    assert!(over.over_budget && over.calls.is_empty());
+    assert_eq!((over.events, over.bytes), (all.events, all.bytes));
+    // A malformed line after the budget ran out is still bad input.
+    let mut text = many_writes(5000);
+    text.push_str("{\"process\":3,\"type\":\"ok\",\"f\":\"read\",\"value\":1}\n");
+    std::fs::write(&path, &text).unwrap();
+    let e = stream_jsonl_calls_within(&path, Tail::Strict, all.bytes / 4, |_| {}).unwrap_err();
+    assert_eq!(e.line, 20_001, "{e}");
+}
+
+#[test]
+fn the_budget_counts_the_calls_and_the_checker_says_when_they_do_not_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.jsonl");
+    std::fs::write(&path, many_writes(5000)).unwrap();
+    let specs = vec![CheckerSpec { model: Some("kv".into()), ..CheckerSpec::named("linearizable") }];
+    let budget = 1u64 << 20;
+    let read = stream_jsonl_calls_within(&path, Tail::Strict, budget, |_| {}).unwrap();
+    let opts = CheckOptions { memory_limit_bytes: budget, ..CheckOptions::default() };
+    let report = registry::run_all_on_stream(&specs, &read, 0, "kv", &opts).unwrap();
+    assert_eq!(report.valid, Validity::Unknown);
+    let error = report.results[0].1.details["error"].as_str().unwrap().to_string();
+    let need = read.bytes.div_ceil(1 << 20);
+    assert!(error.contains("--memory-mb") && error.contains("1 MiB") && error.contains(&format!("about {need} MiB")), "{error}");
+    // A budget that fits: decided, valid.
+    let opts = CheckOptions { memory_limit_bytes: 64 << 20, ..CheckOptions::default() };
+    let read = stream_jsonl_calls_within(&path, Tail::Strict, opts.memory_limit_bytes, |_| {}).unwrap();
+    assert_eq!(registry::run_all_on_stream(&specs, &read, 0, "kv", &opts).unwrap().valid, Validity::Valid);
+    // Calls that fit but leave the keys too little: undecided for memory, not over it.
+    let opts = CheckOptions { memory_limit_bytes: read.bytes + 1000, threads: 1, ..CheckOptions::default() };
+    let r = &registry::run_all_on_stream(&specs, &read, 0, "kv", &opts).unwrap().results[0].1;
+    assert_eq!(r.valid, Validity::Unknown);
+    assert!(r.details["error"].as_str().unwrap().contains("memory budget exhausted"), "{r:?}");
 }

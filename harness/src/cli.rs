@@ -177,7 +177,7 @@ pub struct CheckArgs {
     /// Checkers to run on a file instead of linearizability: linearizable, counter, set, convergence, bank.
     #[arg(long, value_delimiter = ',')]
     pub check: Vec<String>,
-    /// Memory cap for the search, MiB; past it the answer is unknown.
+    /// Memory cap, MiB: the calls of the history, the process and the search count; past it the answer is unknown.
     #[arg(long, default_value_t = 2048)]
     pub memory_mb: u64,
 }

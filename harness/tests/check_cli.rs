@@ -325,3 +325,31 @@ fn several_histories_in_one_process() {
     assert_eq!(o.code, 254, "{}", o.stderr);
     assert!(o.stderr.contains("--html"), "{}", o.stderr);
 }
+
+#[test]
+fn a_history_over_the_memory_budget_is_unknown_and_says_so() {
+    // 6,000 writes of fresh values and reads of them, on 10 keys: about 3 MiB of calls.
+    let mut ops = Vec::new();
+    for i in 0..6000i64 {
+        let (p, k) = (i % 10, i % 10);
+        ops.push(json!({"process": p, "type": "invoke", "f": "write", "key": k, "value": i + 1}));
+        ops.push(json!({"process": p, "type": "ok", "f": "write", "key": k, "value": i + 1}));
+        ops.push(json!({"process": p, "type": "invoke", "f": "read", "key": k, "value": null}));
+        ops.push(json!({"process": p, "type": "ok", "f": "read", "key": k, "value": i + 1}));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let h = file(dir.path(), "h.jsonl", &jsonl(&ops));
+    let o = faultline(&["check", "--model", "kv", "--memory-mb", "1", "--json", &h]);
+    assert_eq!(o.code, 2, "{}{}", o.stdout, o.stderr);
+    let v: Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(v["valid"], json!("unknown"));
+    let error = v["checkers"]["linearizable"]["error"].as_str().unwrap();
+    assert!(error.contains("the budget (--memory-mb) is 1 MiB"), "{error}");
+    assert!(v["checkers"]["linearizable"]["memory_needed_mb"].as_u64().unwrap() > 1, "{v}");
+    let o = faultline(&["check", "--model", "kv", "--memory-mb", "1", &h]);
+    assert_eq!(o.code, 2, "{}{}", o.stdout, o.stderr);
+    assert!(o.stdout.contains("reason: memory budget exceeded by the history itself"), "{}", o.stdout);
+    // A budget that fits decides it.
+    let o = faultline(&["check", "--model", "kv", "--memory-mb", "64", &h]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+}

@@ -7,8 +7,9 @@
 //! first: with the fast path ([`fast`], polynomial, for keys whose reads are unambiguous) where
 //! it applies, else with the search of [`search`]. Every key is checked, also after a violation,
 //! until the budget runs out. A wall-clock budget and a memory budget (bytes of memo tables,
-//! counted across all running searches) turn an undecided search into `unknown` with the reason
-//! and the undecided keys, never a hang or an exhausted machine.
+//! counted across all running searches, and each key's working memory while it is decided)
+//! turn an undecided search into `unknown` with the reason and the undecided keys, never a hang
+//! or an exhausted machine.
 //!
 //! The result's details: `model`, `keys` (keys decided), `keys_valid`, `keys_invalid`,
 //! `keys_unchecked` (undecided or never started), `paths` (how many keys each procedure
@@ -41,6 +42,7 @@ use crate::verdict::{CheckOptions, CheckResult, Validity};
 use fast::Decision;
 use prepare::Partition;
 use search::{Answer, Limits, Search, Stop};
+pub(crate) use search::Fx;
 
 /// How long the explanation passes of one failing key may take.
 const EXPLAIN_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
@@ -226,7 +228,28 @@ fn parallel<T: Send>(n: usize, threads: usize, deadline: Option<Instant>, work: 
     out.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Bytes one operation of a key holds while the key is decided, approximately: its search op,
+/// its fast-path op, its index in the key's tables and its interned value with a map slot.
+fn bytes_per_op() -> u64 {
+    use std::mem::size_of;
+    (size_of::<search::SearchOp>() + 3 * size_of::<usize>() + size_of::<fast::FOp>() + size_of::<Value>() + 32) as u64
+}
+
+/// [`decide_key`] with the key's own working memory counted against the memory budget while it
+/// is decided: a key that does not fit what is left is undecided (memory), not built.
 fn check_key<M: Model, F: Fn() -> M>(calls: &[Call], members: &[usize], make: &F, limits: &Limits, engine: Engine) -> KeyResult {
+    let bytes = members.len() as u64 * bytes_per_op();
+    let before = limits.memory_used.fetch_add(bytes, Ordering::Relaxed);
+    let result = if before + bytes > limits.memory_limit {
+        KeyResult { outcome: KeyOutcome::Undecided(Stop::Memory), fallback: None }
+    } else {
+        decide_key(calls, members, make, limits, engine)
+    };
+    limits.memory_used.fetch_sub(bytes, Ordering::Relaxed);
+    result
+}
+
+fn decide_key<M: Model, F: Fn() -> M>(calls: &[Call], members: &[usize], make: &F, limits: &Limits, engine: Engine) -> KeyResult {
     let machine = make();
     let part = match Partition::build(calls, members, &machine) {
         Ok(p) => p,
@@ -419,7 +442,7 @@ impl Tally {
         if let Some(e) = self.errors.first() {
             format!("the history does not fit the model: {e}")
         } else if self.stops.contains(&Stop::Memory) {
-            "memory budget exhausted (memo tables reached --memory-limit); the search is undecided".to_string()
+            "memory budget exhausted (the keys' working memory and the search's memo tables reached the budget, --memory-mb); the search is undecided".to_string()
         } else if had_no_fast_path {
             let why: Vec<&str> = self.fallbacks.keys().copied().collect();
             format!("the fast path does not apply to some keys ({})", why.join("; "))
