@@ -25,7 +25,6 @@
 //! dropped, as a full network buffer drops it, and logged with the reason `stdin full`.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -103,13 +102,6 @@ enum Handed {
     Closed,
 }
 
-thread_local! {
-    /// On a node's reader thread, while it routes lines it has already read: the messages for
-    /// nodes, held until no complete line is left to read, so that each destination gets one
-    /// write (and one wake-up) for all of them. Other threads (clients, timers) write at once.
-    static HELD: RefCell<Option<Vec<(Arc<Stdin>, Msg)>>> = const { RefCell::new(None) };
-}
-
 /// How much may wait for a node that does not read its stdin (a paused or overwhelmed node),
 /// beyond what its pipe holds: 8 MiB, some 80,000 typical messages.
 const STDIN_QUEUE_MAX_BYTES: usize = 8 << 20;
@@ -126,15 +118,6 @@ impl Stdin {
 
     /// Hands `line` (and a newline) to the node.
     fn send(&self, line: &str) -> Handed {
-        let handed = self.queue(line);
-        if handed == Handed::Sent && !self.kick() {
-            return Handed::Closed;
-        }
-        handed
-    }
-
-    /// Queues `line` (and a newline) behind what waits, without writing: [`Stdin::kick`] does.
-    fn queue(&self, line: &str) -> Handed {
         let mut out = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if out.closed {
             return Handed::Closed;
@@ -142,17 +125,10 @@ impl Stdin {
         if out.queued.len() + out.busy.unwrap_or(0) + line.len() + 1 > self.limit {
             return Handed::Full;
         }
+        let direct = out.queued.is_empty() && out.busy.is_none();
         out.queued.extend_from_slice(line.as_bytes());
         out.queued.push(b'\n');
-        Handed::Sent
-    }
-
-    /// Writes what is queued into the pipe, in one system call, unless the feeder is writing
-    /// (it then takes the rest in order); what does not fit is left to the feeder. `false` if
-    /// the pipe is closed.
-    fn kick(&self) -> bool {
-        let mut out = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if out.busy.is_none() && !out.queued.is_empty() {
+        if direct {
             match (&self.pipe).write(&out.queued) {
                 Ok(n) => {
                     out.queued.drain(..n);
@@ -160,15 +136,14 @@ impl Stdin {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(_) => {
                     out.closed = true;
-                    out.queued.clear();
-                    return false;
+                    return Handed::Closed;
                 }
             }
         }
         if !out.queued.is_empty() {
             self.wake.notify_one();
         }
-        true
+        Handed::Sent
     }
 
     fn close(&self) {
@@ -465,12 +440,7 @@ impl Router {
     fn read_stdout(self: &Arc<Self>, node: &str, stdout: ChildStdout) {
         let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, stdout);
         let mut line = String::new();
-        HELD.with(|h| *h.borrow_mut() = Some(Vec::new()));
         loop {
-            if !reader.buffer().contains(&b'\n') {
-                // The next read may wait: hand over what is held first.
-                self.release_held();
-            }
             line.clear();
             match reader.read_line(&mut line) {
                 Ok(0) | Err(_) => break,
@@ -494,35 +464,6 @@ impl Router {
             let mut bad = self.bad_output.lock().unwrap_or_else(|e| e.into_inner());
             if bad.len() < 10_000 {
                 bad.push((node.to_string(), evidence.chars().take(500).collect()));
-            }
-        }
-        self.release_held();
-        HELD.with(|h| *h.borrow_mut() = None);
-    }
-
-    /// Hands the messages this thread holds to their nodes: queued in order, then one write per
-    /// node; each logged once its write is done.
-    fn release_held(&self) {
-        let held = HELD.with(|h| h.borrow_mut().as_mut().map(std::mem::take)).unwrap_or_default();
-        if held.is_empty() {
-            return;
-        }
-        let handed: Vec<Handed> = held.iter().map(|(stdin, msg)| stdin.queue(&msg.line)).collect();
-        let mut kicked: Vec<&Arc<Stdin>> = Vec::new();
-        let mut closed: Vec<*const Stdin> = Vec::new();
-        for (stdin, _) in &held {
-            if !kicked.iter().any(|k| Arc::ptr_eq(k, stdin)) {
-                kicked.push(stdin);
-                if !stdin.kick() {
-                    closed.push(Arc::as_ptr(stdin));
-                }
-            }
-        }
-        for ((stdin, msg), h) in held.into_iter().zip(handed) {
-            match h {
-                Handed::Sent if !closed.contains(&Arc::as_ptr(&stdin)) => self.delivered(&msg),
-                Handed::Full => self.dropped(msg, "stdin full"),
-                _ => self.dropped(msg, "node down"),
             }
         }
     }
@@ -658,20 +599,11 @@ impl Router {
             return;
         }
         if self.is_node(dest) {
-            let stdin = self.conns.lock().unwrap_or_else(|e| e.into_inner()).get(dest).map(|c| c.stdin.clone());
-            let Some(stdin) = stdin else { return self.dropped(msg, "node down") };
-            // On a node's reader thread, held until its batch of lines is routed.
-            let msg = match HELD.with(|h| match h.borrow_mut().as_mut() {
-                Some(held) => {
-                    held.push((stdin.clone(), msg));
-                    None
-                }
-                None => Some(msg),
-            }) {
-                Some(msg) => msg,
-                None => return,
+            let handed = {
+                let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+                conns.get(dest).map_or(Handed::Closed, |c| c.stdin.send(&msg.line))
             };
-            match stdin.send(&msg.line) {
+            match handed {
                 Handed::Sent => self.delivered(&msg),
                 Handed::Full => self.dropped(msg, "stdin full"),
                 Handed::Closed => self.dropped(msg, "node down"),
