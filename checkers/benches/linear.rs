@@ -12,7 +12,8 @@
 //! written as JSONL, then read, paired and checked whole (as `faultline check` does) and paired
 //! while reading (`linear::check_jsonl`), each in its own process. `--write NAME --path P`
 //! writes one case's history as JSONL; `--check-file NAME --path P --mode whole|stream|search`
-//! checks such a file in this process (`search`: streamed, then the search alone);
+//! checks such a file in this process (`search`: streamed, then the search alone; `read` and
+//! `decide`: one phase alone, repeated, its fastest and median time);
 //! `scripts/bench-check` uses both to time the whole `faultline check` process per class.
 
 #[path = "support/gen.rs"]
@@ -177,8 +178,11 @@ fn write_case(case: &Case, path: &str) {
 
 fn check_file(name: &str, model: &str, path: &str, mode: &str) {
     let opts = CheckOptions { budget: Duration::from_secs(60), ..CheckOptions::default() };
-    let started = Instant::now();
     let p = std::path::Path::new(path);
+    if mode == "read" || mode == "decide" {
+        return phases(name, model, p, mode, &opts);
+    }
+    let started = Instant::now();
     let result = match mode {
         "whole" => linear::check(&read_jsonl(p).expect("read"), model, &opts),
         // The search alone on the streamed calls: what `faultline check` would take without
@@ -198,6 +202,45 @@ fn check_file(name: &str, model: &str, path: &str, mode: &str) {
         d("paths"),
         status_kb("VmHWM:") / 1024,
     );
+}
+
+/// One phase of a check, repeated in this process (`REPEAT`, default 20) for its fastest and
+/// median time: `read` streams the file into paired calls; `decide` checks calls read once.
+/// Steadier than timing whole processes on a machine that is busy with other work.
+fn phases(name: &str, model: &str, p: &std::path::Path, mode: &str, opts: &CheckOptions) {
+    let repeat: usize = std::env::var("REPEAT").ok().and_then(|r| r.parse().ok()).unwrap_or(20);
+    let calls = read_jsonl_calls(p).expect("read").0;
+    let (mut walls, mut cpus) = (Vec::new(), Vec::new());
+    for _ in 0..repeat.max(1) {
+        let (started, cpu) = (Instant::now(), cpu_ms());
+        if mode == "read" {
+            std::hint::black_box(read_jsonl_calls(p).expect("read"));
+        } else {
+            std::hint::black_box(linear::check_calls_named(&calls, model, opts, Engine::Auto));
+        }
+        walls.push(started.elapsed().as_secs_f64() * 1000.0);
+        cpus.push(cpu_ms() - cpu);
+    }
+    let (first_wall, first_cpu) = (walls[0], cpus[0]);
+    walls.sort_by(f64::total_cmp);
+    cpus.sort_by(f64::total_cmp);
+    println!(
+        "{name:<30} {mode:<6} {:>8} calls  wall: first {first_wall:>7.2} fastest {:>7.2} median {:>7.2} ms  cpu: first {first_cpu:>7.2} fastest {:>7.2} median {:>7.2} ms  ({} runs)",
+        calls.len(),
+        walls[0],
+        walls[walls.len() / 2],
+        cpus[0],
+        cpus[cpus.len() / 2],
+        walls.len()
+    );
+}
+
+/// CPU time of the whole process so far (every thread, also those that ended), in ms.
+fn cpu_ms() -> f64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 * 1000.0 + t.tv_nsec as f64 / 1e6
 }
 
 fn main() {

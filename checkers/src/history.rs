@@ -232,7 +232,9 @@ const FEW_NAMES: usize = 16;
 
 impl Interner {
     pub fn intern(&mut self, s: &str) -> Arc<str> {
-        if let Some(a) = self.few.iter().find(|a| &***a == s) {
+        // Compared byte by byte: the names are short, shorter than a call to memcmp.
+        let same = |a: &&Arc<str>| a.len() == s.len() && a.bytes().zip(s.bytes()).all(|(x, y)| x == y);
+        if let Some(a) = self.few.iter().find(same) {
             return a.clone();
         }
         if let Some(a) = self.map.get(s) {
@@ -252,15 +254,132 @@ impl Interner {
 ///
 /// Blank lines are skipped. Every error names the file and the 1-based line.
 pub struct JsonlReader<R: BufRead> {
+    events: EventLines<R>,
+    numbering: Numbering,
+}
+
+/// The lines of a byte stream, each handed out where it lies: a line that lies whole in the
+/// reader's buffer is not copied (only one that spans two fills is gathered in `carry`).
+struct Lines<R: BufRead> {
     input: R,
+    carry: Vec<u8>,
+}
+
+impl<R: BufRead> Lines<R> {
+    /// Calls `f` with the next line (its `\n` included, when it has one) and whether it ended
+    /// with `\n`; `None` at the end of the input.
+    fn with_next<T>(&mut self, f: impl FnOnce(&[u8], bool) -> T) -> Option<std::io::Result<T>> {
+        loop {
+            let buf = match self.input.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Some(Err(e)),
+            };
+            if buf.is_empty() {
+                if self.carry.is_empty() {
+                    return None;
+                }
+                let r = f(&self.carry, false);
+                self.carry.clear();
+                return Some(Ok(r));
+            }
+            match memchr::memchr(b'\n', buf) {
+                Some(end) if self.carry.is_empty() => {
+                    let r = f(&buf[..=end], true);
+                    self.input.consume(end + 1);
+                    return Some(Ok(r));
+                }
+                Some(end) => {
+                    self.carry.extend_from_slice(&buf[..=end]);
+                    self.input.consume(end + 1);
+                    let r = f(&self.carry, true);
+                    self.carry.clear();
+                    return Some(Ok(r));
+                }
+                None => {
+                    let n = buf.len();
+                    self.carry.extend_from_slice(buf);
+                    self.input.consume(n);
+                }
+            }
+        }
+    }
+}
+
+/// The events of a JSONL stream as each line alone tells them (not yet numbered): a
+/// [`Parsed`] with its 1-based line, or the error naming the line. Parsing needs nothing of
+/// the lines before, so this can run on its own thread ([`stream_jsonl_calls_within`]).
+pub(crate) struct EventLines<R: BufRead> {
+    lines: Lines<R>,
     file: String,
     line_no: usize,
-    numbering: Numbering,
     parser: LineParser,
-    buf: String,
     tail: Tail,
     /// Set when [`Tail::DropUnfinished`] dropped the last line.
     dropped_tail: bool,
+}
+
+/// What one line gave.
+enum LineStep {
+    Blank,
+    Dropped,
+    Event(Result<Parsed, String>),
+}
+
+impl<R: BufRead> EventLines<R> {
+    fn new(input: R, file: String) -> Self {
+        EventLines {
+            lines: Lines { input, carry: Vec::new() },
+            file,
+            line_no: 0,
+            parser: LineParser::default(),
+            tail: Tail::Strict,
+            dropped_tail: false,
+        }
+    }
+
+    fn err(&self, message: impl Into<String>) -> HistoryError {
+        HistoryError::new(&self.file, self.line_no, message)
+    }
+}
+
+impl<R: BufRead> Iterator for EventLines<R> {
+    type Item = Result<(usize, Parsed), HistoryError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (parser, tail) = (&mut self.parser, self.tail);
+            let step = self.lines.with_next(|bytes, newline| {
+                // The usual line is read by hand, straight from the bytes ([`plain`]); what it
+                // leaves (anything unusual, blank, not UTF-8, an unfinished tail) is read here.
+                if let Some(p) = plain::parse(bytes, &mut parser.interner) {
+                    return LineStep::Event(Ok(p));
+                }
+                let Ok(text) = std::str::from_utf8(bytes) else {
+                    return LineStep::Event(Err(String::from("read error: stream did not contain valid UTF-8")));
+                };
+                if tail == Tail::DropUnfinished && !newline && serde_json::from_str::<Value>(text).is_err() {
+                    return LineStep::Dropped;
+                }
+                let trimmed = text.trim();
+                if trimmed.is_empty() {
+                    return LineStep::Blank;
+                }
+                LineStep::Event(parser.parse_serde(trimmed))
+            });
+            self.line_no += 1;
+            match step? {
+                Err(e) => return Some(Err(self.err(format!("read error: {e}")))),
+                Ok(LineStep::Blank) => continue,
+                Ok(LineStep::Dropped) => {
+                    self.dropped_tail = true;
+                    return None;
+                }
+                Ok(LineStep::Event(Ok(p))) => return Some(Ok((self.line_no, p))),
+                Ok(LineStep::Event(Err(m))) => return Some(Err(self.err(m))),
+            }
+        }
+    }
 }
 
 /// What a reader does with a last line that has no newline and is not JSON.
@@ -430,36 +549,18 @@ impl<'de> Deserialize<'de> for TypedKey {
 
 impl<R: BufRead> JsonlReader<R> {
     pub fn new(input: R, file: impl Into<String>) -> Self {
-        JsonlReader {
-            input,
-            file: file.into(),
-            line_no: 0,
-            numbering: Numbering::default(),
-            parser: LineParser::default(),
-            buf: String::new(),
-            tail: Tail::Strict,
-            dropped_tail: false,
-        }
+        JsonlReader { events: EventLines::new(input, file.into()), numbering: Numbering::default() }
     }
 
     /// Sets what to do with an unfinished last line (default [`Tail::Strict`]).
     pub fn with_tail(mut self, tail: Tail) -> Self {
-        self.tail = tail;
+        self.events.tail = tail;
         self
     }
 
     /// Whether an unfinished last line was dropped ([`Tail::DropUnfinished`]).
     pub fn dropped_tail(&self) -> bool {
-        self.dropped_tail
-    }
-
-    fn err(&self, message: impl Into<String>) -> HistoryError {
-        HistoryError::new(&self.file, self.line_no, message)
-    }
-
-    fn parse_line(&mut self, line: &str) -> Result<Op, HistoryError> {
-        let parsed = self.parser.parse(line).map_err(|m| self.err(m))?;
-        self.numbering.number(parsed).map_err(|m| self.err(m))
+        self.events.dropped_tail
     }
 }
 
@@ -502,14 +603,6 @@ pub(crate) struct LineParser {
 }
 
 impl LineParser {
-    pub(crate) fn parse(&mut self, line: &str) -> Result<Parsed, String> {
-        // The usual line is read by hand ([`plain`]); the rest by serde_json.
-        match plain::parse(line, &mut self.interner) {
-            Some(p) => Ok(p),
-            None => self.parse_serde(line),
-        }
-    }
-
     /// Reads a line with serde_json.
     fn parse_serde(&mut self, line: &str) -> Result<Parsed, String> {
         // The usual line takes the typed path: every field read straight into its type, names
@@ -620,31 +713,10 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
     type Item = Result<Op, HistoryError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            self.buf.clear();
-            match self.input.read_line(&mut self.buf) {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(e) => {
-                    self.line_no += 1;
-                    return Some(Err(self.err(format!("read error: {e}"))));
-                }
-            }
-            self.line_no += 1;
-            let line = std::mem::take(&mut self.buf);
-            if self.tail == Tail::DropUnfinished && !line.ends_with('\n') && serde_json::from_str::<Value>(&line).is_err() {
-                self.dropped_tail = true;
-                return None;
-            }
-            let trimmed = line.trim();
-            if trimmed.is_empty() {
-                self.buf = line;
-                continue;
-            }
-            let r = self.parse_line(trimmed);
-            self.buf = line;
-            return Some(r);
-        }
+        Some(match self.events.next()? {
+            Ok((line, p)) => self.numbering.number(p).map_err(|m| HistoryError::new(&self.events.file, line, m)),
+            Err(e) => Err(e),
+        })
     }
 }
 
@@ -826,12 +898,65 @@ pub fn pair(ops: &[Op]) -> Result<Vec<Call>, HistoryError> {
 /// ([`read_jsonl_calls`]). Gives exactly the calls and errors [`pair`] gives.
 #[derive(Default)]
 pub struct Pairer {
-    open: HashMap<u64, usize, std::hash::BuildHasherDefault<crate::linear::Fx>>,
+    open: Open,
     calls: Vec<Call>,
     /// Bytes the kept calls hold ([`call_bytes`]).
     held: u64,
     /// Bytes every call paired so far would hold, also those [`Pairer::forget_closed`] dropped.
     needed: u64,
+}
+
+/// The open invoke of each process (the index of its call): in a table for the small process
+/// numbers histories use, in a map beyond.
+#[derive(Default)]
+struct Open {
+    table: Vec<usize>,
+    map: HashMap<u64, usize, std::hash::BuildHasherDefault<crate::linear::Fx>>,
+}
+
+/// Process numbers below this one are kept in [`Open`]'s table.
+const TABLE_PROCESSES: u64 = 1 << 16;
+/// A slot of [`Open`]'s table with no open invoke.
+const NONE_OPEN: usize = usize::MAX;
+
+impl Open {
+    fn get(&self, p: u64) -> Option<usize> {
+        if p < TABLE_PROCESSES {
+            self.table.get(p as usize).copied().filter(|&i| i != NONE_OPEN)
+        } else {
+            self.map.get(&p).copied()
+        }
+    }
+
+    fn insert(&mut self, p: u64, call: usize) {
+        if p < TABLE_PROCESSES {
+            let p = p as usize;
+            if p >= self.table.len() {
+                self.table.resize(p + 1, NONE_OPEN);
+            }
+            self.table[p] = call;
+        } else {
+            self.map.insert(p, call);
+        }
+    }
+
+    fn remove(&mut self, p: u64) -> Option<usize> {
+        if p < TABLE_PROCESSES {
+            let slot = self.table.get_mut(p as usize)?;
+            Some(std::mem::replace(slot, NONE_OPEN)).filter(|&i| i != NONE_OPEN)
+        } else {
+            self.map.remove(&p)
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.table.iter().filter(|&&i| i != NONE_OPEN).count() + self.map.len()
+    }
+
+    /// Every open call's index.
+    fn calls_mut(&mut self) -> impl Iterator<Item = &mut usize> {
+        self.table.iter_mut().filter(|i| **i != NONE_OPEN).chain(self.map.values_mut())
+    }
 }
 
 /// Heap bytes of a value, approximately: each allocation's size rounded as the allocator does
@@ -882,8 +1007,8 @@ impl Pairer {
         }
         let line = op.index as usize + 1;
         if op.op_type == OpType::Invoke {
-            if let Some(prev) = self.open.get(&p) {
-                let prev_line = self.calls[*prev].invoke_index + 1;
+            if let Some(prev) = self.open.get(p) {
+                let prev_line = self.calls[prev].invoke_index + 1;
                 return Err(HistoryError::new(
                     "history",
                     line,
@@ -908,7 +1033,7 @@ impl Pairer {
             self.calls.push(call);
             return Ok(());
         }
-        let Some(i) = self.open.remove(&p) else {
+        let Some(i) = self.open.remove(p) else {
             return Err(HistoryError::new("history", line, format!("process {p} completes `{}` with no open invoke", op.f)));
         };
         let call = &mut self.calls[i];
@@ -956,8 +1081,8 @@ impl Pairer {
     /// budget. [`Pairer::finish`] then returns the open calls only.
     pub fn forget_closed(&mut self) {
         let mut moved_to = vec![None; self.calls.len()];
-        for &i in self.open.values() {
-            moved_to[i] = Some(0);
+        for i in self.open.calls_mut() {
+            moved_to[*i] = Some(0);
         }
         let mut kept = Vec::with_capacity(self.open.len());
         for (call, to) in std::mem::take(&mut self.calls).into_iter().zip(&mut moved_to) {
@@ -966,7 +1091,7 @@ impl Pairer {
                 kept.push(call);
             }
         }
-        for i in self.open.values_mut() {
+        for i in self.open.calls_mut() {
             *i = moved_to[*i].unwrap_or(*i);
         }
         self.calls = kept;
@@ -1020,28 +1145,58 @@ const FORGET_EVERY: usize = 4096;
 /// whole history needs.
 pub fn stream_jsonl_calls_within(path: &Path, tail: Tail, budget: u64, mut observe: impl FnMut(&Op)) -> Result<CallStream, HistoryError> {
     let name = path.display().to_string();
-    let mut pairer = Pairer::new();
-    let mut events = 0;
-    let mut over_budget = false;
     let mut reader = JsonlReader::open(path)?.with_tail(tail);
-    for op in reader.by_ref() {
-        let op = op?;
-        observe(&op);
-        pairer.push(op).map_err(|mut e| {
-            e.file = name.clone();
-            e
-        })?;
-        events += 1;
-        if pairer.held_bytes() > budget && (!over_budget || events % FORGET_EVERY == 0) {
-            over_budget = true;
-            pairer.forget_closed();
+    let mut pairer = Pairer::new();
+    let mut count = 0;
+    let mut over_budget = false;
+    // One thread reads, parses and numbers the events, in batches; this one observes and pairs
+    // them in file order. At most `IN_FLIGHT` batches wait between the two.
+    let (batches, events) = std::sync::mpsc::sync_channel::<Vec<Result<Op, HistoryError>>>(IN_FLIGHT);
+    std::thread::scope(|s| {
+        let reading = s.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            while let Some(item) = reader.next() {
+                let stop = item.is_err();
+                batch.push(item);
+                if (stop || batch.len() == BATCH) && batches.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
+                    break;
+                }
+                if stop {
+                    break;
+                }
+            }
+            if !batch.is_empty() {
+                let _ = batches.send(batch);
+            }
+            reader.dropped_tail()
+        });
+        // `events` is dropped on an early return, so the reading thread stops at its next send.
+        for batch in events {
+            for op in batch {
+                let op = op?;
+                observe(&op);
+                pairer.push(op).map_err(|mut e| {
+                    e.file = name.clone();
+                    e
+                })?;
+                count += 1;
+                if pairer.held_bytes() > budget && (!over_budget || count % FORGET_EVERY == 0) {
+                    over_budget = true;
+                    pairer.forget_closed();
+                }
+            }
         }
-    }
-    let dropped_tail = reader.dropped_tail();
-    let bytes = pairer.needed_bytes();
-    let calls = if over_budget { Vec::new() } else { pairer.finish() };
-    Ok(CallStream { calls, events, dropped_tail, bytes, over_budget })
+        let dropped_tail = reading.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let bytes = pairer.needed_bytes();
+        let calls = if over_budget { Vec::new() } else { pairer.finish() };
+        Ok(CallStream { calls, events: count, dropped_tail, bytes, over_budget })
+    })
 }
+
+/// Events per batch handed from the reading thread to the pairing one.
+const BATCH: usize = 1024;
+/// Batches that may wait between the two threads.
+const IN_FLIGHT: usize = 4;
 
 /// Like [`pair`], but names `file` in the error.
 pub fn pair_in(ops: &[Op], file: &str) -> Result<Vec<Call>, HistoryError> {
@@ -1095,6 +1250,56 @@ mod tests {
         let h = parse_jsonl(text, "h").unwrap();
         let e = h.calls().unwrap_err();
         assert_eq!(e.line, 2);
+    }
+
+    /// Reads `bytes` through a buffer of `capacity` bytes: the events (or the first error's
+    /// line and message) and whether the tail was dropped.
+    fn read_with(bytes: &[u8], capacity: usize, tail: Tail) -> (Result<Vec<Op>, (usize, String)>, bool) {
+        let mut r = JsonlReader::new(BufReader::with_capacity(capacity, bytes), "f").with_tail(tail);
+        let ops = r.by_ref().collect::<Result<Vec<Op>, _>>().map_err(|e| (e.line, e.message));
+        (ops, r.dropped_tail())
+    }
+
+    /// A line is read alike wherever the buffer's fills cut it: whole in the buffer (not
+    /// copied) or gathered over several fills.
+    #[test]
+    fn lines_cut_by_the_buffer_read_alike() {
+        let event = r#"{"index":0,"time":5,"process":1,"type":"invoke","f":"write","key":3,"value":[1,"é"]}"#;
+        let mut cases: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            b"\n\n".to_vec(),
+            format!("{event}").into_bytes(),
+            format!("{event}\r\n\r\n").into_bytes(),
+            format!("{event}\n{{\"process\":1,\"type\":\"ok\",\"f\":\"write\"").into_bytes(),
+            format!("{event}\n{{\"process\":1,\"type\":\"ok\",\"f\":\"write\",\"value\":\"a\\u00e9\"}}").into_bytes(),
+            // Unicode white space alone is a blank line, as `str::trim` has it.
+            format!("\u{a0}\u{2028}\n{event}\n").into_bytes(),
+            [event.as_bytes(), b"\n{\"process\":2,\"type\":\"invoke\",\"f\":\"x\xff\"}\n"].concat(),
+            [event.as_bytes(), b"\n\xff\xfe"].concat(),
+        ];
+        for dir in ["linear", "other"] {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(dir);
+            for e in std::fs::read_dir(root).unwrap() {
+                cases.push(std::fs::read(e.unwrap().path()).unwrap());
+            }
+        }
+        for bytes in &cases {
+            for tail in [Tail::Strict, Tail::DropUnfinished] {
+                let whole = read_with(bytes, 1 << 16, tail);
+                for capacity in [1, 2, 3, 7, 64, 100] {
+                    assert_eq!(read_with(bytes, capacity, tail), whole, "capacity {capacity}, {tail:?}: {}", String::from_utf8_lossy(bytes));
+                }
+            }
+        }
+        // And what they read is what the lines say.
+        assert_eq!(read_with(&cases[1], 1, Tail::Strict).0, Ok(vec![]));
+        assert_eq!(read_with(&cases[3], 1, Tail::Strict).0.map(|o| o.len()), Ok(1));
+        assert_eq!(read_with(&cases[4], 1, Tail::DropUnfinished), (Ok(vec![read_with(&cases[2], 1, Tail::Strict).0.unwrap()[0].clone()]), true));
+        assert_eq!(read_with(&cases[4], 1, Tail::Strict).0.unwrap_err().0, 2);
+        assert_eq!(read_with(&cases[5], 1, Tail::DropUnfinished).0.map(|o| o[1].value.clone()), Ok(json!("aé")));
+        assert_eq!(read_with(&cases[6], 1, Tail::Strict).0.map(|o| o[0].index), Ok(0));
+        assert_eq!(read_with(&cases[7], 1, Tail::Strict).0, Err((2, String::from("read error: stream did not contain valid UTF-8"))));
+        assert_eq!(read_with(&cases[8], 5, Tail::DropUnfinished).0, Err((2, String::from("read error: stream did not contain valid UTF-8"))));
     }
 
     #[test]

@@ -750,7 +750,7 @@ fn register_droppable(machine: &Machine, ok: &[ModelOp], unknown: &[ModelOp]) ->
     let droppable = |v: u64| !has_append || matches!(machine.describe_state(v), Value::Number(_) | Value::Bool(_) | Value::Object(_));
     let mut dropped = vec![false; unknown.len()];
     loop {
-        let mut observed: HashSet<u64> = HashSet::new();
+        let mut observed: HashSet<u64, std::hash::BuildHasherDefault<crate::linear::Fx>> = HashSet::default();
         let live = unknown.iter().zip(&dropped).filter(|(_, d)| !**d).map(|(o, _)| o);
         for o in ok.iter().chain(live) {
             match o.input {
@@ -824,7 +824,7 @@ fn tails(machine: &Machine, ops: &[ModelOp]) -> Option<HashMap<u64, Vec<u64>>> {
             _ => None,
         })
         .max();
-    let consumed: HashSet<u64> = ops.iter().filter_map(register_needs).collect();
+    let consumed: HashSet<u64, std::hash::BuildHasherDefault<crate::linear::Fx>> = ops.iter().filter_map(register_needs).collect();
     let mut by_tail: HashMap<u64, Vec<u64>> = HashMap::new();
     let mut indexed = 0usize;
     let mut index = |v: u64, ending: &Value| {

@@ -134,3 +134,61 @@ fn the_budget_counts_the_calls_and_the_checker_says_when_they_do_not_fit() {
     assert_eq!(r.valid, Validity::Unknown);
     assert!(r.details["error"].as_str().unwrap().contains("memory budget exhausted"), "{r:?}");
 }
+
+/// An error early in a long file ends the read at once, whichever side finds it: the line
+/// (reading thread) or the pairing (this one). The reading thread, blocked on a full channel,
+/// must not keep the caller waiting.
+#[test]
+fn an_early_error_ends_a_long_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.jsonl");
+    let rest = many_writes(50_000);
+    for (first, line) in [
+        ("{\"process\":0,\"type\":\"okay\",\"f\":\"read\"}\n", 1),
+        ("{\"process\":77,\"type\":\"ok\",\"f\":\"read\",\"value\":1}\n", 1),
+        ("{\"process\":77,\"type\":\"invoke\",\"f\":\"read\"}\n{\"process\":77,\"type\":\"invoke\",\"f\":\"read\"}\n", 2),
+    ] {
+        std::fs::write(&path, format!("{first}{rest}")).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = path.clone();
+        std::thread::spawn(move || tx.send(stream_jsonl_calls(&p, Tail::Strict, |_| {}).map(|s| s.events)));
+        let e = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the read ends").unwrap_err();
+        assert_eq!(e.line, line, "{e}");
+        assert!(e.file.ends_with("h.jsonl"), "{e}");
+    }
+}
+
+/// Processes of any number pair alike: small ones (kept in a table) and large ones (a map)
+/// interleaved, against [`History::calls`].
+#[test]
+fn large_process_numbers_pair_alike() {
+    let processes = [0u64, 65_535, 65_536, 1 << 40, 7, u64::MAX];
+    let mut ops = Vec::new();
+    for round in 0..3u64 {
+        for (i, &p) in processes.iter().enumerate() {
+            ops.push(Op::new(p, OpType::Invoke, "write", json!(round * 10 + i as u64)));
+        }
+        for (i, &p) in processes.iter().enumerate().rev() {
+            let t = if i % 3 == 0 { OpType::Info } else { OpType::Ok };
+            if round < 2 || i % 2 == 0 {
+                ops.push(Op::new(p, t, "write", json!(round * 10 + i as u64)));
+            }
+        }
+    }
+    let h = History::from_ops(ops);
+    let whole = h.calls();
+    let mut pairer = Pairer::new();
+    let streamed = h.ops.iter().cloned().try_for_each(|o| pairer.push(o)).map(|_| pairer.finish());
+    // The last round leaves some invokes open and then invokes again: the same error either way.
+    match (&whole, &streamed) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b),
+        (Err(a), Err(b)) => assert_eq!((a.line, &a.message), (b.line, &b.message)),
+        _ => panic!("{whole:?} vs {streamed:?}"),
+    }
+    assert!(whole.is_ok(), "{whole:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.jsonl");
+    let text: String = h.ops.iter().map(|o| serde_json::to_string(o).unwrap() + "\n").collect();
+    std::fs::write(&path, text).unwrap();
+    assert_eq!(read_jsonl_calls(&path).unwrap().0, whole.unwrap());
+}

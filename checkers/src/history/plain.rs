@@ -1,5 +1,6 @@
-//! The usual event line, read by hand: one pass over the bytes, no intermediate structure,
-//! names borrowed from the line and interned.
+//! The usual event line, read by hand: one pass over the bytes (not checked as UTF-8 first: each
+//! string is, when it is read), no intermediate structure, names borrowed from the line and
+//! interned.
 //!
 //! It accepts only a plain subset of JSON, the one the harness and the generators write: an
 //! object whose field names and strings have no escapes, whose numbers are integers that fit a
@@ -18,7 +19,6 @@ use super::{Interner, Key, Op, OpType, Parsed, Process};
 const MAX_DEPTH: usize = 32;
 
 struct Scan<'a> {
-    s: &'a str,
     b: &'a [u8],
     i: usize,
 }
@@ -49,16 +49,26 @@ impl<'a> Scan<'a> {
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
+        let mut ascii = true;
         loop {
             match *self.b.get(self.i)? {
                 b'"' => break,
                 b'\\' | 0..=0x1f => return None,
-                _ => self.i += 1,
+                c => {
+                    ascii &= c < 0x80;
+                    self.i += 1;
+                }
             }
         }
-        let s = &self.s[start..self.i];
+        let bytes = &self.b[start..self.i];
         self.i += 1;
-        Some(s)
+        // The line is bytes: a string that is not UTF-8 is left to the caller's check.
+        if ascii {
+            // SAFETY: every byte is below 0x80, and ASCII is UTF-8.
+            Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+        } else {
+            std::str::from_utf8(bytes).ok()
+        }
     }
 
     /// `-? (0 | [1-9][0-9]*)` not followed by a fraction or an exponent, fitting as serde_json
@@ -87,6 +97,19 @@ impl<'a> Scan<'a> {
         }
         let neg = (n as i64).wrapping_neg();
         (neg < 0).then_some(Int::I(neg))
+    }
+
+    /// Whether `"name"` comes next (a name with no escape), stepping over it when it does.
+    fn quoted(&mut self, name: &str) -> bool {
+        let end = self.i + name.len() + 2;
+        match self.b.get(self.i..end) {
+            // Compared byte by byte: the names are a few bytes, shorter than a call to memcmp.
+            Some([b'"', inner @ .., b'"']) if inner.iter().zip(name.bytes()).all(|(a, b)| *a == b) => {
+                self.i = end;
+                true
+            }
+            _ => false,
+        }
     }
 
     fn literal(&mut self, word: &str) -> Option<()> {
@@ -159,31 +182,49 @@ impl<'a> Scan<'a> {
     }
 }
 
+/// The fields the reader knows, in the order the harness writes them.
+const FIELDS: [&str; 11] = ["index", "time", "process", "type", "f", "key", "value", "node", "error", "final", "local"];
+/// A field the reader does not know (its value is read and ignored).
+const OTHER: usize = FIELDS.len();
+
 /// Reads a line of the plain subset, or `None` (see the module docs).
-pub(super) fn parse(line: &str, interner: &mut Interner) -> Option<Parsed> {
-    let mut sc = Scan { s: line, b: line.as_bytes(), i: 0 };
+pub(super) fn parse(line: &[u8], interner: &mut Interner) -> Option<Parsed> {
+    let mut sc = Scan { b: line, i: 0 };
     let (mut process, mut op_type, mut f, mut key) = (None, None, None, None);
     let (mut index, mut time, mut node, mut error) = (None, None, None, None);
     let (mut final_read, mut local, mut value) = (None, None, None);
     // One bit per known field: a repeated field is left to serde_json.
     let mut seen = 0u16;
-    let mut once = |bit: u16| {
-        let fresh = seen & bit == 0;
-        seen |= bit;
-        fresh.then_some(())
-    };
+    // The field expected next, in the harness's order: it is recognised by comparing its
+    // quoted name at once; any other name is scanned, then looked up.
+    let mut expect = 0;
     sc.ws();
     sc.eat(b'{')?;
     sc.ws();
     if sc.eat(b'}').is_none() {
         loop {
-            let name = sc.string()?;
+            let field = match FIELDS.get(expect) {
+                Some(name) if sc.quoted(name) => expect,
+                _ => {
+                    let name = sc.string()?;
+                    FIELDS.iter().position(|f| *f == name).unwrap_or(OTHER)
+                }
+            };
+            if field < OTHER {
+                let bit = 1u16 << field;
+                if seen & bit != 0 {
+                    return None;
+                }
+                seen |= bit;
+                expect = field + 1;
+            }
             sc.ws();
             sc.eat(b':')?;
             sc.ws();
-            match name {
-                "process" => {
-                    once(1)?;
+            match field {
+                0 => index = sc.opt_u64()?,
+                1 => time = sc.opt_u64()?,
+                2 => {
                     process = Some(if sc.peek()? == b'"' {
                         (sc.string()? == "nemesis").then_some(Process::Nemesis)?
                     } else {
@@ -193,8 +234,7 @@ pub(super) fn parse(line: &str, interner: &mut Interner) -> Option<Parsed> {
                         }
                     });
                 }
-                "type" => {
-                    once(2)?;
+                3 => {
                     op_type = Some(match sc.opt_string()?? {
                         "invoke" => OpType::Invoke,
                         "ok" => OpType::Ok,
@@ -203,12 +243,8 @@ pub(super) fn parse(line: &str, interner: &mut Interner) -> Option<Parsed> {
                         _ => return None,
                     });
                 }
-                "f" => {
-                    once(4)?;
-                    f = Some(interner.intern(sc.opt_string()??));
-                }
-                "key" => {
-                    once(8)?;
+                4 => f = Some(interner.intern(sc.opt_string()??)),
+                5 => {
                     key = match sc.peek()? {
                         b'"' => Some(Key::Str(sc.string()?.into())),
                         _ if sc.null() => None,
@@ -218,34 +254,11 @@ pub(super) fn parse(line: &str, interner: &mut Interner) -> Option<Parsed> {
                         })),
                     };
                 }
-                "index" => {
-                    once(16)?;
-                    index = sc.opt_u64()?;
-                }
-                "time" => {
-                    once(32)?;
-                    time = sc.opt_u64()?;
-                }
-                "node" => {
-                    once(64)?;
-                    node = sc.opt_string()?.map(|n| interner.intern(n));
-                }
-                "error" => {
-                    once(128)?;
-                    error = sc.opt_string()?.map(str::to_string);
-                }
-                "final" => {
-                    once(256)?;
-                    final_read = sc.opt_bool()?;
-                }
-                "local" => {
-                    once(512)?;
-                    local = sc.opt_bool()?;
-                }
-                "value" => {
-                    once(1024)?;
-                    value = Some(sc.value(0)?);
-                }
+                6 => value = Some(sc.value(0)?),
+                7 => node = sc.opt_string()?.map(|n| interner.intern(n)),
+                8 => error = sc.opt_string()?.map(str::to_string),
+                9 => final_read = sc.opt_bool()?,
+                10 => local = sc.opt_bool()?,
                 _ => {
                     sc.value(0)?;
                 }
@@ -288,7 +301,7 @@ mod tests {
     /// Reads `line` both ways; `Ok(true)` when the hand reader took it and serde_json agrees.
     fn agrees(line: &str) -> Result<bool, String> {
         let mut interner = Interner::default();
-        let Some(p) = parse(line, &mut interner) else { return Ok(false) };
+        let Some(p) = parse(line.as_bytes(), &mut interner) else { return Ok(false) };
         let q = LineParser::default().parse_serde(line).map_err(|e| format!("{line}: the hand reader took it, serde_json says {e}"))?;
         if p.op != q.op || p.index != q.index || p.time != q.time {
             return Err(format!("{line}: {:?} {:?} {:?} vs {:?} {:?} {:?}", p.op, p.index, p.time, q.op, q.index, q.time));
