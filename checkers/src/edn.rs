@@ -71,6 +71,68 @@ pub fn parse_edn_with(text: &str, name: &str, tuples: Tuples) -> Result<History,
     Ok(History::from_ops(ops))
 }
 
+/// Reads a Jepsen console log (see [`parse_jepsen_log`]).
+pub fn read_jepsen_log(path: &Path) -> Result<History, HistoryError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| HistoryError::new(&name, 0, format!("cannot read: {e}")))?;
+    parse_jepsen_log(&text, &name)
+}
+
+/// Parses the operations of a Jepsen console log, as Jepsen's `jepsen.util` logger prints them
+/// while a test runs (and as Porcupine's and Knossos' etcd corpora keep them): one event a
+/// line, `... - PROCESS<TAB>:TYPE<TAB>:F<TAB>VALUE`, e.g.
+/// `INFO  jepsen.util - 3	:ok	:cas	[3 0]`. PROCESS is an integer or `:nemesis`, VALUE one EDN
+/// form (`nil`, `4`, `[3 0]`, `:timed-out`). A line whose second field is not one of `:invoke`,
+/// `:ok`, `:fail`, `:info` is another log line and is skipped; an event line that is malformed
+/// (its process, its operation or its value) is an error naming the line. The log has no
+/// times: the position of a line orders it.
+pub fn parse_jepsen_log(text: &str, name: &str) -> Result<History, HistoryError> {
+    let mut conv = Converter { interner: Interner::default(), last_time: 0 };
+    let mut ops = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let Some(event) = jepsen_log_event(line) else { continue };
+        let op = event.and_then(|(process, op_type, f, value)| {
+            let value = parse_form(value).map_err(|(_, m)| format!("{m} (in the value `{value}`)"))?;
+            let process = match process {
+                ":nemesis" => Process::Nemesis,
+                p => Process::Client(p.parse().map_err(|_| format!("the process must be a non-negative integer or :nemesis, got `{p}`"))?),
+            };
+            let f = match f.strip_prefix(':') {
+                Some(f) if !f.is_empty() => conv.interner.intern(f),
+                _ => return Err(format!("the operation must be a keyword like :read, got `{f}`")),
+            };
+            Ok(Op { index: 0, time: 0, process, op_type, f, key: None, value: json(&value), node: None, error: None, final_read: false, local: false })
+        });
+        ops.push(op.map_err(|m| HistoryError::new(name, i + 1, m))?);
+    }
+    Ok(History::from_ops(ops))
+}
+
+/// The fields of an event line of a Jepsen console log (process, type, operation, value), an
+/// error when it is one but its type field is followed by nothing, or `None` for another line.
+#[allow(clippy::type_complexity)]
+fn jepsen_log_event(line: &str) -> Option<Result<(&str, OpType, &str, &str), String>> {
+    let mut fields = line.trim_end_matches('\r').splitn(4, '\t');
+    let head = fields.next()?;
+    let op_type = match fields.next()? {
+        ":invoke" => OpType::Invoke,
+        ":ok" => OpType::Ok,
+        ":fail" => OpType::Fail,
+        ":info" => OpType::Info,
+        _ => return None,
+    };
+    let process = head.rsplit(' ').next().unwrap_or(head);
+    Some(match (fields.next(), fields.next()) {
+        (Some(f), Some(value)) => Ok((process, op_type, f, value)),
+        _ => Err("an event line needs four tab-separated fields: process, type, operation, value".into()),
+    })
+}
+
+/// Whether `text` (the start of a file) holds an event line of a Jepsen console log.
+pub fn looks_like_jepsen_log(text: &str) -> bool {
+    text.lines().take(64).any(|l| matches!(jepsen_log_event(l), Some(Ok(_))))
+}
+
 /// Parses one op's text with edn-format. The error carries the line within `form` (0-based) and
 /// the message.
 ///
@@ -477,6 +539,43 @@ mod tests {
         let e = parse_edn(text, "h.edn").unwrap_err();
         assert_eq!(e.line, 2, "{e}");
         assert!(e.message.contains("parser failed"), "{e}");
+    }
+
+    #[test]
+    fn reads_a_jepsen_console_log() {
+        let text = "INFO  jepsen.core - Running test\n\
+            INFO  jepsen.util - 0\t:invoke\t:read\tnil\n\
+            INFO  jepsen.util - 3\t:invoke\t:cas\t[3 0]\n\
+            INFO  jepsen.util - 0\t:ok\t:read\tnil\n\
+            INFO  jepsen.util - :nemesis\t:info\t:start\t\"partition\"\n\
+            INFO  jepsen.util - 3\t:info\t:cas\t:timed-out\r\n\
+            INFO  jepsen.util - 5\t:invoke\t:write\t4\n\
+            INFO  jepsen.util - 5\t:fail\t:write\t4\n";
+        assert!(looks_like_jepsen_log(text));
+        let h = parse_jepsen_log(text, "e.log").unwrap();
+        assert_eq!(h.len(), 7);
+        assert_eq!((h.ops[1].process, &*h.ops[1].f, &h.ops[1].value), (Process::Client(3), "cas", &j!([3, 0])));
+        assert_eq!((h.ops[2].op_type, &h.ops[2].value), (OpType::Ok, &Value::Null));
+        assert_eq!((h.ops[3].process, &h.ops[3].value), (Process::Nemesis, &j!("partition")));
+        assert_eq!((h.ops[4].op_type, &h.ops[4].value), (OpType::Info, &j!("timed-out")));
+        assert_eq!(h.ops[6].op_type, OpType::Fail);
+        let calls = h.calls().unwrap();
+        assert_eq!(calls.len(), 3);
+        assert!(!looks_like_jepsen_log("{\"process\":0}\nINFO  jepsen.core - x\n"));
+    }
+
+    #[test]
+    fn jepsen_log_errors_name_the_line() {
+        for (text, line, says) in [
+            ("INFO  jepsen.util - 0\t:invoke\t:read\tnil\nINFO  jepsen.util - x\t:ok\t:read\t1\n", 2, "process"),
+            ("\nINFO  jepsen.util - 0\t:invoke\tread\tnil\n", 2, "keyword"),
+            ("INFO  jepsen.util - 0\t:invoke\t:write\t[1 2\n", 1, "invalid EDN"),
+            ("INFO  jepsen.util - 0\t:invoke\t:write\n", 1, "four tab-separated fields"),
+        ] {
+            let e = parse_jepsen_log(text, "e.log").unwrap_err();
+            assert_eq!(e.line, line, "{e}");
+            assert!(e.message.contains(says), "{e}");
+        }
     }
 
     #[test]

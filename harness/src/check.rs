@@ -23,11 +23,13 @@ use crate::cli::CheckArgs;
 use faultline_checkers::linear::html::escape;
 use crate::exit::{usage, Failure};
 
-/// The two history formats `check` reads.
+/// The history formats `check` reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Jsonl,
     Edn,
+    /// Jepsen's console log of operations (`INFO  jepsen.util - 3	:ok	:cas	[3 0]`).
+    JepsenLog,
 }
 
 /// Validated settings of one `check` invocation; `path` is the history being checked, one of
@@ -59,7 +61,8 @@ pub fn settings(args: CheckArgs) -> Result<Settings, Failure> {
         None => None,
         Some("jsonl" | "json") => Some(Format::Jsonl),
         Some("edn") => Some(Format::Edn),
-        Some(other) => return Err(usage(format!("--format: unknown format `{other}` (known: jsonl, edn)"))),
+        Some("jepsen-log") => Some(Format::JepsenLog),
+        Some(other) => return Err(usage(format!("--format: unknown format `{other}` (known: jsonl, edn, jepsen-log)"))),
     };
     if let Some(m) = &args.model {
         if !model::NAMES.contains(&m.as_str()) {
@@ -228,6 +231,7 @@ fn load(s: &Settings) -> Result<History, Failure> {
         let h = match format {
             Format::Jsonl => history::read_jsonl(&s.path),
             Format::Edn => edn::read_edn_with(&s.path, Tuples::Auto),
+            Format::JepsenLog => edn::read_jepsen_log(&s.path),
         };
         (h.map_err(bad_input)?, s.path.display().to_string())
     };
@@ -253,11 +257,13 @@ pub fn sniff(path: &Path) -> Result<Format, Failure> {
     let mut head = Vec::with_capacity(4096);
     let opened = std::fs::File::open(path).and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 4096), &mut head));
     opened.map_err(|e| usage(format!("{}: cannot open: {e}", path.display())))?;
-    sniff_text(&String::from_utf8_lossy(&head))
-        .ok_or_else(|| usage(format!("{}: cannot tell the format (neither a JSON object nor EDN); use --format", path.display())))
+    sniff_text(&String::from_utf8_lossy(&head)).ok_or_else(|| {
+        usage(format!("{}: cannot tell the format (neither a JSON object, EDN nor a Jepsen log); use --format", path.display()))
+    })
 }
 
-/// `{"` starts JSON lines; `[`, `(`, `{:`, `#` or a `;` comment start EDN.
+/// `{"` starts JSON lines; `[`, `(`, `{:`, `#` or a `;` comment start EDN; a line of
+/// tab-separated process, `:type`, `:f` and value among the first ones is a Jepsen log.
 pub fn sniff_text(text: &str) -> Option<Format> {
     let t = text.trim_start();
     let mut chars = t.chars();
@@ -268,6 +274,7 @@ pub fn sniff_text(text: &str) -> Option<Format> {
             None => None,
         },
         '[' | '(' | '#' | ';' => Some(Format::Edn),
+        _ if edn::looks_like_jepsen_log(t) => Some(Format::JepsenLog),
         _ => None,
     }
 }
@@ -503,6 +510,8 @@ mod tests {
         assert_eq!(sniff_text("\n[{:type :ok}]"), Some(Format::Edn));
         assert_eq!(sniff_text("; comment\n{:a 1}"), Some(Format::Edn));
         assert_eq!(sniff_text("hello"), None);
+        assert_eq!(sniff_text("INFO  jepsen.core - start\nINFO  jepsen.util - 4\t:invoke\t:read\tnil\n"), Some(Format::JepsenLog));
+        assert_eq!(sniff_text("INFO  jepsen.util - 4 :invoke :read nil\n"), None);
         assert_eq!(sniff_text("   "), None);
     }
 

@@ -162,7 +162,8 @@ pub struct CheckArgs {
     /// Model: register, cas-register, kv, counter, set. Default: guessed from the operations.
     #[arg(long)]
     pub model: Option<String>,
-    /// Input format: jsonl or edn. Default: from the extension.
+    /// Input format: jsonl, edn or jepsen-log (Jepsen's console log of operations). Default: from
+    /// the extension, else from the first lines.
     #[arg(long)]
     pub format: Option<String>,
     /// Print one JSON object with the verdict and its explanation.

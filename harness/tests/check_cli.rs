@@ -174,6 +174,41 @@ fn edn_histories() {
     assert!(o.stderr.contains("broken.edn:4:"), "{}", o.stderr);
 }
 
+/// Jepsen's console log of operations (the format of the etcd corpora): sniffed, or forced
+/// with `--format jepsen-log`; other log lines are skipped, a malformed event names its line.
+#[test]
+fn jepsen_console_logs() {
+    let log = "INFO  jepsen.core - Running test etcd\n\
+               INFO  jepsen.util - 0\t:invoke\t:write\t3\n\
+               INFO  jepsen.util - 0\t:ok\t:write\t3\n\
+               INFO  jepsen.util - 1\t:invoke\t:cas\t[3 4]\n\
+               INFO  jepsen.util - 2\t:invoke\t:read\tnil\n\
+               INFO  jepsen.util - 1\t:ok\t:cas\t[3 4]\n\
+               INFO  jepsen.util - 2\t:ok\t:read\t4\n\
+               INFO  jepsen.util - 3\t:invoke\t:write\t1\n\
+               INFO  jepsen.util - 3\t:info\t:write\t:timed-out\n\
+               INFO  jepsen.util - 4\t:invoke\t:read\tnil\n\
+               INFO  jepsen.util - 4\t:ok\t:read\tREAD\n";
+    let dir = tempfile::tempdir().unwrap();
+    // 1 (the unknown write) or 4 may be read last; 3 was overwritten before the read began.
+    for (read, code) in [("4", 0), ("1", 0), ("3", 1), ("nil", 1)] {
+        let p = file(dir.path(), "etcd.log", &log.replace("READ", read));
+        let o = faultline(&["check", &p]);
+        assert_eq!(o.code, code, "read {read}: {}{}", o.stdout, o.stderr);
+        assert!(o.stdout.contains("cas-register"), "the model is guessed from the cas: {}", o.stdout);
+    }
+    let p = file(dir.path(), "etcd.txt", &log.replace("READ", "3"));
+    assert_eq!(faultline(&["check", "--format", "jepsen-log", &p]).code, 1);
+    let o = faultline(&["check", "--format", "edn", &p]);
+    assert_eq!(o.code, 254, "a log read as EDN is bad input: {}", o.stderr);
+    let q = file(dir.path(), "broken.log", &log.replace("READ", "[4"));
+    let o = faultline(&["check", &q]);
+    assert_eq!(o.code, 254, "{}", o.stderr);
+    assert!(o.stderr.contains("broken.log:11:") && o.stderr.contains("invalid EDN"), "{}", o.stderr);
+    let o = faultline(&["check", "--format", "jepsen", &q]);
+    assert!(o.code == 254 && o.stderr.contains("--format") && o.stderr.contains("jepsen-log"), "{}", o.stderr);
+}
+
 #[test]
 fn other_checkers_and_escaped_html() {
     let ops = [
