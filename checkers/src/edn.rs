@@ -80,51 +80,75 @@ pub fn read_jepsen_log(path: &Path) -> Result<History, HistoryError> {
 
 /// Parses the operations of a Jepsen console log, as Jepsen's `jepsen.util` logger prints them
 /// while a test runs (and as Porcupine's and Knossos' etcd corpora keep them): one event a
-/// line, `... - PROCESS<TAB>:TYPE<TAB>:F<TAB>VALUE`, e.g.
-/// `INFO  jepsen.util - 3	:ok	:cas	[3 0]`. PROCESS is an integer or `:nemesis`, VALUE one EDN
-/// form (`nil`, `4`, `[3 0]`, `:timed-out`). A line whose second field is not one of `:invoke`,
-/// `:ok`, `:fail`, `:info` is another log line and is skipped; an event line that is malformed
-/// (its process, its operation or its value) is an error naming the line. The log has no
-/// times: the position of a line orders it.
+/// line, `... - PROCESS :TYPE :F VALUE` separated by tabs or spaces, e.g.
+/// `INFO  jepsen.util - 3	:ok	:cas	[3 0]`. PROCESS is an integer or `:nemesis`, TYPE one of
+/// `:invoke`, `:ok`, `:fail`, `:info`, F a keyword, VALUE one EDN form (`nil`, `4`, `[3 0]`,
+/// `:timed-out`). Any other line is Jepsen's other output and is skipped; an event line whose
+/// value is missing or not EDN is an error naming the line. The log has no times: the
+/// position of a line orders it.
 pub fn parse_jepsen_log(text: &str, name: &str) -> Result<History, HistoryError> {
     let mut conv = Converter { interner: Interner::default(), last_time: 0 };
     let mut ops = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let Some(event) = jepsen_log_event(line) else { continue };
-        let op = event.and_then(|(process, op_type, f, value)| {
-            let value = parse_form(value).map_err(|(_, m)| format!("{m} (in the value `{value}`)"))?;
-            let process = match process {
+        let op = event.and_then(|e| {
+            let value = parse_form(e.value).map_err(|(_, m)| format!("{m} (in the value `{}`)", e.value))?;
+            let process = match e.process {
                 ":nemesis" => Process::Nemesis,
-                p => Process::Client(p.parse().map_err(|_| format!("the process must be a non-negative integer or :nemesis, got `{p}`"))?),
+                p => Process::Client(p.parse().map_err(|_| format!("the process `{p}` is out of range"))?),
             };
-            let f = match f.strip_prefix(':') {
-                Some(f) if !f.is_empty() => conv.interner.intern(f),
-                _ => return Err(format!("the operation must be a keyword like :read, got `{f}`")),
-            };
-            Ok(Op { index: 0, time: 0, process, op_type, f, key: None, value: json(&value), node: None, error: None, final_read: false, local: false })
+            let f = conv.interner.intern(e.f);
+            Ok(Op { index: 0, time: 0, process, op_type: e.op_type, f, key: None, value: json(&value), node: None, error: None, final_read: false, local: false })
         });
         ops.push(op.map_err(|m| HistoryError::new(name, i + 1, m))?);
     }
     Ok(History::from_ops(ops))
 }
 
-/// The fields of an event line of a Jepsen console log (process, type, operation, value), an
-/// error when it is one but its type field is followed by nothing, or `None` for another line.
-#[allow(clippy::type_complexity)]
-fn jepsen_log_event(line: &str) -> Option<Result<(&str, OpType, &str, &str), String>> {
-    let mut fields = line.trim_end_matches('\r').splitn(4, '\t');
-    let head = fields.next()?;
-    let op_type = match fields.next()? {
-        ":invoke" => OpType::Invoke,
-        ":ok" => OpType::Ok,
-        ":fail" => OpType::Fail,
-        ":info" => OpType::Info,
-        _ => return None,
-    };
-    let process = head.rsplit(' ').next().unwrap_or(head);
-    Some(match (fields.next(), fields.next()) {
-        (Some(f), Some(value)) => Ok((process, op_type, f, value)),
-        _ => Err("an event line needs four tab-separated fields: process, type, operation, value".into()),
+/// The fields of one event line of a Jepsen console log.
+struct LogEvent<'a> {
+    process: &'a str,
+    op_type: OpType,
+    /// The operation, without its colon.
+    f: &'a str,
+    value: &'a str,
+}
+
+/// The event of a Jepsen console log line: the first place where a process (digits or
+/// `:nemesis`), a type keyword and an operation keyword follow each other; `None` for a line
+/// with no such place, an error when nothing follows them.
+fn jepsen_log_event(line: &str) -> Option<Result<LogEvent<'_>, String>> {
+    let mut words: Vec<(usize, &str)> = Vec::new();
+    let mut start = None;
+    for (i, c) in line.char_indices().chain(std::iter::once((line.len(), ' '))) {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                words.push((s, &line[s..i]));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    words.windows(3).find_map(|w| {
+        let op_type = match w[1].1 {
+            ":invoke" => OpType::Invoke,
+            ":ok" => OpType::Ok,
+            ":fail" => OpType::Fail,
+            ":info" => OpType::Info,
+            _ => return None,
+        };
+        let process = w[0].1;
+        if process != ":nemesis" && !process.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let f = w[2].1.strip_prefix(':').filter(|f| !f.is_empty())?;
+        let value = line[w[2].0 + w[2].1.len()..].trim();
+        Some(if value.is_empty() {
+            Err(String::from("an event line needs a value after its operation (`nil` when there is none)"))
+        } else {
+            Ok(LogEvent { process, op_type, f, value })
+        })
     })
 }
 
@@ -550,7 +574,8 @@ mod tests {
             INFO  jepsen.util - :nemesis\t:info\t:start\t\"partition\"\n\
             INFO  jepsen.util - 3\t:info\t:cas\t:timed-out\r\n\
             INFO  jepsen.util - 5\t:invoke\t:write\t4\n\
-            INFO  jepsen.util - 5\t:fail\t:write\t4\n";
+            INFO  jepsen.core - a line that says :ok :read but is no event\n\
+            INFO  jepsen.util - 5   :fail   :write  4\n";
         assert!(looks_like_jepsen_log(text));
         let h = parse_jepsen_log(text, "e.log").unwrap();
         assert_eq!(h.len(), 7);
@@ -567,15 +592,17 @@ mod tests {
     #[test]
     fn jepsen_log_errors_name_the_line() {
         for (text, line, says) in [
-            ("INFO  jepsen.util - 0\t:invoke\t:read\tnil\nINFO  jepsen.util - x\t:ok\t:read\t1\n", 2, "process"),
-            ("\nINFO  jepsen.util - 0\t:invoke\tread\tnil\n", 2, "keyword"),
             ("INFO  jepsen.util - 0\t:invoke\t:write\t[1 2\n", 1, "invalid EDN"),
-            ("INFO  jepsen.util - 0\t:invoke\t:write\n", 1, "four tab-separated fields"),
+            ("\nINFO  jepsen.util - 0\t:invoke\t:write\n", 2, "needs a value"),
+            ("INFO  jepsen.util - 0\t:invoke\t:read\tnil\nINFO  jepsen.util - 99999999999999999999\t:ok\t:read\t1\n", 2, "out of range"),
         ] {
             let e = parse_jepsen_log(text, "e.log").unwrap_err();
             assert_eq!(e.line, line, "{e}");
             assert!(e.message.contains(says), "{e}");
         }
+        // Lines that do not hold a process, a type and an operation in a row are other output.
+        let h = parse_jepsen_log("INFO  jepsen.util - x\t:ok\t:read\t1\nINFO  jepsen.util - 0\t:invoke\tread\tnil\n", "e.log").unwrap();
+        assert!(h.is_empty());
     }
 
     #[test]
