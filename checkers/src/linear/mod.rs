@@ -211,6 +211,17 @@ pub fn check_calls_model<M: Model, F: Fn() -> M + Sync>(calls: &[Call], make: &F
 /// Runs `work` on `0..n` over `threads` threads, in order of the index, until the deadline if
 /// any; an item not started in time is `None`.
 fn parallel<T: Send>(n: usize, threads: usize, deadline: Option<Instant>, work: impl Fn(usize) -> T + Sync) -> Vec<Option<T>> {
+    if threads.clamp(1, n.max(1)) == 1 {
+        // One worker: this thread, without the cost of starting and joining another.
+        let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+        for (i, slot) in out.iter_mut().enumerate() {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            *slot = Some(work(i));
+        }
+        return out;
+    }
     let next = AtomicUsize::new(0);
     let out: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
     std::thread::scope(|s| {
