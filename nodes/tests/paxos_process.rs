@@ -108,3 +108,23 @@ fn describe_claims_linearizable_and_durable_state() {
     assert_eq!(d["claims"], json!(["linearizable", "durable-state"]));
     assert_eq!(d["workloads"], json!(["append", "register", "counter", "set"]));
 }
+
+/// Check-quorum: a leader whose followers were all SIGKILLed stops leading within two election
+/// timeouts and refuses writes at once with error 11 naming the lost quorum; once they restart,
+/// the cluster serves again.
+#[test]
+fn a_leader_without_its_followers_refuses_with_lost_quorum() {
+    let mut cluster = Cluster::start(BIN, "paxos", 3, &ARGS);
+    let leader = cluster.wait_leader(Duration::from_secs(10)).unwrap_or_else(|| panic!("no leader\n{}", cluster.logs()));
+    let (reply, after) = common::refusal_after_losing_followers(&mut cluster, &leader, Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no refusal with error 11 within 5 s\n{}", cluster.logs()));
+    let text = reply["text"].as_str().unwrap_or_default();
+    assert!(text.starts_with("lost quorum: heard from 1 of 3 nodes within 150 ms"), "{reply}");
+    // Two election timeouts, with room for a loaded machine.
+    assert!(after < Duration::from_secs(3), "refused only {after:?} after the followers died");
+    for id in cluster.ids().into_iter().filter(|id| *id != leader) {
+        cluster.restart(&id);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    assert!(write_acked(&cluster, "after", 2, deadline), "no write acknowledged after the restart\n{}", cluster.logs());
+}

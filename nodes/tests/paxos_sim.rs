@@ -14,6 +14,10 @@
 //! - definite refusals (error 11) never reach the log;
 //! - liveness: after the faults heal and crashed nodes restart, a new command is acknowledged
 //!   and every node applies the whole log and reaches the same state.
+//!
+//! Check-quorum has its own scenario: a leader cut off from every peer gives up its leadership
+//! within two election timeouts and refuses clients with error 11 ("lost quorum"), the majority
+//! elects a new leader, and after the heal the old leader serves again.
 
 use faultline_nodes::core::{ClientId, Core, Ctx, Effect, NodeConfig, Reply, Request, Storage, TimerId};
 use faultline_nodes::paxos::{Batch, CmdId, Msg, Paxos, Slot, TraceEvent};
@@ -256,6 +260,12 @@ impl Sim {
     fn submit(&mut self, process: usize, request: Request) -> usize {
         let n = self.nodes.len();
         let node = self.rng.gen_range(0..n);
+        let _ = process;
+        self.submit_to(node, request)
+    }
+
+    /// Sends `request` to `node` now, as a client that gives up after 2 s.
+    fn submit_to(&mut self, node: usize, request: Request) -> usize {
         let op = self.ops.len();
         let client = op as ClientId + 1;
         self.ops.push(Op { request: request.clone(), invoke_ms: self.now_ms, done: None, id: None, gave_up: false });
@@ -269,7 +279,6 @@ impl Sim {
             None => self.ops[op].gave_up = true,
         }
         self.schedule(2000, Event::ClientGiveUp { op });
-        let _ = process;
         op
     }
 
@@ -519,6 +528,65 @@ fn five_nodes_many_seeds() {
         stats.iter().for_each(|(k, v)| *totals.entry(k).or_default() += v);
     }
     eprintln!("5 nodes, {} seeds: {totals:?}", seeds(12));
+}
+
+const QUIET: Faults = Faults { drop: 0.0, dup: 0.0, max_delay_ms: 5, partitions: false, crashes: false, bounce_promisers: false };
+
+fn leader_index(sim: &Sim) -> Option<usize> {
+    sim.nodes.iter().position(|p| p.as_ref().is_some_and(|p| p.is_leader()))
+}
+
+fn reply_of(sim: &Sim, op: usize) -> Option<&Reply> {
+    sim.ops[op].done.as_ref().map(|(reply, _)| reply)
+}
+
+/// Check-quorum: a leader cut off from all four peers gives up its leadership within two
+/// election timeouts (300 ms each), answers the command it had proposed with the indefinite
+/// timeout (it may still be chosen), and refuses new commands with error 11 naming the lost
+/// quorum, while the majority elects a new leader. After the heal the cluster has one leader
+/// again, the old leader serves through it, and every node applies the same log.
+#[test]
+fn an_isolated_leader_steps_down_and_refuses_with_lost_quorum() {
+    let mut sim = Sim::new(5, 11, QUIET, "");
+    sim.run_until(3_000);
+    let old = leader_index(&sim).expect("a leader after 3 s");
+    sim.faults_until_ms = u64::MAX;
+    for j in (0..5).filter(|j| *j != old) {
+        sim.blocked[old][j] = true;
+        sim.blocked[j][old] = true;
+    }
+    let cut_ms = sim.now_ms;
+    let held = sim.submit_to(old, Request::Write { key: json!("held"), value: json!(1) });
+    sim.run_until(cut_ms + 2 * 300 + 50);
+    assert!(!sim.nodes[old].as_ref().unwrap().is_leader(), "still leading {} ms after the cut", sim.now_ms - cut_ms);
+    match reply_of(&sim, held) {
+        Some(Reply::Error { code: 0, text }) => assert!(text.contains("lost quorum"), "{text}"),
+        other => panic!("the proposed write must be answered as unknown (code 0), got {other:?}"),
+    }
+    let refused = sim.submit_to(old, Request::Write { key: json!("new"), value: json!(2) });
+    match &sim.ops[refused].done {
+        Some((Reply::Error { code: 11, text }, at)) => {
+            assert_eq!(*at, sim.now_ms, "refused at once");
+            assert!(text.starts_with("lost quorum: heard from 1 of 5 nodes within 300 ms"), "{text}");
+        }
+        other => panic!("a new command must be refused with error 11 at once, got {other:?}"),
+    }
+    sim.run_until(cut_ms + 1_500);
+    let new = leader_index(&sim).filter(|i| *i != old).expect("the majority elected a leader");
+    let acked = sim.submit_to(new, Request::Write { key: json!("majority"), value: json!(3) });
+    sim.run_until(sim.now_ms + 300);
+    assert_eq!(reply_of(&sim, acked), Some(&Reply::WriteOk), "the majority side serves");
+
+    sim.heal();
+    sim.run_until(sim.now_ms + 2_000);
+    let leaders = sim.nodes.iter().filter(|p| p.as_ref().unwrap().is_leader()).count();
+    assert_eq!(leaders, 1, "one leader after the heal");
+    let through_old = sim.submit_to(old, Request::Write { key: json!("after-heal"), value: json!(4) });
+    sim.run_until(sim.now_ms + 500);
+    assert_eq!(reply_of(&sim, through_old), Some(&Reply::WriteOk), "the old leader serves again");
+    let applied: Vec<Slot> = sim.nodes.iter().map(|p| p.as_ref().unwrap().applied()).collect();
+    assert!(applied.iter().all(|a| *a == applied[0]), "every node applied the same log: {applied:?}");
+    check(&sim);
 }
 
 // ---------------------------------------------------------------------------------------------

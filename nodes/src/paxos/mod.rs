@@ -149,6 +149,9 @@ pub struct Paxos {
     leader: Option<Ballot>,
     /// The highest ballot seen anywhere, so a new election outbids it.
     max_seen: Ballot,
+    /// Why this node gave up its leadership, while it knows no leader since: the reason its
+    /// clients' refusals give ("lost quorum: heard from 1 of 5 nodes within 300 ms").
+    lost_quorum: Option<String>,
     /// Commands waiting for a slot (on a leader or candidate).
     queue: VecDeque<Cmd>,
     /// This node's clients waiting for their command to be applied.
@@ -241,10 +244,10 @@ impl Paxos {
         let leader = match (&self.role, self.leader) {
             (Role::Follower, Some(b)) if b.node != self.me => self.member(b.node).map(|name| (name.clone(), b)),
             (Role::Follower, _) => {
-                return ctx.reply(client, Reply::error(ErrorCode::TemporarilyUnavailable, "no known leader"));
+                return ctx.reply(client, Reply::error(ErrorCode::TemporarilyUnavailable, self.refusal("no known leader")));
             }
             (Role::Candidate(_), _) => {
-                return ctx.reply(client, Reply::error(ErrorCode::TemporarilyUnavailable, "electing a leader"));
+                return ctx.reply(client, Reply::error(ErrorCode::TemporarilyUnavailable, self.refusal("electing a leader")));
             }
             _ => None,
         };
@@ -260,6 +263,15 @@ impl Paxos {
                 self.queue.push_back(cmd);
                 self.propose_queued(ctx);
             }
+        }
+    }
+
+    /// The text of a refusal for lack of a leader; it names the lost quorum when that is why
+    /// this node stopped leading.
+    fn refusal(&self, why: &str) -> String {
+        match &self.lost_quorum {
+            Some(lost) => format!("{lost}; {why}"),
+            None => why.to_string(),
         }
     }
 
@@ -344,6 +356,7 @@ impl Core for Paxos {
             incarnation: rec.incarnation + 1,
             next_seq: 0,
             max_seen: acceptor.promised,
+            lost_quorum: None,
             acceptor,
             params,
             learner: Learner::new(&config.workload, rec.snapshot),

@@ -2,8 +2,14 @@
 //! window of slots in flight, heartbeats, and stepping down.
 //!
 //! A leader holds its ballot until it hears of a higher one (a nack, a prepare, a heartbeat) or
-//! loses contact with a quorum for an election timeout; then it stops proposing and refuses the
-//! commands it never proposed, which their clients may retry elsewhere.
+//! loses contact with a quorum; then it stops proposing and refuses the commands it never
+//! proposed, which their clients may retry elsewhere.
+//!
+//! Check-quorum, as etcd-raft does it: every election timeout a leader counts the peers that
+//! answered it (promises, accepts, heartbeat acks) since the previous count. With fewer than a
+//! majority, itself included, it gives up its leadership, refuses new commands with error 11
+//! ("lost quorum: heard from 1 of 5 nodes within 300 ms"), and answers its clients whose
+//! commands it already proposed with the indefinite timeout: they may still be chosen.
 
 use super::acceptor::merge_promises;
 use super::types::{AcceptedEntry, Ballot, Batch, CmdId, Msg, Slot};
@@ -45,8 +51,9 @@ pub struct Leading {
     /// The next free slot for new commands.
     pub next_slot: Slot,
     pub in_flight: BTreeMap<Slot, InFlight>,
-    /// The tick at which phase 1 completed (contact checks start one election timeout later).
-    pub since_tick: u64,
+    /// The tick of the last check-quorum round (phase 1's completion before the first): the
+    /// next comes one election timeout later.
+    pub checked_tick: u64,
     /// Forwarded commands taken during this leadership, so a duplicated forward is not
     /// proposed twice. Bounded: only a duplicate delayed past the last `SEEN_LIMIT` forwards
     /// could slip through.
@@ -135,11 +142,12 @@ impl Paxos {
             ballot: c.ballot,
             next_slot: top + 1,
             in_flight: BTreeMap::new(),
-            since_tick: self.tick,
+            checked_tick: self.tick,
             seen: BTreeSet::new(),
             seen_order: VecDeque::new(),
         });
         self.leader = Some(c.ballot);
+        self.lost_quorum = None;
         for slot in base + 1..=top {
             if self.learner.is_chosen(slot) {
                 continue;
@@ -215,6 +223,7 @@ impl Paxos {
         }
         self.role = Role::Follower;
         self.leader = None;
+        let reason = self.lost_quorum.clone().unwrap_or_else(|| "not the leader any more".to_string());
         let mut by_origin: BTreeMap<u32, Vec<_>> = BTreeMap::new();
         for cmd in std::mem::take(&mut self.queue) {
             by_origin.entry(cmd.id.node).or_default().push(cmd.id);
@@ -223,7 +232,7 @@ impl Paxos {
             if origin == self.me {
                 for id in ids {
                     if let Some(p) = self.pending.remove(&id) {
-                        ctx.reply(p.client, Reply::error(ErrorCode::TemporarilyUnavailable, "not the leader any more"));
+                        ctx.reply(p.client, Reply::error(ErrorCode::TemporarilyUnavailable, reason.clone()));
                     }
                 }
             } else if let Some(name) = self.member(origin).cloned() {
@@ -283,18 +292,31 @@ impl Paxos {
         }
     }
 
-    /// A leader that has not heard from a quorum for an election timeout steps down, so clients
-    /// of a partitioned leader hear "unavailable" instead of waiting.
+    /// A check-quorum round, once per election timeout: a leader that heard from fewer than a
+    /// majority (itself included) since the previous round steps down, so clients of a leader
+    /// cut off from the majority hear "unavailable" at once instead of waiting.
     fn check_contact(&mut self, ctx: &mut Ctx<Msg>) {
-        let Role::Leader(l) = &self.role else { return };
-        let window = self.params.ticks(2 * self.params.election_ms);
-        if self.tick < l.since_tick + window {
+        let window = self.params.ticks(self.params.election_ms);
+        let tick = self.tick;
+        let Role::Leader(l) = &mut self.role else { return };
+        if tick < l.checked_tick + window {
             return;
         }
-        let tick = self.tick;
-        let live = self.peers().filter(|p| self.heard.get(*p).is_some_and(|t| tick - t <= window)).count() + 1;
-        if live < self.quorum {
-            self.step_down(ctx);
+        let since = std::mem::replace(&mut l.checked_tick, tick);
+        let heard = self.peers().filter(|p| self.heard.get(*p).is_some_and(|t| *t >= since)).count() + 1;
+        if heard >= self.quorum {
+            return;
+        }
+        let reason =
+            format!("lost quorum: heard from {heard} of {} nodes within {} ms", self.members.len(), self.params.election_ms);
+        tracing::info!("paxos {}: {reason}", self.id);
+        self.lost_quorum = Some(reason.clone());
+        self.step_down(ctx);
+        // What is left pending here was proposed (or forwarded) and may still be chosen: the
+        // answer is the indefinite timeout, never a definite failure.
+        let text = format!("{reason}; the request may still take effect");
+        for (_, p) in std::mem::take(&mut self.pending) {
+            ctx.reply(p.client, Reply::error(ErrorCode::Timeout, text.clone()));
         }
     }
 

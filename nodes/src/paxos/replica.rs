@@ -58,6 +58,7 @@ impl Paxos {
                 self.yield_to(ctx, ballot);
                 if ballot.node != self.me {
                     self.leader = Some(ballot);
+                    self.lost_quorum = None;
                     self.arm_election(ctx);
                 }
                 self.send_to(ctx, from, Msg::Accepted { ballot, slot });
@@ -120,6 +121,7 @@ impl Paxos {
         }
         self.yield_to(ctx, ballot);
         self.leader = Some(ballot);
+        self.lost_quorum = None;
         self.arm_election(ctx);
         self.send_to(ctx, from, Msg::HeartbeatAck { ballot, applied: self.learner.applied });
         if applied > self.learner.applied {

@@ -36,7 +36,11 @@ impl Raft {
             ctx.send(leader, Msg::Forward { origin, request });
         } else {
             self.waiting.remove(&client);
-            ctx.reply(client, Reply::error(ErrorCode::TemporarilyUnavailable, "no leader known"));
+            let reason = match &self.lost_quorum {
+                Some(lost) => format!("{lost}; no leader known"),
+                None => "no leader known".to_string(),
+            };
+            ctx.reply(client, Reply::error(ErrorCode::TemporarilyUnavailable, reason));
         }
     }
 

@@ -4,8 +4,12 @@
 //! others vote for it in the next term? Only with a majority of yes does it raise its term and
 //! ask for real votes. A node cut off by a partition therefore does not inflate its term and
 //! depose a healthy leader when it comes back. Nodes refuse pre-votes while they hear a leader.
+//!
+//! Check-quorum (etcd-raft's `CheckQuorum`, thesis §6.2): a leader counts, every election
+//! timeout, the followers that answered it since the previous count. Without a majority it
+//! steps down to follower, keeping its term, and its clients hear error 11 at once.
 
-use super::{Bug, Msg, Progress, Raft, Role, TIMER_ELECTION, TIMER_FLUSH, TIMER_HEARTBEAT};
+use super::{Bug, Command, Msg, Progress, Raft, Role, TIMER_CHECK_QUORUM, TIMER_ELECTION, TIMER_FLUSH, TIMER_HEARTBEAT};
 use crate::core::{ErrorCode, Ctx, Reply};
 
 impl Raft {
@@ -64,12 +68,60 @@ impl Raft {
             self.progress.clear();
             ctx.cancel_timer(TIMER_HEARTBEAT);
             ctx.cancel_timer(TIMER_FLUSH);
+            ctx.cancel_timer(TIMER_CHECK_QUORUM);
             self.flush_armed = false;
             // A read not yet served had no effect: failing it is definite.
+            let reason = self.lost_quorum.clone().unwrap_or_else(|| "leadership lost".to_string());
             for read in std::mem::take(&mut self.reads) {
-                self.respond(ctx, &read.origin, Reply::error(ErrorCode::TemporarilyUnavailable, "leadership lost"));
+                self.respond(ctx, &read.origin, Reply::error(ErrorCode::TemporarilyUnavailable, reason.clone()));
             }
             self.reset_election_timer(ctx);
+        }
+    }
+
+    /// A check-quorum round: the leader steps down unless a majority (itself included) answered
+    /// since the previous round, then starts the next round.
+    pub(super) fn on_check_quorum(&mut self, ctx: &mut Ctx<Msg>) {
+        if !self.is_leader() || !self.opts.check_quorum {
+            return;
+        }
+        let heard = 1 + self.progress.values().filter(|p| p.recent_active).count();
+        for p in self.progress.values_mut() {
+            p.recent_active = false;
+        }
+        if heard >= self.quorum {
+            ctx.set_timer(TIMER_CHECK_QUORUM, self.opts.election_ms);
+            return;
+        }
+        let members = self.peers.len() + 1;
+        let reason = format!("lost quorum: heard from {heard} of {members} nodes within {} ms", self.opts.election_ms);
+        tracing::info!(term = self.term, "{reason}: stepping down");
+        self.lost_quorum = Some(reason.clone());
+        self.become_follower(ctx, self.term);
+        self.leader = None;
+        self.leader_alive = false;
+        self.abandon_waiting(ctx, &reason);
+    }
+
+    /// After a step-down, answers the clients still waiting for entries this node appended (or
+    /// forwarded). Such an entry may yet commit (a later leader keeps it, or this node leads
+    /// again with it), so the answer is the indefinite timeout, never a definite failure.
+    fn abandon_waiting(&mut self, ctx: &mut Ctx<Msg>, reason: &str) {
+        let text = format!("{reason}; the request may still take effect");
+        for id in std::mem::take(&mut self.waiting).into_keys() {
+            ctx.reply(id, Reply::error(ErrorCode::Timeout, text.clone()));
+        }
+        let remote: Vec<super::Origin> = self
+            .log
+            .slice(self.commit + 1, self.log.last_index())
+            .iter()
+            .filter_map(|e| match &e.cmd {
+                Command::Client { origin, .. } if origin.node != self.id => Some(origin.clone()),
+                _ => None,
+            })
+            .collect();
+        for origin in remote {
+            self.respond(ctx, &origin, Reply::error(ErrorCode::Timeout, text.clone()));
         }
     }
 
@@ -132,13 +184,17 @@ impl Raft {
         self.leader = Some(me);
         self.votes.clear();
         self.leader_alive = true;
+        self.lost_quorum = None;
         let next = self.log.last_index() + 1;
         self.progress = self
             .peers
             .iter()
-            .map(|p| (p.clone(), Progress { next, matched: 0, acked_seq: 0, matched_at_tick: 0 }))
+            .map(|p| (p.clone(), Progress { next, matched: 0, acked_seq: 0, matched_at_tick: 0, recent_active: false }))
             .collect();
         ctx.cancel_timer(TIMER_ELECTION);
+        if self.opts.check_quorum {
+            ctx.set_timer(TIMER_CHECK_QUORUM, self.opts.election_ms);
+        }
         tracing::info!(term, "became leader");
         // A no-op of the new term lets the leader commit (and learn) everything before it (§8).
         let entry = super::Entry { index: next, term, cmd: super::Command::Noop };

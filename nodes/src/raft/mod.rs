@@ -11,10 +11,16 @@
 //! Durable state: the file `meta` (term, vote, boot counter), the file `snapshot`, and the log
 //! `log` (one record per entry; rewritten on truncation and compaction).
 //!
+//! Check-quorum (as etcd-raft does it): every election timeout (N ms) a leader counts the
+//! followers that answered it since the previous count; with fewer than a majority, itself
+//! included, it steps down to follower in the same term and refuses clients with error 11
+//! ("lost quorum: ..."), so clients of a leader cut off from the majority learn at once that it
+//! cannot serve instead of waiting for their timeout ([`election`]).
+//!
 //! Options: `--read-mode index|log|local` (default `index`; `local` is the known-weak mode),
 //! `--election-timeout-ms N` (timeouts are drawn from [N, 2N]), `--heartbeat-ms N`,
-//! `--snapshot-every N` (entries), `--no-prevote`, and the known-bug switches `--bug NAME`
-//! ([`bugs`]).
+//! `--snapshot-every N` (entries), `--no-prevote`, `--no-check-quorum`, and the known-bug
+//! switches `--bug NAME` ([`bugs`]).
 
 pub mod bugs;
 mod client;
@@ -36,6 +42,8 @@ const TIMER_ELECTION: TimerId = 1;
 const TIMER_HEARTBEAT: TimerId = 2;
 const TIMER_FLUSH: TimerId = 3;
 const TIMER_SWEEP: TimerId = 4;
+/// A leader's check-quorum round, every election timeout (`election_ms`).
+const TIMER_CHECK_QUORUM: TimerId = 5;
 /// How many terms of "who led" are kept for the one-leader-per-term assertion.
 const LEADERS_REMEMBERED: usize = 64;
 
@@ -128,6 +136,8 @@ pub struct Options {
     pub heartbeat_ms: u64,
     pub snapshot_every: u64,
     pub prevote: bool,
+    /// A leader that heard from less than a majority within an election timeout steps down.
+    pub check_quorum: bool,
     /// Entries per AppendEntries message.
     pub max_batch: u64,
     /// Entries sent but not yet acknowledged, per follower.
@@ -153,7 +163,7 @@ impl Options {
             Some("local") => ReadMode::Local,
             Some(other) => return Err(format!("--read-mode {other:?}: expected index, log or local")),
         };
-        let known = ["read-mode", "election-timeout-ms", "heartbeat-ms", "snapshot-every", "no-prevote", "max-batch", crate::bugs::OPTION];
+        let known = ["read-mode", "election-timeout-ms", "heartbeat-ms", "snapshot-every", "no-prevote", "no-check-quorum", "max-batch", crate::bugs::OPTION];
         if let Some(unknown) = config.options.keys().find(|k| !known.contains(&k.as_str())) {
             return Err(format!("unknown raft option --{unknown}"));
         }
@@ -163,6 +173,7 @@ impl Options {
             heartbeat_ms: num("heartbeat-ms", 60)?,
             snapshot_every: num("snapshot-every", 20_000)?,
             prevote: !config.flag("no-prevote"),
+            check_quorum: !config.flag("no-check-quorum"),
             max_batch: num("max-batch", 1_000)?,
             max_inflight: 20_000,
             client_timeout_ms: 10_000,
@@ -186,6 +197,9 @@ struct Progress {
     /// `matched` at the previous heartbeat: unchanged with entries outstanding means a message
     /// was lost, and the leader resends from `matched + 1`.
     matched_at_tick: u64,
+    /// Whether the follower answered (any AppendResp of this term) since the last check-quorum
+    /// round.
+    recent_active: bool,
 }
 
 /// A read waiting for ReadIndex: leadership confirmation (`seq`) and apply progress (`index`).
@@ -216,6 +230,9 @@ pub struct Raft {
     leader: Option<NodeId>,
     /// Whether a leader was heard since the last election timeout (pre-votes are refused then).
     leader_alive: bool,
+    /// Why this node stepped down from leadership, while it knows no leader since: the reason
+    /// its clients' refusals give ("lost quorum: heard from 1 of 5 nodes within 300 ms").
+    lost_quorum: Option<String>,
     commit: u64,
     applied: u64,
     sm: StateMachine,
@@ -322,6 +339,7 @@ impl Core for Raft {
             role: Role::Follower,
             leader: None,
             leader_alive: false,
+            lost_quorum: None,
             commit: 0,
             applied: 0,
             sm: StateMachine::default(),
@@ -369,6 +387,7 @@ impl Core for Raft {
         match timer {
             TIMER_ELECTION => self.on_election_timeout(ctx),
             TIMER_HEARTBEAT => self.on_heartbeat(ctx),
+            TIMER_CHECK_QUORUM => self.on_check_quorum(ctx),
             TIMER_FLUSH => {
                 self.flush_armed = false;
                 self.flush(ctx);

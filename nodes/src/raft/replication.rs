@@ -125,6 +125,7 @@ impl Raft {
         self.note_leader(term, from);
         self.leader = Some(from.to_string());
         self.leader_alive = true;
+        self.lost_quorum = None;
         self.reset_election_timer(ctx);
     }
 
@@ -192,6 +193,9 @@ impl Raft {
             return;
         }
         let Some(p) = self.progress.get_mut(from) else { return };
+        // Only check-quorum reads it: without it the flag stays false, which keeps the model
+        // checker's state space (the fingerprint shows `progress`) what it was without it.
+        p.recent_active = self.opts.check_quorum;
         p.acked_seq = p.acked_seq.max(seq);
         if success {
             p.matched = p.matched.max(match_index);

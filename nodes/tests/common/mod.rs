@@ -269,3 +269,24 @@ impl Client {
         self.call(json!({"type": "read", "key": key}), timeout)
     }
 }
+
+/// Check-quorum, as real processes: SIGKILLs every follower of `leader`, then writes through
+/// `leader` (a fresh connection per try, 300 ms each) until it answers error 11. Returns that
+/// reply and how long after the kill it came; None if it never did within `timeout`.
+pub fn refusal_after_losing_followers(cluster: &mut Cluster, leader: &str, timeout: Duration) -> Option<(Value, Duration)> {
+    for id in cluster.ids().into_iter().filter(|id| id != leader) {
+        cluster.kill(&id);
+    }
+    let killed = Instant::now();
+    while killed.elapsed() < timeout {
+        let reply = Client::connect(&cluster.addr(leader), Duration::from_millis(300))
+            .and_then(|mut c| c.write(json!("k"), json!(1), Duration::from_millis(300)));
+        if let Ok(r) = reply {
+            if r["code"] == 11 {
+                return Some((r, killed.elapsed()));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
