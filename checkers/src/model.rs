@@ -56,7 +56,7 @@ use crate::value::{big, canonical, canonical_text, exact_int};
 
 /// The model names [`by_name`] knows, in the order the documentation lists them.
 pub const NAMES: &[&str] =
-    &["register", "cas-register", "kv", "counter", "set", "mutex", "fifo-queue", "unordered-queue", "multi-register"];
+    &["register", "cas-register", "kv", "counter", "set", "mutex", "fifo-queue", "unordered-queue", "multi-register", "string-kv"];
 
 /// Which sequential specification to check against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -74,6 +74,9 @@ pub enum Kind {
     UnorderedQueue,
     /// `txn [[f k v] ...]`: reads (`r`) and writes (`w`) of several registers at once.
     MultiRegister,
+    /// `get`, `put` and `append` of strings per key, a missing key reading `""` (the key-value
+    /// store of Porcupine's tests and of many course labs).
+    StringKv,
 }
 
 impl Kind {
@@ -88,6 +91,7 @@ impl Kind {
             Kind::FifoQueue => "fifo-queue",
             Kind::UnorderedQueue => "unordered-queue",
             Kind::MultiRegister => "multi-register",
+            Kind::StringKv => "string-kv",
         }
     }
 
@@ -102,6 +106,7 @@ impl Kind {
             Kind::Mutex => &["acquire", "release"],
             Kind::FifoQueue | Kind::UnorderedQueue => &["enqueue", "dequeue"],
             Kind::MultiRegister => &["txn"],
+            Kind::StringKv => &["get", "put", "append"],
         }
     }
 
@@ -124,6 +129,7 @@ pub fn by_name(name: &str) -> Option<Kind> {
         "fifo-queue" => Some(Kind::FifoQueue),
         "unordered-queue" => Some(Kind::UnorderedQueue),
         "multi-register" => Some(Kind::MultiRegister),
+        "string-kv" => Some(Kind::StringKv),
         _ => None,
     }
 }
@@ -158,6 +164,7 @@ impl Guesser {
         }
         self.keyed |= op.key.is_some();
         match &*op.f {
+            "get" | "put" => self.decided = Some("string-kv"),
             "txn" => self.decided = Some("multi-register"),
             "acquire" | "release" => self.decided = Some("mutex"),
             "enqueue" | "dequeue" => self.decided = Some("fifo-queue"),
@@ -708,7 +715,8 @@ impl Model for Machine {
     }
     fn droppable_unknown(&self, ok: &[ModelOp], unknown: &[ModelOp]) -> Vec<bool> {
         match self.kind {
-            Kind::Register | Kind::CasRegister | Kind::Kv => register_droppable(self, ok, unknown),
+            // Sound whatever the initial state (it drops only writes nobody can observe).
+            Kind::Register | Kind::CasRegister | Kind::Kv | Kind::StringKv => register_droppable(self, ok, unknown),
             _ => vec![false; unknown.len()],
         }
     }
@@ -868,9 +876,13 @@ impl Machine {
         self.kind
     }
 
-    /// The initial state: `null` (missing), the empty set, or a zero counter; handle 0 in all.
+    /// The initial state: `null` (missing), the empty set, or a zero counter, handle 0 in all;
+    /// for `string-kv` the empty string.
     pub fn init(&self) -> u64 {
-        0
+        match self.kind {
+            Kind::StringKv => self.tables.borrow_mut().intern(&Value::String(String::new())),
+            _ => 0,
+        }
     }
 
     /// Compiles a call. `Ok(None)` means the call constrains nothing and is dropped: it failed,
@@ -894,7 +906,7 @@ impl Machine {
         }
         let mut t = self.tables.borrow_mut();
         let input = match (self.kind, f) {
-            (_, "read") => {
+            (_, "read") | (Kind::StringKv, "get") => {
                 let Some(out) = output_value else { return Ok(None) };
                 let out = match self.kind {
                     Kind::Counter => t.intern_sum(counter_value(out)?),
@@ -905,7 +917,7 @@ impl Machine {
             }
             (Kind::Counter, "add") => Input::Add(counter_value(&call.input)?),
             (Kind::Set, "add") => Input::Insert(t.intern(&call.input)),
-            (_, "write") => Input::Write(t.intern(&call.input)),
+            (_, "write") | (Kind::StringKv, "put") => Input::Write(t.intern(&call.input)),
             (_, "append") => Input::Append(t.intern(&call.input)),
             (_, "cas") => match call.input.as_array().map(|a| a.as_slice()) {
                 Some([from, to]) => Input::Cas(t.intern(from), t.intern(to)),

@@ -24,7 +24,8 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-const MODELS: &[&str] = &["register", "cas-register", "kv", "counter", "set", "mutex", "fifo-queue", "unordered-queue", "multi-register"];
+const MODELS: &[&str] =
+    &["register", "cas-register", "kv", "counter", "set", "mutex", "fifo-queue", "unordered-queue", "multi-register", "string-kv"];
 
 /// The oracle's value equality: structural, numbers by their value (the generated numbers are
 /// small, so `f64` holds them exactly), objects as maps whatever the order of their keys.
@@ -52,6 +53,16 @@ fn int(v: &Value) -> i64 {
 /// The oracle's sequential semantics: one JSON value per key (`null` = missing).
 fn apply(model: &str, state: &Value, f: &str, input: &Value, output: Option<&Value>) -> Option<Value> {
     match (model, f) {
+        // A missing key is the empty string; appends concatenate.
+        ("string-kv", "get") => {
+            let current = if state.is_null() { json!("") } else { state.clone() };
+            match output {
+                Some(o) => (o == &current).then_some(current),
+                None => Some(current),
+            }
+        }
+        ("string-kv", "put") => Some(input.clone()),
+        ("string-kv", "append") => Some(json!(format!("{}{}", state.as_str().unwrap_or(""), input.as_str().unwrap()))),
         ("mutex", "acquire") => (state != &json!(true)).then(|| json!(true)),
         ("mutex", "release") => (state == &json!(true)).then(|| json!(false)),
         (_, "enqueue") => {
@@ -255,7 +266,7 @@ fn generate(model: &str, seed: u64) -> History {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let n_ops = rng.gen_range(1..=8);
     let n_procs = rng.gen_range(1..=4u64);
-    let keys: &[&str] = if model == "kv" { &["a", "b"] } else { &[] };
+    let keys: &[&str] = if model == "kv" || model == "string-kv" { &["a", "b"] } else { &[] };
     let unique = rng.gen_bool(0.5);
     // Per op: (process, f, key, input); performed per process in order.
     let mut todo: Vec<Vec<(String, Option<Key>, Value)>> = vec![Vec::new(); n_procs as usize];
@@ -269,6 +280,9 @@ fn generate(model: &str, seed: u64) -> History {
             ("fifo-queue" | "unordered-queue", _) if unique => ("enqueue".to_string(), json!(100 + todo.iter().map(Vec::len).sum::<usize>())),
             ("fifo-queue" | "unordered-queue", _) => ("enqueue".to_string(), queue_value(&mut rng)),
             ("multi-register", _) => ("txn".to_string(), txn_value(&mut rng)),
+            ("string-kv", 0) => ("get".to_string(), Value::Null),
+            ("string-kv", 1) => ("put".to_string(), json!(["", "a", "ab"][rng.gen_range(0..3)])),
+            ("string-kv", _) => ("append".to_string(), json!(["", "a", "b"][rng.gen_range(0..3)])),
             (_, 0) | ("register", 1) => ("read".to_string(), Value::Null),
             ("counter", _) => ("add".to_string(), json!(rng.gen_range(-1..3))),
             ("set", _) => ("add".to_string(), set_element(&mut rng)),
@@ -315,6 +329,7 @@ fn generate(model: &str, seed: u64) -> History {
                             ("counter", "read") if state.is_null() => Some(json!(0)),
                             ("set", "read") if state.is_null() => Some(json!([])),
                             (_, "read") => Some(state.clone()),
+                            ("string-kv", "get") => Some(if state.is_null() { json!("") } else { state.clone() }),
                             (_, "dequeue") => Some(state.as_array().and_then(|q| q.first().cloned()).unwrap_or(Value::Null)),
                             (_, "txn") => Some(filled_txn(&state, input)),
                             _ => None,
@@ -368,7 +383,7 @@ fn generate(model: &str, seed: u64) -> History {
 
 fn corrupt(model: &str, ops: &mut [Op], rng: &mut ChaCha8Rng) {
     // Prefer corrupting a read's output: that is what finds stale and impossible reads.
-    let observing = |f: &str| matches!(f, "read" | "dequeue" | "txn");
+    let observing = |f: &str| matches!(f, "read" | "get" | "dequeue" | "txn");
     let reads: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].op_type == OpType::Ok && observing(&ops[i].f)).collect();
     let i = if !reads.is_empty() && rng.gen_bool(0.7) { reads[rng.gen_range(0..reads.len())] } else { rng.gen_range(0..ops.len()) };
     let op = &mut ops[i];
@@ -384,6 +399,7 @@ fn corrupt(model: &str, ops: &mut [Op], rng: &mut ChaCha8Rng) {
             }
             op.value = Value::Array(t);
         }
+        OpType::Ok if &*op.f == "get" => op.value = json!(["", "a", "b", "ab", "ba", "aa"][rng.gen_range(0..6)]),
         OpType::Ok if &*op.f == "read" => {
             let wrong = match model {
                 "set" => Value::Array((0..rng.gen_range(0..4)).map(|_| set_element(rng)).collect()),
@@ -436,6 +452,8 @@ proptest! {
     fn unordered_queue_matches_oracle(seed in any::<u64>()) { differential("unordered-queue", seed)?; }
     #[test]
     fn multi_register_matches_oracle(seed in any::<u64>()) { differential("multi-register", seed)?; }
+    #[test]
+    fn string_kv_matches_oracle(seed in any::<u64>()) { differential("string-kv", seed)?; }
 }
 
 /// The edge cases of value equality a history exercises, by the text it records: a float
@@ -444,7 +462,7 @@ proptest! {
 fn edge_cases(h: &History) -> [bool; 4] {
     let text = |o: &Op| serde_json::to_string(&o.value).unwrap();
     let ok = |o: &&Op| o.op_type == OpType::Ok;
-    let reads_empty = h.ops.iter().filter(ok).any(|o| &*o.f == "read" && (o.value == json!("") || o.value == json!([])));
+    let reads_empty = h.ops.iter().filter(ok).any(|o| matches!(&*o.f, "read" | "get") && (o.value == json!("") || o.value == json!([])));
     let appends_empty = h.ops.iter().filter(ok).any(|o| &*o.f == "append" && (o.value == json!("") || o.value == json!([])));
     [h.ops.iter().any(|o| text(o).contains(".0")), h.ops.iter().any(|o| text(o).contains(r#"{"b""#)), reads_empty, appends_empty]
 }
@@ -465,6 +483,7 @@ fn generator_produces_the_edge_cases_of_value_equality() {
             "register" | "cas-register" => &[0, 1, 2],
             "set" | "fifo-queue" | "unordered-queue" => &[0, 1],
             "mutex" => &[],
+            "string-kv" => &[2, 3],
             _ => &[0],
         };
         for &i in wanted {

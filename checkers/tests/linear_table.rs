@@ -1,8 +1,8 @@
 //! Every history in `testdata/linear/` is checked against the model its name starts with
 //! (`register-`, `cas-` = cas-register, `kv-`, `counter-`, `set-`, `mutex-`, `fifo-` =
-//! fifo-queue, `uqueue-` = unordered-queue, `multi-` = multi-register), and the verdict must be
-//! the one in its name (`.valid`, `.invalid` or `.unknown`, then `.jsonl` or `.edn`, the latter
-//! read as Jepsen EDN). An invalid result must name the op and explain; an unknown one must give
+//! fifo-queue, `uqueue-` = unordered-queue, `multi-` = multi-register, `skv-` = string-kv), and
+//! the verdict must be the one in its name (`.valid`, `.invalid` or `.unknown`, then `.jsonl` or
+//! `.edn`, the latter read as Jepsen EDN). An invalid result must name the op and explain; an unknown one must give
 //! its reason.
 
 use faultline_checkers::edn::read_edn;
@@ -22,6 +22,7 @@ fn model_of(name: &str) -> &'static str {
         ("fifo-", "fifo-queue"),
         ("uqueue-", "unordered-queue"),
         ("multi-", "multi-register"),
+        ("skv-", "string-kv"),
     ] {
         if name.starts_with(prefix) {
             return model;

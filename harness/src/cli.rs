@@ -159,7 +159,8 @@ pub struct CheckArgs {
     /// this process; the exit code is the worst verdict (1 over 2 over 0).
     #[arg(required = true, num_args = 1..)]
     pub paths: Vec<PathBuf>,
-    /// Model: register, cas-register, kv, counter, set. Default: guessed from the operations.
+    /// Model: register, cas-register, kv, counter, set, mutex, fifo-queue, unordered-queue,
+    /// multi-register, string-kv. Default: guessed from the operations.
     #[arg(long)]
     pub model: Option<String>,
     /// Input format: jsonl, edn or jepsen-log (Jepsen's console log of operations). Default: from

@@ -312,6 +312,7 @@ fn class_of(machine: &Machine, ops: &[super::search::SearchOp]) -> Result<Class,
         Kind::Mutex => return Err("mutexes have no fast path"),
         Kind::FifoQueue | Kind::UnorderedQueue => return Err("queues have no fast path"),
         Kind::MultiRegister => return Err("multi-register transactions have no fast path"),
+        Kind::StringKv => return Err("string-kv keys start from \"\", not null"),
         Kind::Register | Kind::CasRegister | Kind::Kv => {}
     }
     let mut class = Class::Register;
