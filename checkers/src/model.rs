@@ -722,7 +722,8 @@ impl Model for Machine {
     }
     fn demands(&self, ops: &[ModelOp]) -> Option<Demands> {
         match self.kind {
-            Kind::Register | Kind::CasRegister | Kind::Kv => register_demands(self, ops),
+            // The contract is about states, not where they start: it holds from `""` too.
+            Kind::Register | Kind::CasRegister | Kind::Kv | Kind::StringKv => register_demands(self, ops),
             Kind::Mutex => Some(Demands {
                 produces: ops.iter().map(|o| if o.input == Input::Acquire { vec![1] } else { vec![0] }).collect(),
                 needs: ops.iter().map(|o| Some(if o.input == Input::Acquire { 0 } else { 1 })).collect(),
@@ -1292,6 +1293,23 @@ mod tests {
                 ("read", json!(null), Some(json!([1, []]))),
                 ("read", json!(null), Some(json!([]))),
                 ("read", json!(null), Some(json!([[]]))),
+            ],
+        );
+        check_demands(&m, &ops);
+        // A string-kv key starts at "": a get of "" needs it, and only a put of "" or appends
+        // of "" (to "") produce it again.
+        let m = Machine::new(Kind::StringKv);
+        let ops = compile_all(
+            &m,
+            &[
+                ("get", json!(null), Some(json!(""))),
+                ("append", json!("x"), Some(json!("x"))),
+                ("append", json!(""), None),
+                ("put", json!(""), None),
+                ("put", json!("ab"), Some(json!("ab"))),
+                ("append", json!("b"), Some(json!("b"))),
+                ("get", json!(null), Some(json!("xb"))),
+                ("get", json!(null), Some(json!("abb"))),
             ],
         );
         check_demands(&m, &ops);
