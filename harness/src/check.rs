@@ -511,7 +511,8 @@ mod tests {
         assert_eq!(sniff_text("; comment\n{:a 1}"), Some(Format::Edn));
         assert_eq!(sniff_text("hello"), None);
         assert_eq!(sniff_text("INFO  jepsen.core - start\nINFO  jepsen.util - 4\t:invoke\t:read\tnil\n"), Some(Format::JepsenLog));
-        assert_eq!(sniff_text("INFO  jepsen.util - 4 :invoke :read nil\n"), None);
+        assert_eq!(sniff_text("INFO  jepsen.util - 4 :invoke :read nil\n"), Some(Format::JepsenLog));
+        assert_eq!(sniff_text("INFO  jepsen.core - the test says :ok :read\n"), None);
         assert_eq!(sniff_text("   "), None);
     }
 
