@@ -243,8 +243,11 @@ struct Tables {
     /// Ids of the values whose canonical form is an `i64`, by number: most values of a history
     /// are, and this spares their text (same identity: `1` and `1.0` are the one `i64` 1).
     int_ids: HashMap<i64, u64, std::hash::BuildHasherDefault<crate::linear::Fx>>,
+    /// Ids of strings, by the string itself: its canonical text is itself quoted, so this spares
+    /// building and escaping that text for every string state a search of appends reaches.
+    str_ids: HashMap<String, u64, std::hash::BuildHasherDefault<crate::linear::Fx>>,
     values: Vec<Value>,
-    appends: HashMap<(u64, u64), u64>,
+    appends: HashMap<(u64, u64), u64, std::hash::BuildHasherDefault<crate::linear::Fx>>,
     set_ids: HashMap<Vec<u64>, u64>,
     sets: Vec<Vec<u64>>,
     inserts: HashMap<(u64, u64), u64>,
@@ -390,6 +393,15 @@ impl Tables {
             }
             return id;
         }
+        if let Value::String(s) = &*canon {
+            if let Some(id) = self.str_ids.get(s.as_str()) {
+                return *id;
+            }
+            let id = self.values.len() as u64;
+            self.str_ids.insert(s.clone(), id);
+            self.values.push(canon.into_owned());
+            return id;
+        }
         let text = canon.to_string();
         if let Some(id) = self.ids.get(&text) {
             return *id;
@@ -403,9 +415,10 @@ impl Tables {
     /// The id of a value when it was interned before; never interns.
     fn lookup(&self, v: &Value) -> Option<u64> {
         let canon = canonical(v);
-        match as_int(&canon) {
-            Some(i) => self.int_ids.get(&i).copied(),
-            None => self.ids.get(&canonical_text(&canon)).copied(),
+        match (as_int(&canon), &*canon) {
+            (Some(i), _) => self.int_ids.get(&i).copied(),
+            (None, Value::String(s)) => self.str_ids.get(s.as_str()).copied(),
+            (None, _) => self.ids.get(&canonical_text(&canon)).copied(),
         }
     }
 
