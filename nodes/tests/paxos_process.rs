@@ -13,23 +13,6 @@ const CALL: Duration = Duration::from_secs(2);
 /// Fast timers and frequent snapshots, so the restart also recovers from a snapshot.
 const ARGS: [&str; 6] = ["--heartbeat-ms", "30", "--election-ms", "150", "--snapshot-every", "8"];
 
-/// Writes `key = value` through the running nodes, retrying until acknowledged. A retry after
-/// an unknown outcome rewrites the same value, so the final reads stay exact.
-fn write_acked(cluster: &Cluster, key: &str, value: i64, deadline: Instant) -> bool {
-    while Instant::now() < deadline {
-        for node in cluster.nodes.iter().filter(|n| n.is_running()) {
-            let Ok(mut c) = Client::connect(&node.addr(), Duration::from_millis(300)) else { continue };
-            if let Ok(r) = c.write(json!(key), json!(value), CALL) {
-                if r["type"] == "write_ok" {
-                    return true;
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(30));
-    }
-    false
-}
-
 /// Reads `key` through node `id` (a read goes through the log), retrying unavailability.
 fn read_value(cluster: &Cluster, id: &str, key: &str, deadline: Instant) -> Result<Value, String> {
     let mut last = String::new();
@@ -55,12 +38,12 @@ fn acknowledged_writes_survive_leader_sigkill_and_restart() {
     let first_round = ballot_round(&cluster.status(&leader).expect("leader status"));
     let deadline = Instant::now() + Duration::from_secs(30);
     for i in 0..20 {
-        assert!(write_acked(&cluster, &format!("k{i}"), i, deadline), "k{i} not acknowledged\n{}", cluster.logs());
+        assert!(common::write_acked(&cluster, &format!("k{i}"), i, deadline), "k{i} not acknowledged\n{}", cluster.logs());
     }
 
     cluster.kill(&leader);
     for i in 20..30 {
-        assert!(write_acked(&cluster, &format!("k{i}"), i, deadline), "k{i} not acknowledged without the old leader\n{}", cluster.logs());
+        assert!(common::write_acked(&cluster, &format!("k{i}"), i, deadline), "k{i} not acknowledged without the old leader\n{}", cluster.logs());
     }
     let new_leader = cluster.wait_leader(Duration::from_secs(5)).expect("a new leader");
     assert_ne!(new_leader, leader);
@@ -114,17 +97,5 @@ fn describe_claims_linearizable_and_durable_state() {
 /// the cluster serves again.
 #[test]
 fn a_leader_without_its_followers_refuses_with_lost_quorum() {
-    let mut cluster = Cluster::start(BIN, "paxos", 3, &ARGS);
-    let leader = cluster.wait_leader(Duration::from_secs(10)).unwrap_or_else(|| panic!("no leader\n{}", cluster.logs()));
-    let (reply, after) = common::refusal_after_losing_followers(&mut cluster, &leader, Duration::from_secs(5))
-        .unwrap_or_else(|| panic!("no refusal with error 11 within 5 s\n{}", cluster.logs()));
-    let text = reply["text"].as_str().unwrap_or_default();
-    assert!(text.starts_with("lost quorum: heard from 1 of 3 nodes within 150 ms"), "{reply}");
-    // Two election timeouts, with room for a loaded machine.
-    assert!(after < Duration::from_secs(3), "refused only {after:?} after the followers died");
-    for id in cluster.ids().into_iter().filter(|id| *id != leader) {
-        cluster.restart(&id);
-    }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    assert!(write_acked(&cluster, "after", 2, deadline), "no write acknowledged after the restart\n{}", cluster.logs());
+    common::lost_quorum_then_recovery(BIN, "paxos", &ARGS, 150);
 }

@@ -10,25 +10,6 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_faultline-node");
 const CALL: Duration = Duration::from_secs(2);
 
-/// Writes `key = value` through any node, retrying definite failures (no leader yet) until
-/// acknowledged; returns whether it was acknowledged within the deadline.
-fn write_acked(cluster: &Cluster, key: &str, value: i64, deadline: Instant) -> bool {
-    while Instant::now() < deadline {
-        for id in cluster.ids() {
-            if !cluster.node(&id).is_running() {
-                continue;
-            }
-            let Ok(mut c) = Client::connect(&cluster.addr(&id), Duration::from_millis(300)) else { continue };
-            match c.write(json!(key), json!(value), CALL) {
-                Ok(r) if r["type"] == "write_ok" => return true,
-                _ => {}
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
 fn read_value(cluster: &Cluster, id: &str, key: &str, deadline: Instant) -> Option<Value> {
     while Instant::now() < deadline {
         if let Ok(mut c) = Client::connect(&cluster.addr(id), Duration::from_millis(300)) {
@@ -50,7 +31,7 @@ fn acknowledged_writes_survive_leader_sigkill_and_restart() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut acked = Vec::new();
     for i in 0..20 {
-        if write_acked(&cluster, &format!("k{i}"), i, deadline) {
+        if common::write_acked(&cluster, &format!("k{i}"), i, deadline) {
             acked.push(i);
         }
     }
@@ -58,7 +39,7 @@ fn acknowledged_writes_survive_leader_sigkill_and_restart() {
 
     cluster.kill(&leader);
     for i in 20..30 {
-        if write_acked(&cluster, &format!("k{i}"), i, deadline) {
+        if common::write_acked(&cluster, &format!("k{i}"), i, deadline) {
             acked.push(i);
         }
     }
@@ -126,17 +107,5 @@ fn sigterm_exits_cleanly() {
 /// the cluster serves again.
 #[test]
 fn a_leader_without_its_followers_refuses_with_lost_quorum() {
-    let mut cluster = Cluster::start(BIN, "raft", 3, &[]);
-    let leader = cluster.wait_leader(Duration::from_secs(10)).unwrap_or_else(|| panic!("no leader\n{}", cluster.logs()));
-    let (reply, after) = common::refusal_after_losing_followers(&mut cluster, &leader, Duration::from_secs(5))
-        .unwrap_or_else(|| panic!("no refusal with error 11 within 5 s\n{}", cluster.logs()));
-    let text = reply["text"].as_str().unwrap_or_default();
-    assert!(text.starts_with("lost quorum: heard from 1 of 3 nodes within 300 ms"), "{reply}");
-    // Two election timeouts, with room for a loaded machine.
-    assert!(after < Duration::from_secs(3), "refused only {after:?} after the followers died");
-    for id in cluster.ids().into_iter().filter(|id| *id != leader) {
-        cluster.restart(&id);
-    }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    assert!(write_acked(&cluster, "after", 2, deadline), "no write acknowledged after the restart\n{}", cluster.logs());
+    common::lost_quorum_then_recovery(BIN, "raft", &[], 300);
 }

@@ -290,3 +290,40 @@ pub fn refusal_after_losing_followers(cluster: &mut Cluster, leader: &str, timeo
     }
     None
 }
+
+/// Writes `key` = `value` through any running node until one acknowledges it (a fresh
+/// connection per try), or `deadline` passes. A retry after an unknown outcome rewrites the
+/// same value, so final reads stay exact.
+pub fn write_acked(cluster: &Cluster, key: &str, value: i64, deadline: Instant) -> bool {
+    while Instant::now() < deadline {
+        for node in cluster.nodes.iter().filter(|n| n.is_running()) {
+            let Ok(mut c) = Client::connect(&node.addr(), Duration::from_millis(300)) else { continue };
+            if let Ok(r) = c.write(json!(key), json!(value), Duration::from_secs(2)) {
+                if r["type"] == "write_ok" {
+                    return true;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    false
+}
+
+/// Check-quorum, end to end on 3 real processes of `protocol`: the leader whose followers were
+/// all SIGKILLed refuses a write with error 11 and "lost quorum: heard from 1 of 3 nodes within
+/// `election_ms` ms" within two election timeouts (3 s allowed on a loaded machine); once the
+/// followers restart, a write is acknowledged again.
+pub fn lost_quorum_then_recovery(bin: &str, protocol: &str, args: &[&str], election_ms: u64) {
+    let mut cluster = Cluster::start(bin, protocol, 3, args);
+    let leader = cluster.wait_leader(Duration::from_secs(10)).unwrap_or_else(|| panic!("no leader\n{}", cluster.logs()));
+    let (reply, after) = refusal_after_losing_followers(&mut cluster, &leader, Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no refusal with error 11 within 5 s\n{}", cluster.logs()));
+    let text = reply["text"].as_str().unwrap_or_default();
+    assert!(text.starts_with(&format!("lost quorum: heard from 1 of 3 nodes within {election_ms} ms")), "{reply}");
+    assert!(after < Duration::from_secs(3), "refused only {after:?} after the followers died");
+    for id in cluster.ids().into_iter().filter(|id| *id != leader) {
+        cluster.restart(&id);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    assert!(write_acked(&cluster, "after", 2, deadline), "no write acknowledged after the restart\n{}", cluster.logs());
+}
